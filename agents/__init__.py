@@ -1,0 +1,1 @@
+"""Agents that talk to a FaceTwin env through the Gymnasium API (later issues)."""

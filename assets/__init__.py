@@ -1,0 +1,1 @@
+"""Robot profiles and the face asset, and the script that makes the asset."""

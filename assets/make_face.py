@@ -1,0 +1,263 @@
+"""Make the twin's face asset from the public-domain astronaut portrait.
+
+Run once, offline, and commit what it writes (``face/face.json``, ``face/texture.png``):
+
+    python -m facetwin.assets.make_face
+
+MediaPipe's bundled face mesh finds the 478 landmarks on ``skimage.data.astronaut()``;
+the 468 skin points become the mask's vertices (MediaPipe's tessellation, so the twin's
+vertices *are* the landmarks MediaPipe reports), the photo becomes its texture, and the
+geometry is turned to face the camera, made left/right symmetric and scaled to a real
+face (63 mm between the pupils). Eyeballs, a mouth cavity with teeth, and a skull are
+fitted around the mask. The output is deterministic for a given mediapipe version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.optimize import linear_sum_assignment
+
+FACE_DIR = Path(__file__).resolve().parent / "face"
+TEXTURE_SIZE = 512
+INTERPUPILLARY_M = 0.063
+EYEBALL_RADIUS_M = 0.0125
+# Landmarks on the face's plane of symmetry in MediaPipe's topology.
+MIDLINE = [0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 94,
+           151, 152, 164, 168, 175, 195, 197, 199, 200]
+# Bone and cartilage: these skin points ride rigidly on the skull.
+NOSE_BRIDGE = [168, 6, 197, 195, 5, 4, 1, 19, 94]
+LEFT_IRIS, RIGHT_IRIS = 473, 468  # centres; the 4 rim points follow each
+# Lid margins between the eye corners (33/133 right, 263/362 left), nose side last.
+LIDS = {
+    "right_upper": [246, 161, 160, 159, 158, 157, 173],
+    "right_lower": [7, 163, 144, 145, 153, 154, 155],
+    "left_upper": [466, 388, 387, 386, 385, 384, 398],
+    "left_lower": [249, 390, 373, 374, 380, 381, 382],
+}
+
+
+def detect_landmarks(image: np.ndarray) -> np.ndarray:
+    """478 landmarks of the one face in ``image`` as (x px, y px, z px)."""
+    import mediapipe as mp
+
+    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
+                                         max_num_faces=1) as mesh:
+        result = mesh.process(image)
+    if not result.multi_face_landmarks:
+        raise RuntimeError("MediaPipe found no face in the source portrait")
+    h, w = image.shape[:2]
+    lm = result.multi_face_landmarks[0].landmark
+    return np.array([[p.x * w, p.y * h, p.z * w] for p in lm])
+
+
+def tessellation() -> tuple[np.ndarray, dict[str, list[int]]]:
+    """Triangles of MediaPipe's face mesh (recovered from its edge list) and contours."""
+    import mediapipe as mp
+
+    fm = mp.solutions.face_mesh
+    edges = {tuple(sorted(e)) for e in fm.FACEMESH_TESSELATION}
+    nbrs: dict[int, set[int]] = {}
+    for a, b in edges:
+        nbrs.setdefault(a, set()).add(b)
+        nbrs.setdefault(b, set()).add(a)
+    tris = sorted({tuple(sorted((a, b, c))) for a, b in edges for c in nbrs[a] & nbrs[b]})
+
+    def points(connections) -> list[int]:
+        return sorted({i for e in connections for i in e})
+
+    contours = {
+        "face_oval": points(fm.FACEMESH_FACE_OVAL),
+        "eye_left": points(fm.FACEMESH_LEFT_EYE),
+        "eye_right": points(fm.FACEMESH_RIGHT_EYE),
+        "brow_left": points(fm.FACEMESH_LEFT_EYEBROW),
+        "brow_right": points(fm.FACEMESH_RIGHT_EYEBROW),
+        "lips": points(fm.FACEMESH_LIPS),
+    }
+    return np.array(tris), contours
+
+
+def drop_non_faces(tris: np.ndarray, n_vertices: int, boundary_loops: int) -> np.ndarray:
+    """Drop 3-cycles of the edge graph that are not faces: each of their edges also
+    borders two real faces."""
+    sides = np.sort(tris[:, [[0, 1], [1, 2], [0, 2]]], axis=2)
+    keys = sides[..., 0] * n_vertices + sides[..., 1]
+    uses = dict(zip(*np.unique(keys, return_counts=True)))
+    keep = tris[[not all(uses[k] > 2 for k in row) for row in keys]]
+    # Euler: V - E + F = 2 - (number of boundary loops) for a sphere with holes.
+    expected = len(uses) - n_vertices + 2 - boundary_loops
+    if len(keep) != expected:
+        raise RuntimeError(f"tessellation has {len(keep)} faces, Euler expects {expected}")
+    return keep
+
+
+def frontal_frame(p: np.ndarray) -> np.ndarray:
+    """Rotation whose rows are the face's x (subject's left), y (up) and z (forward)."""
+    mid = p[MIDLINE] - p[MIDLINE].mean(axis=0)
+    normal = np.linalg.svd(mid)[2][2]
+    if normal[0] < 0:
+        normal = -normal
+    up = p[10] - p[152]
+    up -= normal * (up @ normal)
+    up /= np.linalg.norm(up)
+    return np.stack([normal, up, np.cross(normal, up)])
+
+
+def mirror_map(q: np.ndarray) -> np.ndarray:
+    """For each vertex, the vertex at its mirror image across x = 0."""
+    reflected = q * [-1, 1, 1]
+    cost = np.linalg.norm(q[:, None] - reflected[None], axis=2)
+    rows, cols = linear_sum_assignment(cost)
+    mirror = cols[np.argsort(rows)]
+    if not np.array_equal(mirror[mirror], np.arange(len(q))):
+        raise RuntimeError("mirror assignment is not an involution")
+    return mirror
+
+
+def orient(tris: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Wind every triangle counter-clockwise seen from the front (+z)."""
+    a, b, c = q[tris[:, 0]], q[tris[:, 1]], q[tris[:, 2]]
+    z = np.cross(b - a, c - a)[:, 2]
+    out = tris.copy()
+    out[z < 0] = out[z < 0][:, [0, 2, 1]]
+    return out
+
+
+def eye_geometry(q: np.ndarray, contour: list[int], iris: int, px_iris: np.ndarray,
+                 scale: float) -> dict:
+    ring = q[contour]
+    centre = ring.mean(axis=0)
+    # Push the eyeball back until the lid contour sits 0.5 mm outside it, so the lids
+    # cover the ball instead of cutting into it.
+    r = EYEBALL_RADIUS_M + 0.0005
+    lateral = np.sum((ring[:, :2] - centre[:2]) ** 2, axis=1)
+    inside = lateral < r * r
+    z = np.min(ring[inside, 2] - np.sqrt(r * r - lateral[inside]))
+    rim = px_iris[iris + 1:iris + 5] - px_iris[iris]
+    iris_radius = float(np.mean(np.linalg.norm(rim[:, :2], axis=1)) * scale)
+    return {"centre": [float(centre[0]), float(centre[1]), float(z)],
+            "radius": EYEBALL_RADIUS_M,
+            "iris_radius": iris_radius,
+            "pupil_radius": iris_radius * 0.4}
+
+
+def sample_colour(image: np.ndarray, xy: np.ndarray, radius: int) -> list[float]:
+    h, w = image.shape[:2]
+    patches = []
+    for x, y in np.round(xy).astype(int):
+        patches.append(image[max(0, y - radius):min(h, y + radius + 1),
+                             max(0, x - radius):min(w, x + radius + 1)].reshape(-1, 3))
+    return [float(v) / 255 for v in np.median(np.concatenate(patches), axis=0)]
+
+
+def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
+    px = detect_landmarks(image)
+    tris, contours = tessellation()
+    # Holes: the outer border, both eyes and the mouth.
+    tris = drop_non_faces(tris, 468, boundary_loops=4)
+
+    face = px * [1, -1, -1]  # image x right, y up, toward the camera
+    rot = frontal_frame(face[:468])
+    q = (face - face[MIDLINE].mean(axis=0)) @ rot.T
+    scale = INTERPUPILLARY_M / np.linalg.norm(q[LEFT_IRIS] - q[RIGHT_IRIS])
+    q *= scale
+    skin = q[:468]
+    mirror = mirror_map(skin)
+    skin = 0.5 * (skin + skin[mirror] * [-1, 1, 1])
+
+    eyes_y = 0.5 * (skin[contours["eye_left"]].mean(axis=0)[1]
+                    + skin[contours["eye_right"]].mean(axis=0)[1])
+    origin = np.array([0.0, eyes_y, skin[:, 2].max() - 0.10])
+    skin = skin - origin
+    tris = orient(tris, skin)
+
+    eyes = {side: eye_geometry(skin, contours[f"eye_{side}"], iris, q - origin, 1.0)
+            for side, iris in (("left", LEFT_IRIS), ("right", RIGHT_IRIS))}
+    # Symmetric by construction: mirror the left eye onto the right.
+    eyes["right"] = dict(eyes["left"], centre=[-eyes["left"]["centre"][0],
+                                               *eyes["left"]["centre"][1:]])
+
+    # Texture: the photo cropped around the face; UVs from the detected pixels.
+    lo, hi = px[:468, :2].min(axis=0), px[:468, :2].max(axis=0)
+    size = float(np.max(hi - lo) * 1.15)
+    centre = 0.5 * (lo + hi)
+    x0, y0 = centre - size / 2
+    crop = Image.fromarray(image).crop((x0, y0, x0 + size, y0 + size))
+    texture = np.asarray(crop.resize((TEXTURE_SIZE, TEXTURE_SIZE), Image.LANCZOS))
+    uv = (px[:468, :2] - [x0, y0]) / size
+    uv[:, 1] = 1.0 - uv[:, 1]
+
+    cheeks = px[[50, 280, 101, 330, 151]][:, :2]
+    forehead_top = px[10, :2] + [0, -(px[152, 1] - px[10, 1]) * 0.12]
+    colours = {
+        "skin": sample_colour(image, cheeks, 4),
+        "hair": sample_colour(image, forehead_top[None], 6),
+        "iris": sample_colour(image, px[[LEFT_IRIS, RIGHT_IRIS], :2], 2),
+        "sclera": [0.92, 0.9, 0.86],
+        "pupil": [0.03, 0.03, 0.03],
+        "mouth": [0.28, 0.06, 0.07],
+        "teeth": [0.9, 0.88, 0.8],
+    }
+
+    lips = contours["lips"]
+    inner_upper = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
+    inner_lower = [95, 88, 178, 87, 14, 317, 402, 318, 324]
+    mouth_centre = skin[inner_upper + inner_lower].mean(axis=0)
+    mouth_width = float(skin[308, 0] - skin[78, 0])
+
+    # Skull: the largest ellipsoid about the head centre that stays behind the mask.
+    centre_skull = np.array([0.0, -0.01, -0.03])
+    d = skin - centre_skull
+    axes = np.array([0.076, 0.115, 0.105])
+    k = np.sqrt(np.min(np.sum((d / axes) ** 2, axis=1)))
+    axes = axes * k * 0.995
+
+    chin_level = skin[17, 1] - 0.004
+    corner_level = skin[61, 1]
+    oval = contours["face_oval"]
+    jaw_skin = sorted(int(i) for i in np.flatnonzero(skin[:, 1] < chin_level)
+                      if i not in NOSE_BRIDGE)
+    jaw_skin = sorted(set(jaw_skin) | {i for i in oval if skin[i, 1] < corner_level})
+    skull_skin = sorted((set(oval) - set(jaw_skin)) | set(NOSE_BRIDGE))
+
+    asset = {
+        "source": "skimage.data.astronaut() through mediapipe.solutions.face_mesh",
+        "units": "metres; x to the subject's left, y up, z toward the camera",
+        "vertices": np.round(skin, 6).tolist(),
+        "uv": np.round(uv, 6).tolist(),
+        "triangles": tris.tolist(),
+        "mirror": mirror.tolist(),
+        "contours": contours,
+        "lids": LIDS,
+        "iris_rim_directions": [[1, 0], [0, 1], [-1, 0], [0, -1]],
+        "eyes": eyes,
+        "skull": {"centre": centre_skull.tolist(), "axes": axes.round(5).tolist(),
+                  "skin": skull_skin},
+        "jaw": {"pivot": [0.0, -0.03, 0.0], "skin": jaw_skin},
+        "mouth": {"centre": mouth_centre.round(5).tolist(), "width": round(mouth_width, 5),
+                  "lips": lips},
+        "colours": colours,
+    }
+    return asset, texture
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=FACE_DIR)
+    args = parser.parse_args()
+    import skimage.data
+
+    asset, texture = build(skimage.data.astronaut())
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "face.json").write_text(json.dumps(asset, separators=(",", ":")))
+    Image.fromarray(texture).save(args.out / "texture.png", optimize=True)
+    print(f"wrote {args.out}/face.json ({len(asset['vertices'])} vertices, "
+          f"{len(asset['triangles'])} triangles) and texture.png")
+
+
+if __name__ == "__main__":
+    main()

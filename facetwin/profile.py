@@ -1,0 +1,363 @@
+"""Robot profiles: the single source of truth for a face's controls.
+
+A profile is one TOML file in ``assets/robots/``. It names every control with its range,
+neutral value, mirror partner, speed and torque, says how the twin realises it (a rig
+joint or a skin linkage) and which servos drive it on hardware, and carries the face's
+expression library. Everything else (action spaces, the twin, safety limits, hardware)
+reads the :class:`Profile` this module returns; nothing else parses the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from importlib import resources
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROBOTS_DIR = Path(str(resources.files("facetwin.assets") / "robots"))
+GROUPS = ("brows", "lids", "gaze", "nose", "mouth", "jaw", "head", "neck")
+# Joints of the twin's rig that a control may drive (degrees); see facetwin.sim.rig.
+RIG_JOINTS = (
+    "neck_yaw", "neck_pitch", "neck_roll", "head_yaw", "head_pitch", "head_roll",
+    "jaw_pitch", "jaw_yaw",
+    "eye_yaw_left", "eye_yaw_right", "eye_pitch_left", "eye_pitch_right",
+    "lid_upper_left", "lid_upper_right", "lid_lower_left", "lid_lower_right",
+)
+N_SKIN_LANDMARKS = 468
+
+
+class ProfileError(ValueError):
+    """A profile file that cannot be used; the message names file, control and field."""
+
+
+@dataclass(frozen=True)
+class Linkage:
+    """A skin linkage: a slider gripping ``landmarks`` and moving along ``direction``."""
+
+    landmarks: tuple[int, ...]
+    direction: tuple[float, float, float]  # unit vector, face frame
+    parent: str  # "head", "jaw" or the name of another control's linkage
+    symmetric: bool  # also drive the mirror-image linkage on the other side
+    mirrored: bool = False  # landmarks and direction are given for the mirror side
+
+
+@dataclass(frozen=True)
+class TwinRealisation:
+    """How the twin moves for a control: joint targets at the range ends (0 at neutral)."""
+
+    at_low: float  # degrees for rig joints, millimetres for linkages
+    at_high: float
+    joints: tuple[str, ...] = ()
+    linkage: Linkage | None = None
+    mirror_of: str | None = None  # resolved while loading; None in a loaded profile
+
+
+@dataclass(frozen=True)
+class Control:
+    name: str
+    group: str
+    low: float
+    high: float
+    neutral: float
+    mirror: str | None
+    max_speed: float  # control units per second
+    torque: float  # N·m at the servo horn
+    servos: tuple[int, ...]
+    twin: TwinRealisation
+
+    def normalise(self, value: np.ndarray | float) -> np.ndarray:
+        """Map control units to [-1, 1] with 0 at neutral (piecewise linear)."""
+        v = np.asarray(value, dtype=float)
+        up = (v - self.neutral) / max(self.high - self.neutral, 1e-12)
+        down = (v - self.neutral) / max(self.neutral - self.low, 1e-12)
+        return np.where(v >= self.neutral, up, down)
+
+    def twin_target(self, value: np.ndarray | float) -> np.ndarray:
+        """Joint target (deg or mm) of the twin for a control value."""
+        u = self.normalise(value)
+        return np.where(u >= 0, u * self.twin.at_high, -u * self.twin.at_low)
+
+
+@dataclass(frozen=True)
+class Camera:
+    distance: float  # metres from the head origin along the face's z axis
+    height: float  # metres above the head origin
+    fovy_deg: float
+    size: int  # default square image size in pixels
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    description: str
+    path: Path
+    sha256: str
+    control_rate_hz: float
+    camera: Camera
+    controls: tuple[Control, ...]
+    expressions: dict[str, np.ndarray] = field(repr=False)
+    watchdog_s: float = 0.5
+    strain_ceiling: float = 0.35
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.controls]
+
+    @property
+    def low(self) -> np.ndarray:
+        return np.array([c.low for c in self.controls], dtype=np.float32)
+
+    @property
+    def high(self) -> np.ndarray:
+        return np.array([c.high for c in self.controls], dtype=np.float32)
+
+    @property
+    def neutral(self) -> np.ndarray:
+        return np.array([c.neutral for c in self.controls], dtype=np.float32)
+
+    def index(self, name: str) -> int:
+        for i, c in enumerate(self.controls):
+            if c.name == name:
+                return i
+        raise KeyError(f"profile {self.name!r} has no control {name!r}")
+
+    def control(self, name: str) -> Control:
+        return self.controls[self.index(name)]
+
+    def vector(self, values: dict[str, float]) -> np.ndarray:
+        """A full control vector: neutral, with the named controls set."""
+        v = self.neutral.copy()
+        for name, value in values.items():
+            v[self.index(name)] = value
+        return v
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in ROBOTS_DIR.glob("*.toml"))
+
+
+def load(name_or_path: str | Path) -> Profile:
+    """Load a profile by name (``"x2c30"``) or path, validating every field."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        path = ROBOTS_DIR / f"{name_or_path}.toml"
+        if not path.exists():
+            raise ProfileError(f"no robot profile {name_or_path!r}; "
+                               f"available: {', '.join(available())}")
+    raw_bytes = path.read_bytes()
+    try:
+        raw = tomllib.loads(raw_bytes.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"{path}: not valid TOML: {exc}") from None
+    return _Parser(path, raw, hashlib.sha256(raw_bytes).hexdigest()).profile()
+
+
+class _Parser:
+    def __init__(self, path: Path, raw: dict[str, Any], sha256: str):
+        self.path, self.raw, self.sha256 = path, raw, sha256
+
+    def fail(self, where: str, field_name: str, problem: str) -> ProfileError:
+        return ProfileError(f"{self.path}: {where}: field '{field_name}': {problem}")
+
+    def number(self, table: dict, key: str, where: str, default: float | None = None) -> float:
+        if key not in table:
+            if default is None:
+                raise self.fail(where, key, "missing")
+            return default
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or not math.isfinite(value):
+            raise self.fail(where, key, f"must be a finite number, got {value!r}")
+        return float(value)
+
+    def positive(self, table: dict, key: str, where: str, default: float | None = None) -> float:
+        value = self.number(table, key, where, default)
+        if value <= 0:
+            raise self.fail(where, key, f"must be positive, got {value}")
+        return value
+
+    def profile(self) -> Profile:
+        raw = self.raw
+        name = raw.get("name")
+        if not isinstance(name, str) or not name:
+            raise self.fail("profile", "name", "missing or not a string")
+        cam = raw.get("camera", {})
+        camera = Camera(
+            distance=self.positive(cam, "distance", "camera", 0.5),
+            height=self.number(cam, "height", "camera", 0.0),
+            fovy_deg=self.positive(cam, "fovy_deg", "camera", 30.0),
+            size=int(self.positive(cam, "size", "camera", 256)),
+        )
+        servo_defaults = raw.get("servo", {})
+        full_range_s = self.positive(servo_defaults, "full_range_s", "servo", 0.15)
+        torque = self.positive(servo_defaults, "torque_nm", "servo", 1.5)
+
+        entries = raw.get("controls")
+        if not isinstance(entries, list) or not entries:
+            raise self.fail("profile", "controls", "missing or empty")
+        controls = [self.control(i, e, full_range_s, torque) for i, e in enumerate(entries)]
+        self.check_relations(controls)
+        safety = raw.get("safety", {})
+        profile = Profile(
+            name=name,
+            description=str(raw.get("description", "")),
+            path=self.path,
+            sha256=self.sha256,
+            control_rate_hz=self.positive(raw, "control_rate_hz", "profile", 50.0),
+            camera=camera,
+            controls=tuple(controls),
+            expressions={},
+            watchdog_s=self.positive(safety, "watchdog_s", "safety", 0.5),
+            strain_ceiling=self.positive(safety, "strain_ceiling", "safety", 0.35),
+        )
+        profile.expressions.update(self.expressions(profile))
+        return profile
+
+    def control(self, i: int, entry: Any, full_range_s: float, torque: float) -> Control:
+        if not isinstance(entry, dict):
+            raise self.fail(f"control #{i}", "controls", "must be a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise self.fail(f"control #{i}", "name", f"must be an identifier, got {name!r}")
+        where = f"control '{name}'"
+        group = entry.get("group")
+        if group not in GROUPS:
+            raise self.fail(where, "group", f"{group!r} is not one of {', '.join(GROUPS)}")
+        rng = entry.get("range")
+        if not (isinstance(rng, list) and len(rng) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in rng)):
+            raise self.fail(where, "range", f"must be [low, high] numbers, got {rng!r}")
+        low, high = float(rng[0]), float(rng[1])
+        if not low < high:
+            raise self.fail(where, "range", f"low {low} must be below high {high}")
+        neutral = self.number(entry, "neutral", where)
+        if not low <= neutral <= high:
+            raise self.fail(where, "neutral", f"{neutral} is outside the range [{low}, {high}]")
+        mirror = entry.get("mirror")
+        if mirror is not None and not isinstance(mirror, str):
+            raise self.fail(where, "mirror", f"must be a control name, got {mirror!r}")
+        servos = entry.get("servos", [])
+        if not (isinstance(servos, list) and all(isinstance(s, int) and 0 <= s < 254
+                                                 for s in servos)):
+            raise self.fail(where, "servos", f"must be a list of bus ids 0-253, got {servos!r}")
+        return Control(
+            name=name, group=group, low=low, high=high, neutral=neutral, mirror=mirror,
+            max_speed=self.positive(entry, "max_speed", where, (high - low) / full_range_s),
+            torque=self.positive(entry, "torque_nm", where, torque),
+            servos=tuple(servos),
+            twin=self.twin(entry.get("twin"), where),
+        )
+
+    def twin(self, spec: Any, where: str) -> TwinRealisation:
+        if not isinstance(spec, dict):
+            raise self.fail(where, "twin", "missing (how the twin realises the control)")
+        if "mirror_of" in spec:
+            return TwinRealisation(0.0, 0.0, mirror_of=str(spec["mirror_of"]))
+        at_low = self.number(spec, "at_low", where + " twin")
+        at_high = self.number(spec, "at_high", where + " twin")
+        if "joints" in spec:
+            joints = spec["joints"]
+            if not (isinstance(joints, list) and joints):
+                raise self.fail(where, "twin.joints", "must be a non-empty list")
+            for j in joints:
+                if j not in RIG_JOINTS:
+                    raise self.fail(where, "twin.joints",
+                                    f"unknown rig joint {j!r}; known: {', '.join(RIG_JOINTS)}")
+            return TwinRealisation(at_low, at_high, joints=tuple(joints))
+        marks = spec.get("landmarks")
+        if not (isinstance(marks, list) and all(isinstance(m, int) for m in marks)):
+            raise self.fail(where, "twin.landmarks",
+                            "give either twin.joints or twin.landmarks (skin landmark ids)")
+        bad = [m for m in marks if not 0 <= m < N_SKIN_LANDMARKS]
+        if bad:
+            raise self.fail(where, "twin.landmarks",
+                            f"ids {bad} are not skin landmarks (0-{N_SKIN_LANDMARKS - 1})")
+        direction = spec.get("direction")
+        if not (isinstance(direction, list) and len(direction) == 3
+                and all(isinstance(v, (int, float)) for v in direction)
+                and np.linalg.norm(direction) > 0):
+            raise self.fail(where, "twin.direction", f"must be a non-zero [x, y, z], "
+                                                     f"got {direction!r}")
+        unit = np.asarray(direction, dtype=float) / np.linalg.norm(direction)
+        return TwinRealisation(at_low, at_high, linkage=Linkage(
+            landmarks=tuple(marks), direction=tuple(float(v) for v in unit),
+            parent=str(spec.get("parent", "head")), symmetric=bool(spec.get("symmetric", False)),
+        ))
+
+    def check_relations(self, controls: list[Control]) -> None:
+        by_name: dict[str, Control] = {}
+        for c in controls:
+            if c.name in by_name:
+                raise self.fail(f"control '{c.name}'", "name", "duplicate control name")
+            by_name[c.name] = c
+        for i, c in enumerate(controls):
+            if c.twin.mirror_of is not None:
+                controls[i] = by_name[c.name] = replace(c, twin=self.mirrored(c, by_name))
+        seen_servos: dict[int, str] = {}
+        for c in controls:
+            where = f"control '{c.name}'"
+            if c.mirror is not None:
+                partner = by_name.get(c.mirror)
+                if partner is None:
+                    raise self.fail(where, "mirror", f"unknown mirror partner {c.mirror!r}")
+                if partner.mirror != c.name:
+                    raise self.fail(where, "mirror", f"partner {c.mirror!r} does not name "
+                                                     f"{c.name!r} as its mirror")
+            link = c.twin.linkage
+            if link is not None and link.parent not in ("head", "jaw"):
+                parent = by_name.get(link.parent)
+                if parent is None or parent.twin.linkage is None:
+                    raise self.fail(where, "twin.parent",
+                                    f"{link.parent!r} is neither head, jaw nor a linkage control")
+            for s in c.servos:
+                if s in seen_servos:
+                    raise self.fail(where, "servos", f"servo id {s} is also used by control "
+                                                     f"'{seen_servos[s]}'")
+                seen_servos[s] = c.name
+
+    def mirrored(self, c: Control, by_name: dict[str, Control]) -> TwinRealisation:
+        where = f"control '{c.name}'"
+        source = by_name.get(c.twin.mirror_of)
+        if source is None or source.twin.mirror_of is not None:
+            raise self.fail(where, "twin.mirror_of",
+                            f"{c.twin.mirror_of!r} is not a control with its own twin")
+        if source.mirror != c.name:
+            raise self.fail(where, "twin.mirror_of",
+                            f"{source.name!r} is not this control's mirror partner")
+        t = source.twin
+        swap = {"_left": "_right", "_right": "_left"}
+        joints = tuple(next((j[:-len(k)] + v for k, v in swap.items() if j.endswith(k)), j)
+                       for j in t.joints)
+        link = t.linkage
+        if link is not None:
+            parent = link.parent
+            if parent not in ("head", "jaw"):
+                parent = by_name[parent].mirror or parent
+            link = replace(link, parent=parent, mirrored=not link.mirrored)
+        return TwinRealisation(t.at_low, t.at_high, joints=joints, linkage=link)
+
+    def expressions(self, profile: Profile) -> dict[str, np.ndarray]:
+        table = self.raw.get("expressions", {})
+        if not isinstance(table, dict):
+            raise self.fail("expressions", "expressions", "must be a table of tables")
+        library = {"neutral": profile.neutral.copy()}
+        for expr, values in table.items():
+            where = f"expression '{expr}'"
+            if not isinstance(values, dict):
+                raise self.fail(where, "values", "must be a table of control = value")
+            for cname, value in values.items():
+                try:
+                    c = profile.control(cname)
+                except KeyError:
+                    raise self.fail(where, cname, "unknown control") from None
+                v = self.number(values, cname, where)
+                if not c.low <= v <= c.high:
+                    raise self.fail(where, cname, f"{v} is outside the range [{c.low}, {c.high}]")
+            library[expr] = profile.vector({k: float(v) for k, v in values.items()})
+        return library

@@ -1,0 +1,1 @@
+"""Servo-bus drivers, calibration and cameras (later issues); never imports MuJoCo."""

@@ -1,0 +1,73 @@
+"""The face asset made by ``assets/make_face.py``: mask geometry, texture and rig points."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+N_SKIN = 468
+N_LANDMARKS = 478
+# MediaPipe's iris landmarks: a centre, then 4 rim points (+x, +y, -x, -y in the face frame).
+IRIS_START = {"right": 468, "left": 473}
+
+
+@dataclass(frozen=True)
+class Eye:
+    centre: np.ndarray  # metres, head frame
+    radius: float
+    iris_radius: float
+    pupil_radius: float
+
+
+@dataclass(frozen=True)
+class FaceAsset:
+    vertices: np.ndarray  # (468, 3) rest positions, metres, head frame
+    uv: np.ndarray  # (468, 2)
+    triangles: np.ndarray  # (T, 3), counter-clockwise seen from the front
+    mirror: np.ndarray  # (468,) index of each vertex's mirror image
+    lids: dict[str, list[int]]  # "left_upper" ... margins between the eye corners
+    eyes: dict[str, Eye]
+    skull_centre: np.ndarray
+    skull_axes: np.ndarray
+    skull_skin: list[int]  # skin points fixed to the skull (border, nose bridge)
+    jaw_pivot: np.ndarray
+    jaw_skin: list[int]  # skin points carried by the jaw (chin, lower jaw line)
+    mouth_centre: np.ndarray
+    mouth_width: float
+    iris_rim_directions: np.ndarray  # (4, 2)
+    colours: dict[str, tuple[float, float, float]]
+    texture_path: Path
+
+    def mirror_point(self, p: np.ndarray) -> np.ndarray:
+        return np.asarray(p) * [-1.0, 1.0, 1.0]
+
+
+@lru_cache(maxsize=1)
+def load_face() -> FaceAsset:
+    folder = Path(str(resources.files("facetwin.assets") / "face"))
+    raw = json.loads((folder / "face.json").read_text())
+    arr = np.asarray
+    return FaceAsset(
+        vertices=arr(raw["vertices"], dtype=float),
+        uv=arr(raw["uv"], dtype=float),
+        triangles=arr(raw["triangles"], dtype=np.int64),
+        mirror=arr(raw["mirror"], dtype=np.int64),
+        lids={k: list(v) for k, v in raw["lids"].items()},
+        eyes={side: Eye(arr(e["centre"], dtype=float), e["radius"], e["iris_radius"],
+                        e["pupil_radius"]) for side, e in raw["eyes"].items()},
+        skull_centre=arr(raw["skull"]["centre"], dtype=float),
+        skull_axes=arr(raw["skull"]["axes"], dtype=float),
+        skull_skin=list(raw["skull"]["skin"]),
+        jaw_pivot=arr(raw["jaw"]["pivot"], dtype=float),
+        jaw_skin=list(raw["jaw"]["skin"]),
+        mouth_centre=arr(raw["mouth"]["centre"], dtype=float),
+        mouth_width=float(raw["mouth"]["width"]),
+        iris_rim_directions=arr(raw["iris_rim_directions"], dtype=float),
+        colours={k: tuple(v) for k, v in raw["colours"].items()},
+        texture_path=folder / "texture.png",
+    )

@@ -1,0 +1,239 @@
+"""The twin: a profile's face as MuJoCo physics, driven in control units.
+
+    twin = Twin(profile.load("x2c30"))
+    twin.command(profile.expressions["happiness"])
+    twin.settle()
+    twin.landmarks_3d()   # (478, 3) metres, world frame
+
+Commands are ramped at each control's maximum speed, as a servo with a speed limit
+moves, and optionally pass through backlash; the physics steps at 1 kHz.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import mujoco
+import numpy as np
+
+from facetwin.profile import Profile
+from facetwin.sim.face import IRIS_START, FaceAsset, load_face
+from facetwin.sim.model import SkinParams, build, critically_damp_servos
+
+SETTLE_SPEED = 0.005  # m/s or rad/s: below this for SETTLE_STEPS steps, the face has settled
+SETTLE_STEPS = 3
+MAX_SETTLE_S = 1.5
+
+
+@dataclass(frozen=True)
+class Randomization:
+    """Domain-randomisation ranges for the physics; all off (None) by default.
+
+    Scales are drawn uniformly from (low, high) at every reset.
+    """
+
+    skin_stiffness: tuple[float, float] | None = None  # scale on skin modulus and tether
+    servo_gain: tuple[float, float] | None = None  # scale on servo stiffness
+    backlash: float | None = None  # largest dead band, as a fraction of each control's range
+
+
+class Twin:
+    def __init__(self, profile: Profile, skin: SkinParams = SkinParams(),
+                 face: FaceAsset | None = None):
+        self.profile = profile
+        self.face = face or load_face()
+        self.skin = skin
+        self.built = build(profile, self.face, skin)
+        self.model = mujoco.MjModel.from_xml_string(self.built.xml)
+        critically_damp_servos(self.model)
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+
+        c = profile.controls
+        self._neutral = np.array([x.neutral for x in c])
+        self._low = np.array([x.low for x in c])
+        self._high = np.array([x.high for x in c])
+        self._at_low = np.array([x.twin.at_low for x in c])
+        self._at_high = np.array([x.twin.at_high for x in c])
+        self._speed = np.array([x.max_speed for x in c])
+        joints = self.built.joints
+        self._act_control = np.array([j.control for j in joints])
+        self._act_scale = np.array([np.pi / 180 if j.kind == "hinge" else 1e-3 for j in joints])
+        self._act_qpos = np.array([m.jnt_qposadr[m.joint(j.name).id] for j in joints])
+        # The joint read back as each control's present position: its first actuator.
+        first = {}
+        for a, j in enumerate(joints):
+            first.setdefault(j.control, a)
+        self._present_act = np.array([first[i] for i in range(len(c))])
+
+        self._eye_body = {s: m.body(f"eye_{s}").id for s in self.face.eyes}
+        self._head_body = m.body("head").id
+        self._skin_dofs = np.concatenate([
+            np.arange(m.jnt_dofadr[m.joint(f"skin_{i}_x").id], 3 + m.jnt_dofadr[
+                m.joint(f"skin_{i}_x").id]) for i in self.built.free_vertices])
+        tri = self.face.triangles
+        self._edges = np.stack([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]], axis=1)
+        rest = self.face.vertices
+        self._rest_len = np.linalg.norm(rest[self._edges[..., 0]] - rest[self._edges[..., 1]],
+                                        axis=2)
+
+        self._base_flex_stiffness = m.flex_stiffness.copy()
+        self._base_jnt_stiffness = m.jnt_stiffness.copy()
+        self._base_gain = m.actuator_gainprm[:, 0].copy()
+        self._base_bias = m.actuator_biasprm[:, 1:3].copy()
+        self._backlash = np.zeros(len(c))
+        self.reset()
+
+    # -- state -------------------------------------------------------------------------
+    @property
+    def n_controls(self) -> int:
+        return len(self.profile.controls)
+
+    @property
+    def time(self) -> float:
+        return float(self.data.time)
+
+    def reset(self, controls: np.ndarray | None = None, rng: np.random.Generator | None = None,
+              randomization: Randomization | None = None) -> None:
+        """Rest pose at ``controls`` (neutral by default), with fresh randomisation."""
+        m, d = self.model, self.data
+        mujoco.mj_resetData(m, d)
+        self._randomize(rng or np.random.default_rng(0), randomization or Randomization())
+        target = self.profile.neutral.astype(float) if controls is None else self._check(controls)
+        self._setpoint = target.copy()
+        self._effective = target.copy()
+        self._target = target.copy()
+        self._apply_ctrl()
+        if controls is not None:
+            d.qpos[self._act_qpos] = d.ctrl
+        mujoco.mj_forward(m, d)
+        if controls is not None:
+            self.settle()
+
+    def _randomize(self, rng: np.random.Generator, r: Randomization) -> None:
+        m = self.model
+        k = rng.uniform(*r.skin_stiffness) if r.skin_stiffness else 1.0
+        m.flex_stiffness[:] = self._base_flex_stiffness * k
+        m.jnt_stiffness[:] = self._base_jnt_stiffness * k
+        g = rng.uniform(*r.servo_gain, size=m.nu) if r.servo_gain else np.ones(m.nu)
+        m.actuator_gainprm[:, 0] = self._base_gain * g
+        m.actuator_biasprm[:, 1] = self._base_bias[:, 0] * g
+        m.actuator_biasprm[:, 2] = self._base_bias[:, 1] * np.sqrt(g)
+        width = self._high - self._low
+        self._backlash = rng.uniform(0, r.backlash, self.n_controls) * width \
+            if r.backlash else np.zeros(self.n_controls)
+
+    def _check(self, controls) -> np.ndarray:
+        v = np.asarray(controls, dtype=float)
+        if v.shape != (self.n_controls,):
+            raise ValueError(f"expected {self.n_controls} controls for profile "
+                             f"{self.profile.name!r}, got shape {v.shape}")
+        bad = ~np.isfinite(v)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"control {self.profile.controls[i].name!r} is {v[i]}")
+        return np.clip(v, self._low, self._high)
+
+    # -- driving -----------------------------------------------------------------------
+    def command(self, controls) -> None:
+        """Set the goal positions (control units); values are clamped to their ranges."""
+        self._target = self._check(controls)
+
+    def _twin_targets(self, v: np.ndarray) -> np.ndarray:
+        up = (v - self._neutral) / np.maximum(self._high - self._neutral, 1e-12)
+        down = (v - self._neutral) / np.maximum(self._neutral - self._low, 1e-12)
+        return np.where(v >= self._neutral, up * self._at_high, -down * self._at_low)
+
+    def _apply_ctrl(self) -> None:
+        half = 0.5 * self._backlash
+        self._effective = np.clip(self._effective, self._setpoint - half, self._setpoint + half)
+        self.data.ctrl[:] = self._twin_targets(self._effective)[self._act_control] * self._act_scale
+
+    def step(self, n: int = 1) -> None:
+        """Advance the physics ``n`` steps, ramping the servos toward their goals."""
+        m, d = self.model, self.data
+        max_delta = self._speed * m.opt.timestep
+        for _ in range(n):
+            self._setpoint += np.clip(self._target - self._setpoint, -max_delta, max_delta)
+            self._apply_ctrl()
+            d.qfrc_applied[self._skin_dofs] = -self.skin.tissue_damping_ns_per_m * \
+                d.qvel[self._skin_dofs]
+            mujoco.mj_step(m, d)
+
+    def settle(self, max_time: float = MAX_SETTLE_S) -> int:
+        """Step until the servos reach their goals and the skin stops; returns the steps.
+
+        A face that is still moving after ``max_time`` seconds raises RuntimeError.
+        """
+        m, d = self.model, self.data
+        max_steps = int(max_time / m.opt.timestep)
+        still = 0
+        for i in range(1, max_steps + 1):
+            self.step()
+            ramp_done = np.array_equal(self._setpoint, self._target)
+            if ramp_done and np.abs(d.qvel).max() < SETTLE_SPEED:
+                still += 1
+                if still >= SETTLE_STEPS:
+                    return i
+            else:
+                still = 0
+        raise RuntimeError(f"the face did not settle within {max_time} s "
+                           f"(max speed {np.abs(d.qvel).max():.3g})")
+
+    # -- reading -----------------------------------------------------------------------
+    def present_controls(self) -> np.ndarray:
+        """Present positions in control units, read from the joints (as servos report)."""
+        a = self._present_act
+        q = self.data.qpos[self._act_qpos[a]] / self._act_scale[a]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u_up = np.where(self._at_high != 0, q / self._at_high, np.nan)
+            u_down = np.where(self._at_low != 0, -q / self._at_low, np.nan)
+        u = np.where(u_up >= 0, u_up, np.where(u_down <= 0, u_down, 0.0))
+        u = np.nan_to_num(u)
+        v = np.where(u >= 0, self._neutral + u * (self._high - self._neutral),
+                     self._neutral + u * (self._neutral - self._low))
+        return np.clip(v, self._low, self._high)
+
+    def skin_vertices(self) -> np.ndarray:
+        return self.data.flexvert_xpos.copy()
+
+    def head_pose(self) -> tuple[np.ndarray, np.ndarray]:
+        """Head position and rotation matrix in the world (rest: origin, identity)."""
+        b = self._head_body
+        rest_pivot = self.built_pivot("head")
+        rot = self.data.xmat[b].reshape(3, 3).copy()
+        pos = self.data.xpos[b] - rot @ rest_pivot
+        return pos, rot
+
+    def built_pivot(self, body: str) -> np.ndarray:
+        """Rest position of a body's origin (head frame = world frame at rest)."""
+        return self.model.body(body).pos + (self.built_pivot(
+            self.model.body(self.model.body(body).parentid).name)
+            if self.model.body(body).parentid != 0 else 0)
+
+    def eye_pose(self, side: str) -> tuple[np.ndarray, np.ndarray]:
+        b = self._eye_body[side]
+        return self.data.xpos[b].copy(), self.data.xmat[b].reshape(3, 3).copy()
+
+    def landmarks_3d(self) -> np.ndarray:
+        """The 478 MediaPipe landmarks in metres: 468 skin points, then the irises."""
+        out = np.empty((478, 3))
+        out[:468] = self.data.flexvert_xpos
+        rim = np.column_stack([self.face.iris_rim_directions, np.zeros(4)])
+        for side, eye in self.face.eyes.items():
+            centre, rot = self.eye_pose(side)
+            # Iris points lie on the eyeball's surface, at the iris radius from its axis.
+            dz = np.sqrt(eye.radius ** 2 - eye.iris_radius ** 2)
+            local = np.vstack([[0, 0, eye.radius], rim * eye.iris_radius + [0, 0, dz]])
+            s = IRIS_START[side]
+            out[s:s + 5] = centre + local @ rot.T
+        return out
+
+    def strain(self) -> np.ndarray:
+        """Per-triangle skin strain: the largest relative change of an edge's length."""
+        x = self.data.flexvert_xpos
+        length = np.linalg.norm(x[self._edges[..., 0]] - x[self._edges[..., 1]], axis=2)
+        return np.abs(length / self._rest_len - 1.0).max(axis=1)
+
+    def skin_speed(self) -> float:
+        return float(np.abs(self.data.qvel[self._skin_dofs]).max())
