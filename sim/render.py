@@ -25,6 +25,7 @@ from PIL import Image  # noqa: E402
 
 from facetwin.sim.camera import PinholeCamera  # noqa: E402
 from facetwin.sim.face import FaceAsset  # noqa: E402
+from facetwin.sim.randomization import Randomization  # noqa: E402
 from facetwin.sim.twin import Twin  # noqa: E402
 
 BACKGROUND = (0.55, 0.58, 0.62)
@@ -38,6 +39,20 @@ class Look:
     key_direction: tuple[float, float, float] = (-0.3, -0.4, -1.0)  # light travels along
     ambient: float = 0.6
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+
+    @classmethod
+    def sample(cls, r: Randomization, rng: np.random.Generator) -> "Look":
+        look = cls()
+        if r.light:
+            j = r.light
+            look = cls(key=look.key * rng.uniform(1 - j, 1 + j),
+                       key_direction=tuple(np.asarray(look.key_direction)
+                                           + rng.uniform(-j, j, 3)),
+                       ambient=look.ambient * rng.uniform(1 - j, 1 + j))
+        if r.texture_tint:
+            look = cls(look.key, look.key_direction, look.ambient,
+                       tuple(1 + rng.uniform(-r.texture_tint, r.texture_tint, 3)))
+        return look
 
     def shade(self, normals: np.ndarray) -> np.ndarray:
         to_light = -np.asarray(self.key_direction, dtype=float)
@@ -84,7 +99,7 @@ class FaceRenderer:
     def __init__(self, twin: Twin, camera: PinholeCamera, look: Look = Look()):
         self.twin, self.face = twin, twin.face
         self.camera = camera
-        self._renderer = pyrender.OffscreenRenderer(camera.width, camera.height)
+        self._renderer: pyrender.OffscreenRenderer | None = None
         self.scene = pyrender.Scene(bg_color=(*BACKGROUND, 1.0), ambient_light=np.ones(3))
         self._rigid_nodes: list = []
         face = self.face
@@ -173,7 +188,7 @@ class FaceRenderer:
         """Overwrite the skin's vertex buffer in place. pyrender uploads a mesh once,
         and re-creating the mesh each frame would re-upload its texture too."""
         prim = self._skin
-        if not prim._in_context():
+        if self._renderer is None or not prim._in_context():
             return  # first frame: pyrender uploads it
         self._renderer._platform.make_current()
         data = np.hstack([prim.positions, prim.normals, prim.texcoord_0,
@@ -185,6 +200,8 @@ class FaceRenderer:
     def render(self, depth: bool = False):
         """RGB image (H, W, 3) uint8, or (rgb, depth in metres) with ``depth=True``."""
         self._sync()
+        if self._renderer is None:  # first frame, or rendering again after close()
+            self._renderer = pyrender.OffscreenRenderer(self.camera.width, self.camera.height)
         rgb, z = self._renderer.render(self.scene, flags=pyrender.RenderFlags.FLAT)
         return (rgb.copy(), z.copy()) if depth else rgb.copy()
 

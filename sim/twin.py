@@ -11,30 +11,17 @@ moves, and optionally pass through backlash; the physics steps at 1 kHz.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import mujoco
 import numpy as np
 
 from facetwin.profile import Profile
 from facetwin.sim.face import IRIS_START, FaceAsset, load_face
 from facetwin.sim.model import SkinParams, build, critically_damp_servos
+from facetwin.sim.randomization import Randomization
 
 SETTLE_SPEED = 0.005  # m/s or rad/s: below this for SETTLE_STEPS steps, the face has settled
 SETTLE_STEPS = 3
 MAX_SETTLE_S = 1.5
-
-
-@dataclass(frozen=True)
-class Randomization:
-    """Domain-randomisation ranges for the physics; all off (None) by default.
-
-    Scales are drawn uniformly from (low, high) at every reset.
-    """
-
-    skin_stiffness: tuple[float, float] | None = None  # scale on skin modulus and tether
-    servo_gain: tuple[float, float] | None = None  # scale on servo stiffness
-    backlash: float | None = None  # largest dead band, as a fraction of each control's range
 
 
 class Twin:

@@ -1,0 +1,204 @@
+"""``facetwin/FaceTwin-v0``: a robot face behind the Gymnasium API.
+
+    env = gym.make("facetwin/FaceTwin-v0", profile="x2c30")
+    obs, info = env.reset(seed=0, options={"target": "happiness"})
+    obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+
+Actions are the profile's controls in control units. Each step commands the face and,
+by default, waits until it has settled (``step_mode="settle"``); ``step_mode="period"``
+advances one control period of the profile instead, for closed-loop control.
+
+Expression features (``achieved_goal`` / ``desired_goal``) are the 478 landmarks in the
+head's frame, in millimetres relative to the neutral face, followed by the head's
+rotation vector in degrees. The reward is minus the expression distance: the mean
+landmark distance in millimetres plus ``HEAD_WEIGHT_MM_PER_DEG`` times the head
+rotation error, each term reported in ``info["reward_terms"]``.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from scipy.spatial.transform import Rotation
+
+from facetwin import profile as profiles
+from facetwin.sim.camera import PinholeCamera
+from facetwin.sim.face import N_LANDMARKS
+from facetwin.sim.randomization import Randomization
+from facetwin.sim.render import FaceRenderer, Look
+from facetwin.sim.twin import Twin
+
+HEAD_WEIGHT_MM_PER_DEG = 0.1
+FEATURE_BOUND = 1000.0  # mm and degrees: far beyond any face's reach
+BACKENDS = ("twin",)
+
+
+def expression_distance(achieved: np.ndarray, desired: np.ndarray) -> dict[str, np.ndarray]:
+    """Terms of the distance between expression feature vectors (any leading shape)."""
+    a, d = np.asarray(achieved, dtype=float), np.asarray(desired, dtype=float)
+    n = N_LANDMARKS * 3
+    diff = (a[..., :n] - d[..., :n]).reshape(*a.shape[:-1], N_LANDMARKS, 3)
+    landmark_mm = np.linalg.norm(diff, axis=-1).mean(axis=-1)
+    head_deg = np.linalg.norm(a[..., n:] - d[..., n:], axis=-1)
+    return {"landmark_mm": landmark_mm, "head_deg": head_deg}
+
+
+class FaceTwinEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 25}
+
+    def __init__(self, profile: str | profiles.Profile = "x2c30", backend: str = "twin",
+                 image_size: int | None = None, render_mode: str | None = None,
+                 step_mode: str = "settle", randomization: Randomization | None = None):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(f"unknown render_mode {render_mode!r}; "
+                             f"available: {self.metadata['render_modes']}")
+        if step_mode not in ("settle", "period"):
+            raise ValueError(f"step_mode must be 'settle' or 'period', got {step_mode!r}")
+        self.profile = profile if isinstance(profile, profiles.Profile) else \
+            profiles.load(profile)
+        self.render_mode, self.step_mode = render_mode, step_mode
+        self.randomization = randomization or Randomization()
+        self.size = int(image_size or self.profile.camera.size)
+        self.twin = Twin(self.profile)
+        self.camera = PinholeCamera.from_profile(self.profile.camera, self.size)
+        self.renderer = FaceRenderer(self.twin, self.camera)
+
+        p = self.profile
+        self.action_space = spaces.Box(p.low, p.high, dtype=np.float32)
+        n_feat = N_LANDMARKS * 3 + 3
+        self.observation_space = spaces.Dict({
+            "image": spaces.Box(0, 255, (self.size, self.size, 3), dtype=np.uint8),
+            "landmarks": spaces.Box(-self.size, 2 * self.size, (N_LANDMARKS, 2),
+                                    dtype=np.float32),
+            "controls": spaces.Box(p.low, p.high, dtype=np.float32),
+            "achieved_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
+            "desired_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
+        })
+        self._period_steps = max(1, round(1.0 / (p.control_rate_hz * self.twin.model.opt.timestep)))
+        self._neutral_landmarks = self._settled_landmarks(p.neutral)
+        self._target_cache: dict[bytes, np.ndarray] = {}
+        self._image: np.ndarray | None = None
+        self.target_name: str | None = None
+        self._desired = np.zeros(n_feat, dtype=np.float32)
+
+    # -- features ----------------------------------------------------------------------
+    def _head_frame_landmarks(self) -> np.ndarray:
+        pos, rot = self.twin.head_pose()
+        return (self.twin.landmarks_3d() - pos) @ rot
+
+    def _settled_landmarks(self, controls: np.ndarray) -> np.ndarray:
+        self.twin.reset(controls=controls)
+        return self._head_frame_landmarks()
+
+    def _features(self) -> np.ndarray:
+        _, rot = self.twin.head_pose()
+        mm = (self._head_frame_landmarks() - self._neutral_landmarks) * 1e3
+        head = Rotation.from_matrix(rot).as_rotvec(degrees=True)
+        return np.concatenate([mm.ravel(), head]).astype(np.float32)
+
+    def features_of(self, controls) -> np.ndarray:
+        """Expression features the nominal twin shows for ``controls`` (cached)."""
+        controls = self.twin._check(controls)
+        key = controls.tobytes()
+        if key not in self._target_cache:
+            self.twin.reset(controls=controls)
+            self._target_cache[key] = self._features()
+        return self._target_cache[key]
+
+    def compute_reward(self, achieved_goal, desired_goal, info=None) -> np.ndarray:
+        terms = expression_distance(achieved_goal, desired_goal)
+        return -(terms["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * terms["head_deg"])
+
+    # -- Gymnasium API -----------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        options = dict(options or {})
+        target = options.pop("target", None)
+        start = options.pop("controls", None)
+        if options:
+            raise ValueError(f"unknown reset options {sorted(options)}; "
+                             "known: target, controls")
+        library = self.profile.expressions
+        if target is None:
+            names = sorted(library)
+            target = names[int(self.np_random.integers(len(names)))]
+        if isinstance(target, str):
+            if target not in library:
+                raise ValueError(f"profile {self.profile.name!r} has no expression "
+                                 f"{target!r}; library: {', '.join(sorted(library))}")
+            self.target_name, target_controls = target, library[target]
+        else:
+            self.target_name, target_controls = None, np.asarray(target, dtype=float)
+        self._desired = self.features_of(target_controls)
+
+        r = self.randomization
+        self.twin.reset(controls=None if start is None else self._validated(start),
+                        rng=self.np_random, randomization=r)
+        offset, tilt = r.camera(self.np_random)
+        self.camera = PinholeCamera.from_profile(self.profile.camera, self.size, offset, tilt)
+        self.renderer.set_camera(self.camera)
+        self.renderer.set_look(Look.sample(r, self.np_random))
+        obs = self._observe()
+        return obs, self._info(obs, settle_steps=0)
+
+    def _validated(self, action) -> np.ndarray:
+        a = np.asarray(action)
+        if a.shape != self.action_space.shape:
+            raise ValueError(f"action must have shape {self.action_space.shape} (one value per "
+                             f"control of {self.profile.name!r}), got {a.shape}")
+        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
+            raise TypeError(f"action must be real numbers, got dtype {a.dtype}")
+        bad = ~np.isfinite(a)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"action for control {self.profile.names[i]!r} is {a[i]}")
+        return np.clip(a.astype(float), self.profile.low, self.profile.high)
+
+    def step(self, action):
+        applied = self._validated(action)
+        self.twin.command(applied)
+        if self.step_mode == "settle":
+            steps = self.twin.settle()
+        else:
+            self.twin.step(self._period_steps)
+            steps = self._period_steps
+        obs = self._observe()
+        info = self._info(obs, settle_steps=steps)
+        info["applied"] = applied.astype(np.float32)
+        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"]))
+        return obs, reward, False, False, info
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        self._image = self.renderer.render()
+        landmarks = self.camera.project(self.twin.landmarks_3d()).astype(np.float32)
+        return {
+            "image": self._image,
+            "landmarks": np.clip(landmarks, -self.size, 2 * self.size),
+            "controls": self.twin.present_controls().astype(np.float32),
+            "achieved_goal": self._features(),
+            "desired_goal": self._desired.copy(),
+        }
+
+    def _info(self, obs, settle_steps: int) -> dict:
+        terms = expression_distance(obs["achieved_goal"], obs["desired_goal"])
+        return {
+            "target": self.target_name,
+            "reward_terms": {"landmark_mm": -float(terms["landmark_mm"]),
+                             "head": -HEAD_WEIGHT_MM_PER_DEG * float(terms["head_deg"])},
+            "settle_steps": settle_steps,
+            "sim_time": self.twin.time,
+            "strain_max": float(self.twin.strain().max()),
+        }
+
+    def render(self):
+        if self.render_mode == "depth_array":
+            return self.renderer.render(depth=True)[1]
+        if self.render_mode == "rgb_array":
+            return self._image if self._image is not None else self.renderer.render()
+        return None
+
+    def close(self):
+        self.renderer.close()

@@ -1,0 +1,68 @@
+"""``facetwin demo``: a profile's expression library, as a video and a contact sheet."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+from PIL import Image, ImageDraw
+from tqdm import tqdm
+
+from facetwin.envs.face_env import FaceTwinEnv
+
+
+def _overlay(image: np.ndarray, landmarks: np.ndarray, label: str) -> Image.Image:
+    im = Image.fromarray(image)
+    draw = ImageDraw.Draw(im)
+    for x, y in landmarks:
+        draw.ellipse((x - 0.8, y - 0.8, x + 0.8, y + 0.8), fill=(40, 230, 90))
+    draw.rectangle((0, 0, im.width, 16), fill=(0, 0, 0))
+    draw.text((4, 2), label, fill=(255, 255, 255))
+    return im
+
+
+def contact_sheet(tiles: list[Image.Image], columns: int = 4) -> Image.Image:
+    w, h = tiles[0].size
+    rows = -(-len(tiles) // columns)
+    sheet = Image.new("RGB", (columns * w, rows * h), (30, 30, 30))
+    for i, tile in enumerate(tiles):
+        sheet.paste(tile, ((i % columns) * w, (i // columns) * h))
+    return sheet
+
+
+def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
+             transition_s: float = 0.8, hold_s: float = 0.6) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    env = FaceTwinEnv(profile, image_size=size, step_mode="period")
+    library = env.profile.expressions
+    names = ["neutral"] + [n for n in library if n != "neutral"] + ["neutral"]
+    # Each video frame advances the twin by 1/fps seconds of servo-rate control.
+    env._period_steps = max(1, round(1.0 / (fps * env.twin.model.opt.timestep)))
+    n_move, n_hold = max(1, round(transition_s * fps)), max(1, round(hold_s * fps))
+
+    video = out / f"{env.profile.name}_expressions.mp4"
+    tiles = []
+    obs, _ = env.reset(seed=0, options={"target": "neutral"})
+    tiles.append(_overlay(obs["image"], obs["landmarks"], "neutral"))
+    current = library["neutral"].astype(float)
+    with imageio.get_writer(video, fps=fps, macro_block_size=1) as writer, \
+            tqdm(total=(len(names) - 1) * (n_move + n_hold), unit="frame",
+                 desc=f"demo {env.profile.name}") as bar:
+        for name in names[1:]:
+            goal = library[name].astype(float)
+            for k in range(1, n_move + n_hold + 1):
+                s = min(1.0, k / n_move)
+                blend = 0.5 - 0.5 * np.cos(np.pi * s)  # ease in and out
+                obs, *_ = env.step(current + blend * (goal - current))
+                writer.append_data(obs["image"])
+                bar.update()
+            current = goal
+            if name != "neutral":
+                env.twin.settle()
+                obs = env._observe()
+                tiles.append(_overlay(obs["image"], obs["landmarks"], name))
+    sheet_path = out / f"{env.profile.name}_contact_sheet.png"
+    contact_sheet(tiles).save(sheet_path)
+    env.close()
+    return video, sheet_path
