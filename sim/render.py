@@ -12,6 +12,7 @@ the same at webcam resolutions. Rigid parts carry their shading baked in.
 from __future__ import annotations
 
 import os
+import types
 
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
@@ -202,6 +203,9 @@ class FaceRenderer:
         self._sync()
         if self._renderer is None:  # first frame, or rendering again after close()
             self._renderer = pyrender.OffscreenRenderer(self.camera.width, self.camera.height)
+            platform = self._renderer._platform
+            if hasattr(platform, "_egl_context"):
+                platform.delete_context = types.MethodType(_release_egl_context, platform)
         rgb, z = self._renderer.render(self.scene, flags=pyrender.RenderFlags.FLAT)
         return (rgb.copy(), z.copy()) if depth else rgb.copy()
 
@@ -209,3 +213,14 @@ class FaceRenderer:
         if self._renderer is not None:
             self._renderer.delete()
             self._renderer = None
+
+
+def _release_egl_context(platform) -> None:
+    """Destroy one renderer's EGL context but keep the display: pyrender's own version
+    also calls eglTerminate, and every renderer in a process shares the display, so
+    closing one env (or garbage-collecting it) would break all the others."""
+    from OpenGL.EGL import eglDestroyContext
+
+    if platform._egl_display is not None and platform._egl_context is not None:
+        eglDestroyContext(platform._egl_display, platform._egl_context)
+    platform._egl_context = None

@@ -55,6 +55,7 @@ class Twin:
 
         self._eye_body = {s: m.body(f"eye_{s}").id for s in self.face.eyes}
         self._head_body = m.body("head").id
+        self._head_pivot = self.built_pivot("head")
         self._skin_dofs = np.concatenate([
             np.arange(m.jnt_dofadr[m.joint(f"skin_{i}_x").id], 3 + m.jnt_dofadr[
                 m.joint(f"skin_{i}_x").id]) for i in self.built.free_vertices])
@@ -187,16 +188,18 @@ class Twin:
     def head_pose(self) -> tuple[np.ndarray, np.ndarray]:
         """Head position and rotation matrix in the world (rest: origin, identity)."""
         b = self._head_body
-        rest_pivot = self.built_pivot("head")
         rot = self.data.xmat[b].reshape(3, 3).copy()
-        pos = self.data.xpos[b] - rot @ rest_pivot
+        pos = self.data.xpos[b] - rot @ self._head_pivot
         return pos, rot
 
     def built_pivot(self, body: str) -> np.ndarray:
         """Rest position of a body's origin (head frame = world frame at rest)."""
-        return self.model.body(body).pos + (self.built_pivot(
-            self.model.body(self.model.body(body).parentid).name)
-            if self.model.body(body).parentid != 0 else 0)
+        m, b = self.model, self.model.body(body).id
+        pos = np.zeros(3)
+        while b != 0:
+            pos += m.body_pos[b]
+            b = m.body_parentid[b]
+        return pos
 
     def eye_pose(self, side: str) -> tuple[np.ndarray, np.ndarray]:
         b = self._eye_body[side]

@@ -1,0 +1,14 @@
+# The two commands of the README.
+.PHONY: demo test bench
+
+demo:
+	./setup.sh
+	.venv/bin/facetwin demo --profile x2c30 --out out/demo
+
+test:
+	./setup.sh --dev
+	.venv/bin/python -m pytest -q
+
+bench:
+	./setup.sh
+	.venv/bin/python bench/twin.py

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up FaceTwin on a fresh machine: Debian's Mesa GL packages (headless rendering),
+# a virtual environment in .venv, the CPU build of torch, then the project.
+#   ./setup.sh          runtime
+#   ./setup.sh --dev    runtime + test tools
+set -euo pipefail
+cd "$(dirname "$0")"
+
+GL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libglib2.0-0)
+missing=()
+for pkg in "${GL_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: headless rendering needs these Debian packages: ${missing[*]}" >&2
+    echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+PYTHON=${PYTHON:-python3.11}
+command -v "$PYTHON" >/dev/null || PYTHON=python3
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+# torch first, pinned: its CPU build; anything that later asks for torch finds it.
+.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
+extra=""
+[ "${1:-}" = "--dev" ] && extra="[dev]"
+.venv/bin/pip install -q -e ".${extra}"
+echo "setup: ready (.venv)"

@@ -1,0 +1,111 @@
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import facetwin.envs  # noqa: F401  (registers the env)
+from facetwin.envs.face_env import FaceTwinEnv
+
+
+@pytest.fixture(scope="module")
+def env():
+    e = gym.make("facetwin/FaceTwin-v0", profile="emo11", render_mode="rgb_array")
+    yield e
+    e.close()
+
+
+def test_passes_gymnasium_env_checker():
+    env = FaceTwinEnv("emo11", render_mode="rgb_array")
+    check_env(env)
+
+
+def test_spaces_come_from_the_profile(env):
+    p = env.unwrapped.profile
+    assert np.array_equal(env.action_space.low, p.low)
+    assert np.array_equal(env.action_space.high, p.high)
+    obs, _ = env.reset(seed=0)
+    assert obs["image"].shape == (256, 256, 3) and obs["image"].dtype == np.uint8
+    assert obs["landmarks"].shape == (478, 2)
+    assert env.observation_space.contains(obs)
+
+
+def test_reward_is_zero_at_the_target_and_negative_elsewhere(env):
+    obs, info = env.reset(seed=0, options={"target": "surprise"})
+    assert info["target"] == "surprise"
+    p = env.unwrapped.profile
+    _, r_neutral, *_ = env.step(p.expressions["neutral"])
+    obs, r_target, _, _, info = env.step(p.expressions["surprise"])
+    assert r_target > -0.05 > r_neutral
+    assert set(info["reward_terms"]) == {"landmark_mm", "head"}
+    assert env.unwrapped.compute_reward(obs["achieved_goal"], obs["desired_goal"], info) == \
+        pytest.approx(r_target)
+
+
+def test_target_as_a_control_vector(env):
+    p = env.unwrapped.profile
+    target = p.neutral.copy()
+    target[p.index("jaw")] = 0.8
+    env.reset(seed=0, options={"target": target})
+    _, r, *_ = env.step(target)
+    assert r > -0.05
+
+
+def test_same_seed_same_observations():
+    a = FaceTwinEnv("x2c30", randomization=None)
+    results = []
+    for _ in range(2):
+        obs, _ = a.reset(seed=3)
+        step = a.step(a.action_space.sample())[0]
+        results.append((obs, step))
+    for key in ("image", "landmarks", "controls", "achieved_goal"):
+        assert np.array_equal(results[0][0][key], results[1][0][key])
+    a.close()
+
+
+def test_bad_actions_are_refused_with_the_control_named(env):
+    env.reset(seed=0)
+    p = env.unwrapped.profile
+    bad = p.neutral.copy()
+    bad[p.index("jaw")] = np.nan
+    with pytest.raises(ValueError, match="'jaw'"):
+        env.step(bad)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros(3, dtype=np.float32))
+    with pytest.raises(TypeError, match="dtype"):
+        env.step(np.array(["a"] * len(p.controls)))
+    with pytest.raises(ValueError, match="no expression 'smirk'"):
+        env.reset(options={"target": "smirk"})
+    with pytest.raises(ValueError, match="unknown backend"):
+        FaceTwinEnv("emo11", backend="carrier-pigeon")
+
+
+def test_vector_env_steps_in_lockstep():
+    vec = gym.make_vec("facetwin/FaceTwin-v0", num_envs=2, vectorization_mode="sync",
+                       profile="emo11")
+    obs, _ = vec.reset(seed=1)
+    obs, reward, *_ = vec.step(vec.action_space.sample())
+    assert obs["image"].shape == (2, 256, 256, 3)
+    assert reward.shape == (2,)
+    vec.close()
+
+
+def test_depth_render_and_period_stepping():
+    env = FaceTwinEnv("emo11", render_mode="depth_array", step_mode="period", image_size=128)
+    env.reset(seed=0)
+    env.step(env.unwrapped.profile.expressions["happiness"])
+    depth = env.render()
+    face = depth[depth > 0]
+    assert depth.shape == (128, 128)
+    assert 0.25 < face.min() < face.max() < 0.6  # the face, some 0.3-0.5 m from the camera
+    env.close()
+
+
+def test_randomised_env_is_reproducible():
+    from facetwin.sim.randomization import Randomization
+    env = FaceTwinEnv("emo11", randomization=Randomization.moderate())
+    a, _ = env.reset(seed=11)
+    b, _ = env.reset(seed=11)
+    c, _ = env.reset(seed=12)
+    assert np.array_equal(a["image"], b["image"])
+    assert not np.array_equal(a["image"], c["image"])
+    env.close()
