@@ -118,6 +118,17 @@ def mirror_map(q: np.ndarray) -> np.ndarray:
     return mirror
 
 
+def mirror_symmetric(tris: np.ndarray, mirror: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The right half's triangles and their mirror images. MediaPipe's tessellation
+    splits a few quads along different diagonals on the two sides, which would make
+    mirror-image commands bend the skin differently."""
+    right = tris[q[tris, 0].mean(axis=1) < 0]
+    out = np.vstack([right, mirror[right]])
+    if len(out) != len(tris):
+        raise RuntimeError("a triangle straddles the plane of symmetry")
+    return out
+
+
 def orient(tris: np.ndarray, q: np.ndarray) -> np.ndarray:
     """Wind every triangle counter-clockwise seen from the front (+z)."""
     a, b, c = q[tris[:, 0]], q[tris[:, 1]], q[tris[:, 2]]
@@ -173,7 +184,7 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
                     + skin[contours["eye_right"]].mean(axis=0)[1])
     origin = np.array([0.0, eyes_y, skin[:, 2].max() - 0.10])
     skin = skin - origin
-    tris = orient(tris, skin)
+    tris = orient(mirror_symmetric(tris, mirror, skin), skin)
 
     eyes = {side: eye_geometry(skin, contours[f"eye_{side}"], iris, q - origin, 1.0)
             for side, iris in (("left", LEFT_IRIS), ("right", RIGHT_IRIS))}

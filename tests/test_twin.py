@@ -51,7 +51,7 @@ def test_mirror_partners_move_mirror_image_landmarks(twins):
     mirror = twin.face.mirror
     rest = settled_pixels(twin, p.neutral)[:468]
     pairs = {tuple(sorted((c.name, c.mirror))) for c in p.controls if c.mirror}
-    assert len(pairs) == 9
+    assert len(pairs) == 8
     for a, b in sorted(pairs):
         for side in ("low", "high"):
             disp = {}
@@ -103,7 +103,7 @@ def test_strain_is_zero_at_rest_and_grows_with_the_command(twin: Twin):
     p = twin.profile
     twin.reset()
     assert twin.strain().shape == (len(twin.face.triangles),)
-    assert twin.strain().max() < 1e-6
+    assert twin.strain().max() < 1e-3  # the XML stores 6 significant digits
     twin.command(p.expressions["surprise"])
     twin.settle()
     assert twin.strain().max() > 0.01
