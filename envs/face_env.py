@@ -49,7 +49,8 @@ class FaceTwinEnv(gym.Env):
 
     def __init__(self, profile: str | profiles.Profile = "x2c30", backend: str = "twin",
                  image_size: int | None = None, render_mode: str | None = None,
-                 step_mode: str = "settle", randomization: Randomization | None = None):
+                 step_mode: str = "settle", randomization: Randomization | None = None,
+                 control_rate_hz: float | None = None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -77,7 +78,8 @@ class FaceTwinEnv(gym.Env):
             "achieved_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
             "desired_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
         })
-        self._period_steps = max(1, round(1.0 / (p.control_rate_hz * self.twin.model.opt.timestep)))
+        rate = control_rate_hz or p.control_rate_hz
+        self._period_steps = max(1, round(1.0 / (rate * self.twin.model.opt.timestep)))
         self._neutral_landmarks = self._settled_landmarks(p.neutral)
         self._target_cache: dict[bytes, np.ndarray] = {}
         self._image: np.ndarray | None = None
@@ -101,7 +103,7 @@ class FaceTwinEnv(gym.Env):
 
     def features_of(self, controls) -> np.ndarray:
         """Expression features the nominal twin shows for ``controls`` (cached)."""
-        controls = self.twin._check(controls)
+        controls = self.twin.checked(controls)
         key = controls.tobytes()
         if key not in self._target_cache:
             self.twin.reset(controls=controls)
@@ -141,7 +143,7 @@ class FaceTwinEnv(gym.Env):
         self.camera = PinholeCamera.from_profile(self.profile.camera, self.size, offset, tilt)
         self.renderer.set_camera(self.camera)
         self.renderer.set_look(Look.sample(r, self.np_random))
-        obs = self._observe()
+        obs = self.observe()
         return obs, self._info(obs, settle_steps=0)
 
     def _validated(self, action) -> np.ndarray:
@@ -165,13 +167,14 @@ class FaceTwinEnv(gym.Env):
         else:
             self.twin.step(self._period_steps)
             steps = self._period_steps
-        obs = self._observe()
+        obs = self.observe()
         info = self._info(obs, settle_steps=steps)
         info["applied"] = applied.astype(np.float32)
         reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"]))
         return obs, reward, False, False, info
 
-    def _observe(self) -> dict[str, np.ndarray]:
+    def observe(self) -> dict[str, np.ndarray]:
+        """Render and read the face as it is now, without commanding it."""
         self._image = self.renderer.render()
         landmarks = self.camera.project(self.twin.landmarks_3d()).astype(np.float32)
         return {

@@ -34,11 +34,10 @@ def contact_sheet(tiles: list[Image.Image], columns: int = 4) -> Image.Image:
 def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
              transition_s: float = 0.8, hold_s: float = 0.6) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
-    env = FaceTwinEnv(profile, image_size=size, step_mode="period")
+    # Each video frame is one control period: 1/fps seconds of physics.
+    env = FaceTwinEnv(profile, image_size=size, step_mode="period", control_rate_hz=fps)
     library = env.profile.expressions
     names = ["neutral"] + [n for n in library if n != "neutral"] + ["neutral"]
-    # Each video frame advances the twin by 1/fps seconds of servo-rate control.
-    env._period_steps = max(1, round(1.0 / (fps * env.twin.model.opt.timestep)))
     n_move, n_hold = max(1, round(transition_s * fps)), max(1, round(hold_s * fps))
 
     video = out / f"{env.profile.name}_expressions.mp4"
@@ -60,7 +59,7 @@ def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
             current = goal
             if name != "neutral":
                 env.twin.settle()
-                obs = env._observe()
+                obs = env.observe()
                 tiles.append(_overlay(obs["image"], obs["landmarks"], name))
     sheet_path = out / f"{env.profile.name}_contact_sheet.png"
     contact_sheet(tiles).save(sheet_path)

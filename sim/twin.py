@@ -87,7 +87,7 @@ class Twin:
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
         self._randomize(rng or np.random.default_rng(0), randomization or Randomization())
-        target = self.profile.neutral.astype(float) if controls is None else self._check(controls)
+        target = self.profile.neutral.astype(float) if controls is None else self.checked(controls)
         self._setpoint = target.copy()
         self._effective = target.copy()
         self._target = target.copy()
@@ -111,7 +111,8 @@ class Twin:
         self._backlash = rng.uniform(0, r.backlash, self.n_controls) * width \
             if r.backlash else np.zeros(self.n_controls)
 
-    def _check(self, controls) -> np.ndarray:
+    def checked(self, controls) -> np.ndarray:
+        """``controls`` as a clamped float vector; wrong shapes and non-finite values raise."""
         v = np.asarray(controls, dtype=float)
         if v.shape != (self.n_controls,):
             raise ValueError(f"expected {self.n_controls} controls for profile "
@@ -125,7 +126,7 @@ class Twin:
     # -- driving -----------------------------------------------------------------------
     def command(self, controls) -> None:
         """Set the goal positions (control units); values are clamped to their ranges."""
-        self._target = self._check(controls)
+        self._target = self.checked(controls)
 
     def _twin_targets(self, v: np.ndarray) -> np.ndarray:
         up = (v - self._neutral) / np.maximum(self._high - self._neutral, 1e-12)
