@@ -89,7 +89,6 @@ class BuiltModel:
     joints: list[ActuatedJoint]
     skin_bodies: list[str]  # the body each skin vertex belongs to
     free_vertices: np.ndarray  # indices of vertices with their own body
-    eye_bodies: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,7 +157,7 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
             parent = linkage_parent(t.linkage.parent,
                                     mirrored and t.linkage.symmetric)
             pivot = face.vertices[marks].mean(axis=0) if marks else \
-                _linkage_anchor(profile, face, c, mirrored)
+                _linkage_anchor(profile, face, c, copy=mirrored != t.linkage.mirrored)
             body = add_body(name, parent, pivot)
             body.joints.append((name, "slide", tuple(direction), lo, hi, c.torque))
             actuated.append(ActuatedJoint(name, ci, "slide"))
@@ -182,8 +181,7 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
     free = np.array([i for i in range(len(face.vertices)) if i not in owner])
     skin_bodies = [owner.get(i, f"skin_{i}") for i in range(len(face.vertices))]
     xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free)
-    return BuiltModel(xml, actuated, skin_bodies, free,
-                      eye_bodies={s: f"eye_{s}" for s in face.eyes})
+    return BuiltModel(xml, actuated, skin_bodies, free)
 
 
 def critically_damp_servos(model) -> None:
@@ -198,13 +196,14 @@ def critically_damp_servos(model) -> None:
         model.actuator_biasprm[a, 2] = -2.0 * np.sqrt(kp * model.dof_M0[dof])
 
 
-def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, mirrored: bool) -> np.ndarray:
-    """A linkage that grips nothing itself sits where the first child linkage grips."""
+def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, copy: bool) -> np.ndarray:
+    """A linkage that grips nothing itself sits where its first child linkage grips
+    (on the mirror side when it is the mirror copy of a symmetric linkage)."""
     for child in profile.controls:
         link = child.twin.linkage
         if link is not None and link.parent == c.name and link.landmarks:
             p = face.vertices[list(link.landmarks)].mean(axis=0)
-            return face.mirror_point(p) if mirrored != link.mirrored else p
+            return face.mirror_point(p) if link.mirrored != copy else p
     raise ValueError(f"profile {profile.name}: control '{c.name}' has a linkage that grips "
                      "no landmarks and carries no other linkage")
 
