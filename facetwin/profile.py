@@ -14,6 +14,7 @@ import math
 import tomllib
 from importlib import resources
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -70,18 +71,6 @@ class Control:
     servos: tuple[int, ...]
     twin: TwinRealisation
 
-    def normalise(self, value: np.ndarray | float) -> np.ndarray:
-        """Map control units to [-1, 1] with 0 at neutral (piecewise linear)."""
-        v = np.asarray(value, dtype=float)
-        up = (v - self.neutral) / max(self.high - self.neutral, 1e-12)
-        down = (v - self.neutral) / max(self.neutral - self.low, 1e-12)
-        return np.where(v >= self.neutral, up, down)
-
-    def twin_target(self, value: np.ndarray | float) -> np.ndarray:
-        """Joint target (deg or mm) of the twin for a control value."""
-        u = self.normalise(value)
-        return np.where(u >= 0, u * self.twin.at_high, -u * self.twin.at_low)
-
 
 @dataclass(frozen=True)
 class Camera:
@@ -104,19 +93,44 @@ class Profile:
     watchdog_s: float = 0.5
     strain_ceiling: float = 0.35
 
+    @cached_property
+    def twin_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """Twin joint targets at each control's low and high end."""
+        return (np.array([c.twin.at_low for c in self.controls]),
+                np.array([c.twin.at_high for c in self.controls]))
+
+    def normalise(self, values) -> np.ndarray:
+        """Control units to [-1, 1] with 0 at neutral, piecewise linear on each side, so
+        that asymmetric neutrals still reach the same twin motion at the range ends."""
+        v = np.asarray(values, dtype=float)
+        n, lo, hi = self.neutral, self.low, self.high
+        return np.where(v >= n, (v - n) / np.maximum(hi - n, 1e-12),
+                        (v - n) / np.maximum(n - lo, 1e-12))
+
+    def denormalise(self, u) -> np.ndarray:
+        u = np.asarray(u, dtype=float)
+        n, lo, hi = self.neutral, self.low, self.high
+        return np.where(u >= 0, n + u * (hi - n), n + u * (n - lo))
+
+    def twin_targets(self, values) -> np.ndarray:
+        """Each control's twin joint target (degrees or millimetres) for ``values``."""
+        u = self.normalise(values)
+        at_low, at_high = self.twin_ends
+        return np.where(u >= 0, u * at_high, -u * at_low)
+
     @property
     def names(self) -> list[str]:
         return [c.name for c in self.controls]
 
-    @property
+    @cached_property
     def low(self) -> np.ndarray:
         return np.array([c.low for c in self.controls], dtype=np.float32)
 
-    @property
+    @cached_property
     def high(self) -> np.ndarray:
         return np.array([c.high for c in self.controls], dtype=np.float32)
 
-    @property
+    @cached_property
     def neutral(self) -> np.ndarray:
         return np.array([c.neutral for c in self.controls], dtype=np.float32)
 

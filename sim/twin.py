@@ -37,11 +37,6 @@ class Twin:
         m = self.model
 
         c = profile.controls
-        self._neutral = np.array([x.neutral for x in c])
-        self._low = np.array([x.low for x in c])
-        self._high = np.array([x.high for x in c])
-        self._at_low = np.array([x.twin.at_low for x in c])
-        self._at_high = np.array([x.twin.at_high for x in c])
         self._speed = np.array([x.max_speed for x in c])
         joints = self.built.joints
         self._act_control = np.array([j.control for j in joints])
@@ -107,7 +102,7 @@ class Twin:
         m.actuator_gainprm[:, 0] = self._base_gain * g
         m.actuator_biasprm[:, 1] = self._base_bias[:, 0] * g
         m.actuator_biasprm[:, 2] = self._base_bias[:, 1] * np.sqrt(g)
-        width = self._high - self._low
+        width = self.profile.high - self.profile.low
         self._backlash = rng.uniform(0, r.backlash, self.n_controls) * width \
             if r.backlash else np.zeros(self.n_controls)
 
@@ -121,22 +116,17 @@ class Twin:
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ValueError(f"control {self.profile.controls[i].name!r} is {v[i]}")
-        return np.clip(v, self._low, self._high)
+        return np.clip(v, self.profile.low, self.profile.high)
 
     # -- driving -----------------------------------------------------------------------
     def command(self, controls) -> None:
         """Set the goal positions (control units); values are clamped to their ranges."""
         self._target = self.checked(controls)
 
-    def _twin_targets(self, v: np.ndarray) -> np.ndarray:
-        up = (v - self._neutral) / np.maximum(self._high - self._neutral, 1e-12)
-        down = (v - self._neutral) / np.maximum(self._neutral - self._low, 1e-12)
-        return np.where(v >= self._neutral, up * self._at_high, -down * self._at_low)
-
     def _apply_ctrl(self) -> None:
         half = 0.5 * self._backlash
         self._effective = np.clip(self._effective, self._setpoint - half, self._setpoint + half)
-        self.data.ctrl[:] = self._twin_targets(self._effective)[self._act_control] * self._act_scale
+        self.data.ctrl[:] = self.profile.twin_targets(self._effective)[self._act_control] * self._act_scale
 
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps, ramping the servos toward their goals."""
@@ -174,14 +164,12 @@ class Twin:
         """Present positions in control units, read from the joints (as servos report)."""
         a = self._present_act
         q = self.data.qpos[self._act_qpos[a]] / self._act_scale[a]
+        at_low, at_high = self.profile.twin_ends
         with np.errstate(divide="ignore", invalid="ignore"):
-            u_up = np.where(self._at_high != 0, q / self._at_high, np.nan)
-            u_down = np.where(self._at_low != 0, -q / self._at_low, np.nan)
-        u = np.where(u_up >= 0, u_up, np.where(u_down <= 0, u_down, 0.0))
-        u = np.nan_to_num(u)
-        v = np.where(u >= 0, self._neutral + u * (self._high - self._neutral),
-                     self._neutral + u * (self._neutral - self._low))
-        return np.clip(v, self._low, self._high)
+            u_up = np.where(at_high != 0, q / at_high, np.nan)
+            u_down = np.where(at_low != 0, -q / at_low, np.nan)
+        u = np.nan_to_num(np.where(u_up >= 0, u_up, np.where(u_down <= 0, u_down, 0.0)))
+        return np.clip(self.profile.denormalise(u), self.profile.low, self.profile.high)
 
     def skin_vertices(self) -> np.ndarray:
         return self.data.flexvert_xpos.copy()

@@ -98,6 +98,12 @@ def test_mirror_partner_must_name_back(tmp_path):
 
 
 def test_normalise_is_piecewise_linear_about_neutral():
-    c = profiles.load("x2c30").control("lip_corner_raise_right")  # neutral 0.62
-    assert np.allclose(c.normalise([0.0, 0.62, 1.0, 0.81]), [-1, 0, 1, 0.5])
-    assert np.allclose(c.twin_target([0.0, 1.0]), [c.twin.at_low, c.twin.at_high])
+    p = profiles.load("x2c30")
+    i = p.index("lip_corner_raise_right")  # neutral 0.62
+    c = p.controls[i]
+    u = [p.normalise(p.vector({c.name: v}))[i] for v in (0.0, 0.62, 1.0, 0.81)]
+    assert np.allclose(u, [-1, 0, 1, 0.5])
+    ends = [p.twin_targets(p.vector({c.name: v}))[i] for v in (0.0, 1.0)]
+    assert np.allclose(ends, [c.twin.at_low, c.twin.at_high])
+    v = p.expressions["happiness"]
+    assert np.allclose(p.denormalise(p.normalise(v)), v)
