@@ -148,16 +148,9 @@ class FaceTwinEnv(gym.Env):
 
     def _validated(self, action) -> np.ndarray:
         a = np.asarray(action)
-        if a.shape != self.action_space.shape:
-            raise ValueError(f"action must have shape {self.action_space.shape} (one value per "
-                             f"control of {self.profile.name!r}), got {a.shape}")
         if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
             raise TypeError(f"action must be real numbers, got dtype {a.dtype}")
-        bad = ~np.isfinite(a)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"action for control {self.profile.names[i]!r} is {a[i]}")
-        return np.clip(a.astype(float), self.profile.low, self.profile.high)
+        return self.twin.checked(a)  # shape, finiteness (naming the control), clamping
 
     def step(self, action):
         applied = self._validated(action)
@@ -170,8 +163,7 @@ class FaceTwinEnv(gym.Env):
         obs = self.observe()
         info = self._info(obs, settle_steps=steps)
         info["applied"] = applied.astype(np.float32)
-        reward = float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"]))
-        return obs, reward, False, False, info
+        return obs, sum(info["reward_terms"].values()), False, False, info
 
     def observe(self) -> dict[str, np.ndarray]:
         """Render and read the face as it is now, without commanding it."""

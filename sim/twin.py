@@ -110,8 +110,8 @@ class Twin:
         """``controls`` as a clamped float vector; wrong shapes and non-finite values raise."""
         v = np.asarray(controls, dtype=float)
         if v.shape != (self.n_controls,):
-            raise ValueError(f"expected {self.n_controls} controls for profile "
-                             f"{self.profile.name!r}, got shape {v.shape}")
+            raise ValueError(f"expected shape ({self.n_controls},), one value per control of "
+                             f"profile {self.profile.name!r}, got shape {v.shape}")
         bad = ~np.isfinite(v)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -126,7 +126,8 @@ class Twin:
     def _apply_ctrl(self) -> None:
         half = 0.5 * self._backlash
         self._effective = np.clip(self._effective, self._setpoint - half, self._setpoint + half)
-        self.data.ctrl[:] = self.profile.twin_targets(self._effective)[self._act_control] * self._act_scale
+        targets = self.profile.twin_targets(self._effective)
+        self.data.ctrl[:] = targets[self._act_control] * self._act_scale
 
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps, ramping the servos toward their goals."""
