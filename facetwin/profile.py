@@ -59,6 +59,53 @@ class TwinRealisation:
 
 
 @dataclass(frozen=True)
+class Tie:
+    """Controls that move together: each takes their mean, in normalised units."""
+
+    controls: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Exclusive:
+    """Groups of controls of which at most one may be active (away from neutral)."""
+
+    groups: tuple[tuple[str, ...], ...]
+    active_above: float = 0.02  # normalised distance from neutral that counts as active
+
+
+@dataclass(frozen=True)
+class Condition:
+    control: str
+    above: float | None = None  # the condition holds when the value is above this
+    below: float | None = None  # ... or below this
+
+
+@dataclass(frozen=True)
+class Forbidden:
+    """A combination that must not happen: every condition holding at once.
+
+    Each threshold lies on one side of the control's neutral and the condition runs to
+    that end of its range, so moving toward neutral always leaves the combination.
+    """
+
+    when: tuple[Condition, ...]
+
+
+Coupling = Tie | Exclusive | Forbidden
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """How the physical face is driven: the bus and the servos' nominal travel."""
+
+    protocol: str = "feetech-sts"
+    model: str = "STS3032"
+    baudrate: int = 1_000_000
+    ticks_per_turn: int = 4096
+    travel_deg: float = 120.0  # servo rotation across a control's range, before calibration
+
+
+@dataclass(frozen=True)
 class Control:
     name: str
     group: str
@@ -70,6 +117,7 @@ class Control:
     torque: float  # N·m at the servo horn
     servos: tuple[int, ...]
     twin: TwinRealisation
+    servo_direction: int = 1  # -1: ticks fall as the control rises (mirrored mounting)
 
 
 @dataclass(frozen=True)
@@ -92,6 +140,16 @@ class Profile:
     expressions: dict[str, np.ndarray] = field(repr=False)
     watchdog_s: float = 0.5
     strain_ceiling: float = 0.35
+    couplings: tuple[Coupling, ...] = ()
+    hardware: Hardware = Hardware()
+
+    @property
+    def control_period_s(self) -> float:
+        return 1.0 / self.control_rate_hz
+
+    def companion(self, suffix: str) -> Path:
+        """A file stored beside the profile, e.g. ``rena25.envelope.json``."""
+        return self.path.with_name(f"{self.path.stem}.{suffix}")
 
     @cached_property
     def twin_ends(self) -> tuple[np.ndarray, np.ndarray]:
@@ -217,6 +275,9 @@ class _Parser:
         controls = [self.control(i, e, full_range_s, torque) for i, e in enumerate(entries)]
         self.check_relations(controls)
         safety = raw.get("safety", {})
+        names = {c.name: c for c in controls}
+        couplings = tuple(self.coupling(i, e, names)
+                          for i, e in enumerate(raw.get("couplings", [])))
         profile = Profile(
             name=name,
             description=str(raw.get("description", "")),
@@ -228,6 +289,8 @@ class _Parser:
             expressions={},
             watchdog_s=self.positive(safety, "watchdog_s", "safety", 0.5),
             strain_ceiling=self.positive(safety, "strain_ceiling", "safety", 0.35),
+            couplings=couplings,
+            hardware=self.hardware(raw.get("hardware", {})),
         )
         profile.expressions.update(self.expressions(profile))
         return profile
@@ -266,7 +329,80 @@ class _Parser:
             torque=self.positive(entry, "torque_nm", where, torque),
             servos=tuple(servos),
             twin=self.twin(entry.get("twin"), where),
+            servo_direction=self.direction(entry, where),
         )
+
+    def direction(self, entry: dict, where: str) -> int:
+        value = entry.get("servo_direction", 1)
+        if value not in (1, -1) or isinstance(value, bool):
+            raise self.fail(where, "servo_direction", f"must be 1 or -1, got {value!r}")
+        return int(value)
+
+    def hardware(self, table: Any) -> Hardware:
+        if not isinstance(table, dict):
+            raise self.fail("hardware", "hardware", "must be a table")
+        protocol = table.get("protocol", "feetech-sts")
+        if protocol not in ("feetech-sts",):
+            raise self.fail("hardware", "protocol", f"{protocol!r} is not supported "
+                                                    "(supported: feetech-sts)")
+        return Hardware(
+            protocol=protocol, model=str(table.get("model", "STS3032")),
+            baudrate=int(self.positive(table, "baudrate", "hardware", 1_000_000)),
+            ticks_per_turn=int(self.positive(table, "ticks_per_turn", "hardware", 4096)),
+            travel_deg=self.positive(table, "travel_deg", "hardware", 120.0),
+        )
+
+    def coupling(self, i: int, entry: Any, controls: dict[str, Control]) -> Coupling:
+        where = f"coupling #{i}"
+        if not isinstance(entry, dict):
+            raise self.fail(where, "couplings", "must be a table")
+
+        def names(value: Any, key: str) -> tuple[str, ...]:
+            if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
+                raise self.fail(where, key, f"must be a non-empty list of control names, "
+                                            f"got {value!r}")
+            unknown = [v for v in value if v not in controls]
+            if unknown:
+                raise self.fail(where, key, f"unknown controls {unknown}")
+            return tuple(value)
+
+        kind = entry.get("kind")
+        if kind == "tie":
+            tied = names(entry.get("controls"), "controls")
+            if len(set(tied)) < 2:
+                raise self.fail(where, "controls", "a tie needs at least two controls")
+            return Tie(tied)
+        if kind == "exclusive":
+            groups = entry.get("groups")
+            if not (isinstance(groups, list) and len(groups) >= 2):
+                raise self.fail(where, "groups", "must list at least two groups of controls")
+            parsed = tuple(names(g, "groups") for g in groups)
+            flat = [n for g in parsed for n in g]
+            if len(flat) != len(set(flat)):
+                raise self.fail(where, "groups", "a control appears in more than one group")
+            return Exclusive(parsed, self.positive(entry, "active_above", where, 0.02))
+        if kind == "forbidden":
+            when = entry.get("when")
+            if not (isinstance(when, list) and len(when) >= 2):
+                raise self.fail(where, "when", "must list at least two conditions")
+            return Forbidden(tuple(self.condition(where, c, controls) for c in when))
+        raise self.fail(where, "kind", f"{kind!r} is not one of tie, exclusive, forbidden")
+
+    def condition(self, where: str, entry: Any, controls: dict[str, Control]) -> Condition:
+        if not isinstance(entry, dict) or entry.get("control") not in controls:
+            raise self.fail(where, "when", f"each condition needs a known 'control', "
+                                           f"got {entry!r}")
+        c = controls[entry["control"]]
+        if ("above" in entry) == ("below" in entry):
+            raise self.fail(where, "when", f"condition on '{c.name}' needs exactly one of "
+                                           "'above' or 'below'")
+        side = "above" if "above" in entry else "below"
+        value = self.number(entry, side, where)
+        if not (c.neutral < value < c.high if side == "above" else c.low < value < c.neutral):
+            raise self.fail(where, "when", f"'{c.name}' {side} {value}: the threshold must lie "
+                                           f"between neutral {c.neutral} and the range's "
+                                           f"{'high' if side == 'above' else 'low'} end")
+        return Condition(c.name, **{side: value})
 
     def twin(self, spec: Any, where: str) -> TwinRealisation:
         if not isinstance(spec, dict):

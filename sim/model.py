@@ -197,13 +197,16 @@ def critically_damp_servos(model) -> None:
 
 
 def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, copy: bool) -> np.ndarray:
-    """A linkage that grips nothing itself sits where its first child linkage grips
+    """A linkage that grips nothing itself sits where its first descendant linkage grips
     (on the mirror side when it is the mirror copy of a symmetric linkage)."""
     for child in profile.controls:
         link = child.twin.linkage
-        if link is not None and link.parent == c.name and link.landmarks:
-            p = face.vertices[list(link.landmarks)].mean(axis=0)
-            return face.mirror_point(p) if link.mirrored != copy else p
+        if link is None or link.parent != c.name:
+            continue
+        if not link.landmarks:
+            return _linkage_anchor(profile, face, child, copy)
+        p = face.vertices[list(link.landmarks)].mean(axis=0)
+        return face.mirror_point(p) if link.mirrored != copy else p
     raise ValueError(f"profile {profile.name}: control '{c.name}' has a linkage that grips "
                      "no landmarks and carries no other linkage")
 

@@ -87,10 +87,10 @@ class Twin:
         self._effective = target.copy()
         self._target = target.copy()
         self._apply_ctrl()
-        if controls is not None:
-            d.qpos[self._act_qpos] = d.ctrl
         mujoco.mj_forward(m, d)
         if controls is not None:
+            # The servos step straight to their goals (no speed ramp); placing the joints
+            # there directly would tear the skin around the jaw and head in one step.
             self.settle()
 
     def _randomize(self, rng: np.random.Generator, r: Randomization) -> None:

@@ -5,7 +5,7 @@ from facetwin import profile as profiles
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.twin import Twin
 
-PROFILES = ["x2c30", "emo11"]
+PROFILES = ["x2c30", "emo11", "rena25"]
 
 
 @pytest.fixture(scope="session", params=PROFILES)

@@ -84,7 +84,7 @@ def test_expression_with_unknown_control_or_value_out_of_range(tmp_path):
 
 
 def test_unknown_profile_and_invalid_toml(tmp_path):
-    with pytest.raises(ProfileError, match="available: emo11, x2c30"):
+    with pytest.raises(ProfileError, match="available: emo11, rena25, x2c30"):
         profiles.load("nonexistent")
     with pytest.raises(ProfileError, match=re.escape(str(tmp_path))):
         profiles.load(_write(tmp_path, "name = [unclosed"))
