@@ -1,0 +1,281 @@
+"""The safety filter: one contract between every command and every backend.
+
+Built from the profile (and the profile's strain envelope) alone, it turns a requested
+command into the command that may be applied now, and says why they differ:
+
+1. reject: wrong type, wrong shape or non-finite values raise :class:`CommandError`
+   naming the control and the value; nothing is applied;
+2. clamp to each control's range;
+3. couplings: tied controls take their mean, of exclusive groups only the most active
+   stays, a forbidden combination is scaled toward neutral until it no longer holds;
+4. strain: a command the envelope predicts would over-strain the skin is scaled toward
+   neutral until it does not;
+5. rate: the step from the last applied command is shortened, along the straight line,
+   so that no control moves faster than its maximum speed; an exclusive group yields
+   before another one rises.
+
+Steps 3-5 work in normalised units (0 at neutral, +-1 at the range ends). The strain
+prediction is convex, so every point on the straight line between two safe commands
+is safe too, and ramps stay inside the envelope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facetwin.envs.envelope import StrainEnvelope, load_envelope
+from facetwin.profile import Exclusive, Forbidden, Profile, Tie
+
+_EPS = 1e-9
+
+
+class CommandError(ValueError):
+    """A command that was refused before anything was applied."""
+
+
+@dataclass
+class SafetyReport:
+    """What the filter applied and why it differs from what was requested."""
+
+    applied: np.ndarray
+    clamped: list[str] = field(default_factory=list)
+    tied: list[str] = field(default_factory=list)
+    released: list[str] = field(default_factory=list)  # exclusive groups sent to neutral
+    forbidden: list[str] = field(default_factory=list)
+    strain_predicted: float = 0.0  # of the requested command after couplings
+    strain_scale: float = 1.0  # < 1: scaled toward neutral for the skin
+    rate_fraction: float = 1.0  # < 1: only this part of the step was taken this period
+    rate_limited_by: str | None = None
+    yielding: list[str] = field(default_factory=list)  # held at neutral while a group yields
+
+    @property
+    def modified(self) -> bool:
+        return bool(self.clamped or self.tied or self.released or self.forbidden
+                    or self.yielding or self.strain_scale < 1.0 or self.rate_fraction < 1.0)
+
+    def reasons(self) -> list[str]:
+        out = []
+        if self.clamped:
+            out.append(f"clamped to range: {', '.join(self.clamped)}")
+        if self.tied:
+            out.append(f"tied: {', '.join(self.tied)}")
+        if self.released:
+            out.append(f"exclusive, sent to neutral: {', '.join(self.released)}")
+        if self.forbidden:
+            out.append(f"forbidden combination, scaled back: {', '.join(self.forbidden)}")
+        if self.strain_scale < 1.0:
+            out.append(f"skin strain {self.strain_predicted:.2f} predicted: scaled to "
+                       f"{self.strain_scale:.3f} of the way from neutral")
+        if self.yielding:
+            out.append(f"waiting for another group to yield: {', '.join(self.yielding)}")
+        if self.rate_fraction < 1.0:
+            out.append(f"rate limited by {self.rate_limited_by}: "
+                       f"{self.rate_fraction:.3f} of the step this period")
+        return out
+
+    def as_dict(self) -> dict:
+        return {"applied": [float(v) for v in self.applied], "clamped": list(self.clamped),
+                "tied": list(self.tied), "released": list(self.released),
+                "forbidden": list(self.forbidden),
+                "strain_predicted": self.strain_predicted, "strain_scale": self.strain_scale,
+                "rate_fraction": self.rate_fraction, "rate_limited_by": self.rate_limited_by,
+                "yielding": list(self.yielding), "reasons": self.reasons()}
+
+
+class SafetyFilter:
+    """Stateful: it remembers the last applied command to limit the rate from it."""
+
+    def __init__(self, profile: Profile, envelope: StrainEnvelope | None = None):
+        self.profile = profile
+        self.envelope = envelope or load_envelope(profile)
+        p = profile
+        self.names = p.names
+        self._index = {n: i for i, n in enumerate(self.names)}
+        self._speed_u = np.array([  # normalised units per second, on each side of neutral
+            [c.max_speed / max(c.neutral - c.low, _EPS), c.max_speed / max(c.high - c.neutral, _EPS)]
+            for c in p.controls])
+        self._ties = [self._ids(c.controls) for c in p.couplings if isinstance(c, Tie)]
+        self._exclusive = [(tuple(self._ids(g) for g in c.groups), c.active_above)
+                           for c in p.couplings if isinstance(c, Exclusive)]
+        self._forbidden = [c for c in p.couplings if isinstance(c, Forbidden)]
+        # Scaling for strain moves only controls that strain the skin, and whatever is
+        # tied to them, so ties survive it and the head does not nod for a lip.
+        straining = self.envelope.weight > 0
+        for ids in self._ties:
+            if straining[ids].any():
+                straining[ids] = True
+        self._straining = straining
+        self.last = p.neutral.astype(float)
+
+    def _ids(self, names) -> np.ndarray:
+        return np.array([self._index[n] for n in names])
+
+    def reset(self, present) -> None:
+        """Start limiting the rate from ``present`` (where the face is now)."""
+        self.last = np.clip(self.validate(present), self.profile.low, self.profile.high)
+
+    # -- 1. rejection ------------------------------------------------------------------
+    def validate(self, command) -> np.ndarray:
+        """``command`` as float64, or CommandError naming what is wrong with it."""
+        n = len(self.names)
+        try:
+            a = np.asarray(command)
+        except Exception as exc:  # ragged sequences and objects numpy cannot hold
+            raise CommandError(f"command must be {n} numbers, got {type(command).__name__}: "
+                               f"{exc}") from None
+        if a.dtype.kind not in "fiu":
+            raise CommandError(f"command must be real numbers (float or int), got dtype "
+                               f"{a.dtype}")
+        if a.shape != (n,):
+            raise CommandError(f"command must have shape ({n},), one value per control of "
+                               f"profile {self.profile.name!r}, got shape {a.shape}")
+        a = a.astype(float)
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            i = int(bad[0])
+            raise CommandError(f"control {self.names[i]!r} is {a[i]}; every value must be "
+                               f"finite")
+        return a
+
+    # -- 2-4. where the face may go ----------------------------------------------------
+    def target(self, command) -> tuple[np.ndarray, SafetyReport]:
+        """The safe command nearest in spirit to ``command``, ignoring the rate."""
+        p = self.profile
+        v = self.validate(command)
+        clipped = np.clip(v, p.low, p.high)
+        report = SafetyReport(applied=clipped)
+        report.clamped = [self.names[i] for i in np.flatnonzero(clipped != v)]
+        u = p.normalise(clipped)
+        u = self._couple(u, report)
+        report.strain_predicted = self.envelope.predict(u)
+        u = self._limit_strain(u, report)
+        report.applied = self._command(u)
+        return report.applied, report
+
+    def _command(self, u: np.ndarray) -> np.ndarray:
+        p = self.profile
+        return np.clip(p.denormalise(u), p.low, p.high)
+
+    def _couple(self, u: np.ndarray, report: SafetyReport) -> np.ndarray:
+        u = u.copy()
+        for ids in self._ties:
+            mean = u[ids].mean()
+            changed = np.abs(u[ids] - mean) > _EPS
+            report.tied += [self.names[i] for i in ids[changed]]
+            u[ids] = mean
+        for groups, threshold in self._exclusive:
+            active = [g for g in groups if np.abs(u[g]).max() > threshold]
+            if len(active) > 1:
+                keep = max(active, key=lambda g: np.abs(u[g]).max())
+                for g in active:
+                    if g is not keep:
+                        u[g] = 0.0
+                        report.released += [self.names[i] for i in g]
+        for combo in self._forbidden:
+            if self._holds(combo, u):
+                u = self._leave(combo, u)
+                report.forbidden += [c.control for c in combo.when]
+        return u
+
+    def _threshold_u(self, condition) -> float:
+        """A condition's threshold in normalised units."""
+        i = self._index[condition.control]
+        v = self.profile.neutral.astype(float)
+        v[i] = condition.above if condition.above is not None else condition.below
+        return float(self.profile.normalise(v)[i])
+
+    def _holds(self, combo: Forbidden, u: np.ndarray) -> bool:
+        for c in combo.when:
+            t, x = self._threshold_u(c), u[self._index[c.control]]
+            if not (x > t if c.above is not None else x < t):
+                return False
+        return True
+
+    def _leave(self, combo: Forbidden, u: np.ndarray) -> np.ndarray:
+        """Scale the combination's controls toward neutral just until one condition
+        stops holding (thresholds lie on the far side of neutral, so this always does)."""
+        ids = [self._index[c.control] for c in combo.when]
+        thresholds = [self._threshold_u(c) for c in combo.when]
+        ratios = [abs(t) / abs(u[i]) for t, i in zip(thresholds, ids)]
+        binding = int(np.argmax(ratios))
+        u = u.copy()
+        u[ids] *= ratios[binding]
+        u[ids[binding]] = thresholds[binding]  # exactly on it: the condition is strict
+        return u
+
+    def _limit_strain(self, u: np.ndarray, report: SafetyReport) -> np.ndarray:
+        ceiling = self.envelope.ceiling
+        if report.strain_predicted <= ceiling:
+            return u
+        s = self._straining
+        fixed = np.where(s, 0.0, u)
+        # The prediction is linear along the scaled part; bisect for the largest scale
+        # within the ceiling (the unscaled part may carry a little strain of its own).
+        lo, hi = 0.0, 1.0
+        for _ in range(40):
+            mid = 0.5 * (lo + hi)
+            if self.envelope.predict(fixed + mid * np.where(s, u, 0.0)) <= ceiling:
+                lo = mid
+            else:
+                hi = mid
+        report.strain_scale = lo
+        return fixed + lo * np.where(s, u, 0.0)
+
+    # -- 5. rate -----------------------------------------------------------------------
+    def __call__(self, command, dt: float | None = None) -> tuple[np.ndarray, SafetyReport]:
+        """Filter ``command`` for the next ``dt`` seconds (default: one control period)
+        and remember the result as the last applied command."""
+        dt = self.profile.control_period_s if dt is None else float(dt)
+        if not dt > 0:
+            raise CommandError(f"dt must be positive, got {dt}")
+        goal, report = self.target(command)
+        p = self.profile
+        start, end = p.normalise(self.last), p.normalise(goal)
+        end = self._yield_first(start, end, report)
+        step = end - start
+        # Speed differs on each side of neutral in normalised units; the side the
+        # control is on (or heading to) bounds it.
+        speed = np.where(np.maximum(start, end) > 0, self._speed_u[:, 1], self._speed_u[:, 0])
+        reach = speed * dt
+        need = np.abs(step)
+        with np.errstate(divide="ignore"):
+            fractions = np.where(need > reach, reach / need, 1.0)
+        fraction = float(fractions.min())
+        if fraction < 1.0:
+            report.rate_fraction = fraction
+            report.rate_limited_by = self.names[int(fractions.argmin())]
+            now = start + fraction * step
+        else:
+            now = end
+        for combo in self._forbidden:  # a straight line can clip a forbidden corner
+            if self._holds(combo, now):
+                now = self._leave(combo, now)
+                report.forbidden += [c.control for c in combo.when]
+        reached = fraction >= 1.0 and not report.yielding
+        applied = goal if reached else self._command(now)
+        report.applied = applied
+        self.last = applied.copy()
+        return applied, report
+
+    def _yield_first(self, start, end, report) -> np.ndarray:
+        """While one exclusive group is still active, a different group stays at neutral."""
+        end = end.copy()
+        for groups, threshold in self._exclusive:
+            was = [g for g in groups if np.abs(start[g]).max() > threshold]
+            wants = [g for g in groups if np.abs(end[g]).max() > threshold]
+            for g in wants:
+                if any(w is not g for w in was):
+                    end[g] = 0.0
+                    report.yielding += [self.names[i] for i in g]
+        return end
+
+    def ramp(self, goal, dt: float | None = None, max_periods: int = 10_000):
+        """Commands that bring the face from the last applied command to ``goal`` at the
+        profile's speeds, one per period (start-up, shut-down and the watchdog)."""
+        for _ in range(max_periods):
+            applied, report = self(goal, dt)
+            yield applied, report
+            if report.rate_fraction >= 1.0 and not report.yielding:
+                return

@@ -1,0 +1,75 @@
+"""The hardware journal: every command that reaches the servos, append-only, timestamped.
+
+JSON Lines: the first line names the profile (and its hash), every later line is one
+event (``command``, ``torque``, ``fault``, ...). Lines are flushed in small batches, so
+a crash loses at most the last batch and never corrupts what was written; a torn last
+line is skipped when reading.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+FLUSH_EVERY = 10  # records
+FLUSH_AFTER_S = 0.1
+
+
+class JournalError(ValueError):
+    """A journal that cannot be read or does not fit the profile it is replayed on."""
+
+
+class Journal:
+    def __init__(self, path: Path, profile_name: str, profile_sha256: str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+        self._pending = 0
+        self._last_flush = time.monotonic()
+        self.seq = 0
+        self.append("header", profile=profile_name, profile_sha256=profile_sha256)
+        self.flush()
+
+    def append(self, kind: str, **fields) -> None:
+        record = {"t": time.time(), "seq": self.seq, "kind": kind, **fields}
+        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.seq += 1
+        self._pending += 1
+        if self._pending >= FLUSH_EVERY or time.monotonic() - self._last_flush > FLUSH_AFTER_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._file.closed:
+            return
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._pending = 0
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self.flush()
+            self._file.close()
+
+
+def read_journal(path: Path) -> tuple[dict, list[dict], int]:
+    """The header, the records after it, and how many torn lines were skipped."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JournalError(f"cannot read journal {path}: {exc}") from None
+    records, torn = [], 0
+    for n, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n < len(lines):
+                raise JournalError(f"{path}:{n}: not a journal line: {line[:60]!r}") from None
+            torn += 1  # the process died mid-write
+    headers = [r for r in records if r.get("kind") == "header"]
+    if not records or records[0].get("kind") != "header":
+        raise JournalError(f"{path} does not start with a journal header")
+    return headers[0], [r for r in records if r.get("kind") != "header"], torn

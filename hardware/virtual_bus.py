@@ -1,0 +1,271 @@
+"""A virtual Feetech bus: servos that answer the real protocol on a pseudo-terminal.
+
+    bus = VirtualBus.for_profile(profile, link="/tmp/face")   # /tmp/face -> /dev/pts/N
+    bus.start()
+    ...                                  # FeetechBus("/tmp/face") talks to it
+    bus.faults.silent.add(5)             # servo 5 stops answering
+    bus.stop()
+
+Each servo has a register table, moves toward its goal at its goal velocity, and
+reports position, speed, load and temperature. Faults can be injected: silence,
+corrupted checksums, status error bits, and the port vanishing. An optional plant (the
+twin, handed in from outside: this module knows nothing of physics) follows the
+servos' present positions.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import select
+import threading
+import time
+import tty
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from facetwin.hardware.protocol import (
+    BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, AngleLimitError, PacketReader, Reg,
+    from_u16, packet, u16,
+)
+from facetwin.profile import Profile
+
+MAX_SPEED_TICKS = 3400  # what goal velocity 0 means: as fast as the servo goes
+MODEL_NUMBERS = {"STS3032": 0x0C09}  # nominal model register value
+
+
+class Plant(Protocol):
+    def update(self, present: dict[int, int], dt: float) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Faults:
+    silent: set[int] = field(default_factory=set)  # servo ids that do not answer
+    corrupt: set[int] = field(default_factory=set)  # servo ids whose replies are corrupted
+    error_bits: dict[int, int] = field(default_factory=dict)  # status error byte per id
+
+
+class VirtualServo:
+    def __init__(self, servo_id: int, position: int, limits: tuple[int, int] = (0, 4095),
+                 model: str = "STS3032"):
+        self.id = servo_id
+        self.regs = bytearray(256)
+        self.regs[Reg.MODEL:Reg.MODEL + 2] = u16(MODEL_NUMBERS.get(model, 0))
+        self.regs[Reg.ID] = servo_id
+        self.regs[Reg.MIN_ANGLE_LIMIT:Reg.MIN_ANGLE_LIMIT + 2] = u16(limits[0])
+        self.regs[Reg.MAX_ANGLE_LIMIT:Reg.MAX_ANGLE_LIMIT + 2] = u16(limits[1])
+        self.regs[Reg.TORQUE_LIMIT:Reg.TORQUE_LIMIT + 2] = u16(1000)
+        self.regs[Reg.LOCK] = 1
+        self.regs[Reg.PRESENT_VOLTAGE] = 74
+        self.position = float(position)
+        self.temperature = 30.0
+        self.load = 0.0
+        self.angle_fault = False
+        self._set16(Reg.GOAL_POSITION, position)
+        self._publish(0.0)
+
+    def _get16(self, address: int) -> int:
+        return from_u16(self.regs[address:address + 2])
+
+    def _set16(self, address: int, value: int) -> None:
+        self.regs[address:address + 2] = u16(value)
+
+    @property
+    def limits(self) -> tuple[int, int]:
+        return self._get16(Reg.MIN_ANGLE_LIMIT), self._get16(Reg.MAX_ANGLE_LIMIT)
+
+    @property
+    def torque_on(self) -> bool:
+        return bool(self.regs[Reg.TORQUE_ENABLE])
+
+    def write(self, address: int, data: bytes) -> None:
+        if address < Reg.TORQUE_ENABLE and self.regs[Reg.LOCK]:
+            return  # EEPROM is locked: the real servo ignores the write
+        self.regs[address:address + len(data)] = data
+        if address <= Reg.GOAL_POSITION < address + len(data):
+            lo, hi = self.limits
+            goal = self._get16(Reg.GOAL_POSITION)
+            self.angle_fault = not lo <= goal <= hi
+            self._set16(Reg.GOAL_POSITION, min(max(goal, lo), hi))
+
+    def turn_by_hand(self, position: int) -> None:
+        """What an operator does during calibration: move the horn with torque off."""
+        if not self.torque_on:
+            self.position = float(position)
+            self._publish(0.0)
+
+    def step(self, dt: float) -> None:
+        speed = 0.0
+        if self.torque_on:
+            goal = self._get16(Reg.GOAL_POSITION)
+            v = self._get16(Reg.GOAL_VELOCITY) or MAX_SPEED_TICKS
+            delta = max(-v * dt, min(v * dt, goal - self.position))
+            self.position += delta
+            speed = delta / dt if dt > 0 else 0.0
+        self.load = 0.9 * self.load + 0.1 * min(1000.0, abs(speed) / MAX_SPEED_TICKS * 1000.0)
+        heating = 0.002 * self.load if self.torque_on else 0.0
+        self.temperature += (heating - 0.01 * (self.temperature - 30.0)) * dt
+        self._publish(speed)
+
+    def _publish(self, speed: float) -> None:
+        self._set16(Reg.PRESENT_POSITION, int(round(self.position)))
+        s = int(round(abs(speed)))
+        self._set16(Reg.PRESENT_SPEED, min(s, 0x7FFF) | (0x8000 if speed < 0 else 0))
+        self._set16(Reg.PRESENT_LOAD, min(int(self.load), 1000))
+        self.regs[Reg.PRESENT_TEMPERATURE] = int(self.temperature)
+        self.regs[Reg.MOVING] = int(abs(speed) > 0.5)
+
+
+class VirtualBus:
+    def __init__(self, link: str | Path, servos: dict[int, VirtualServo],
+                 plant: Plant | None = None, plant_period_s: float = 0.02):
+        self.link = Path(link)
+        self.servos = servos
+        self.plant, self.plant_period_s = plant, plant_period_s
+        self.faults = Faults()
+        self.goal_log: collections.deque = collections.deque(maxlen=200_000)
+        self.packets_seen = 0
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._master: int | None = None
+        self._slave: int | None = None
+
+    @classmethod
+    def for_profile(cls, profile: Profile, link: str | Path, calibration=None,
+                    plant: Plant | None = None) -> VirtualBus:
+        """The profile's servos, each at its calibrated neutral, limited to its range."""
+        from facetwin.hardware.calibration import Calibration
+
+        cal = calibration or Calibration.load(profile)
+        servos = {sid: VirtualServo(sid, s.neutral, s.limits, profile.hardware.model)
+                  for sid, s in cal.servos.items()}
+        return cls(link, servos, plant)
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> VirtualBus:
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        if self.link.is_symlink() or self.link.exists():
+            self.link.unlink()
+        self.link.parent.mkdir(parents=True, exist_ok=True)
+        self.link.symlink_to(os.ttyname(self._slave))
+        self._threads = [threading.Thread(target=self._serve, daemon=True, name="virtual-bus")]
+        if self.plant is not None:
+            self._threads.append(threading.Thread(target=self._drive_plant, daemon=True,
+                                                  name="virtual-bus-plant"))
+        for t in self._threads:
+            t.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=2)
+        self.vanish()
+        if self.plant is not None:
+            self.plant.close()
+
+    def __enter__(self) -> VirtualBus:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def vanish(self) -> None:
+        """The port disappears, as when a USB adapter is pulled."""
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._master = self._slave = None
+        if self.link.is_symlink():
+            self.link.unlink()
+
+    # -- serving -----------------------------------------------------------------------
+    def _serve(self) -> None:
+        reader = PacketReader()
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            master = self._master
+            if master is None:
+                return
+            try:
+                ready, _, _ = select.select([master], [], [], 0.001)
+                data = os.read(master, 4096) if ready else b""
+            except (OSError, ValueError):
+                return
+            now = time.perf_counter()
+            with self.lock:
+                for s in self.servos.values():
+                    s.step(now - last)
+                last = now
+                replies = b"".join(self._answer(p) for p in reader.feed(data))
+            if replies:
+                try:
+                    os.write(master, replies)
+                except OSError:
+                    return
+
+    def _answer(self, p) -> bytes:
+        self.packets_seen += 1
+        if p.code == SYNC_WRITE and p.servo_id == BROADCAST and len(p.params) >= 2:
+            address, size = p.params[0], p.params[1]
+            body, goals = p.params[2:], {}
+            for k in range(0, len(body) - size, size + 1):
+                sid, data = body[k], bytes(body[k + 1:k + 1 + size])
+                if sid in self.servos:
+                    self.servos[sid].write(address, data)
+                    if address == Reg.GOAL_POSITION and size >= 2:
+                        goals[sid] = from_u16(data)
+            if goals:
+                self.goal_log.append((time.perf_counter(), goals))
+            return b""
+        if p.code == SYNC_READ and p.servo_id == BROADCAST and len(p.params) >= 2:
+            address, size = p.params[0], p.params[1]
+            return b"".join(self._status(sid, bytes(self.servos[sid].regs[address:address + size]))
+                            for sid in p.params[2:] if sid in self.servos)
+        if p.code == WRITE and len(p.params) >= 1:
+            targets = self.servos.values() if p.servo_id == BROADCAST else \
+                [self.servos[p.servo_id]] if p.servo_id in self.servos else []
+            for s in targets:
+                s.write(p.params[0], bytes(p.params[1:]))
+                if p.params[0] == Reg.GOAL_POSITION and len(p.params) >= 3:
+                    self.goal_log.append((time.perf_counter(),
+                                          {s.id: from_u16(bytes(p.params[1:3]))}))
+            return b"" if p.servo_id == BROADCAST else self._status(p.servo_id, b"")
+        if p.code == READ and len(p.params) == 2 and p.servo_id in self.servos:
+            address, size = p.params
+            return self._status(p.servo_id, bytes(self.servos[p.servo_id].regs[address:address
+                                                                               + size]))
+        if p.code == PING:
+            return self._status(p.servo_id, b"")
+        return b""
+
+    def _status(self, sid: int, params: bytes) -> bytes:
+        servo = self.servos.get(sid)
+        if servo is None or sid in self.faults.silent:
+            return b""
+        error = self.faults.error_bits.get(sid, 0) | (AngleLimitError.bit if servo.angle_fault
+                                                      else 0)
+        out = bytearray(packet(sid, error, params))
+        if sid in self.faults.corrupt:
+            out[-1] ^= 0x5A
+        return bytes(out)
+
+    # -- plant -------------------------------------------------------------------------
+    def present(self) -> dict[int, int]:
+        with self.lock:
+            return {sid: int(round(s.position)) for sid, s in self.servos.items()}
+
+    def _drive_plant(self) -> None:
+        last = time.perf_counter()
+        while not self._stop.is_set():
+            now = time.perf_counter()
+            self.plant.update(self.present(), now - last)
+            last = now
+            time.sleep(max(0.0, self.plant_period_s - (time.perf_counter() - now)))
