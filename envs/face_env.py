@@ -4,9 +4,20 @@
     obs, info = env.reset(seed=0, options={"target": "happiness"})
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
 
-Actions are the profile's controls in control units. Each step commands the face and,
-by default, waits until it has settled (``step_mode="settle"``); ``step_mode="period"``
-advances one control period of the profile instead, for closed-loop control.
+Actions are the profile's controls in control units. Every action passes the profile's
+safety filter (:mod:`facetwin.envs.safety`) before it reaches the backend, and
+``info["safety"]`` says what was applied and why. ``step_mode="period"`` applies one
+control period of the filtered command; ``step_mode="settle"`` (the default) keeps
+sending it, period by period at the profile's speeds, until it is reached and the face
+is still.
+
+Backends: ``backend="twin"`` (the MuJoCo face) or ``backend="serial"`` with
+``port=`` (a Feetech bus, or the virtual bus standing in for it) and ``camera=`` (a
+webcam, a video file, or the frame file of the virtual bus's twin camera). Both have
+the same action and observation spaces. On the serial backend, landmarks come from
+MediaPipe on the camera image, and the expression features are the in-plane landmark
+displacements from the face's own neutral (see ``perceived_features``); targets are
+seen the same way on a twin render.
 
 Expression features (``achieved_goal`` / ``desired_goal``) are the 478 landmarks in the
 head's frame, in millimetres relative to the neutral face, followed by the head's
@@ -23,6 +34,9 @@ from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
 from facetwin import profile as profiles
+from facetwin.envs.backends import SerialBackend, TwinBackend
+from facetwin.envs.perception import FaceMeshDetector, perceived_features
+from facetwin.envs.safety import SafetyFilter
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.face import N_LANDMARKS
 from facetwin.sim.randomization import Randomization
@@ -31,7 +45,7 @@ from facetwin.sim.twin import Twin
 
 HEAD_WEIGHT_MM_PER_DEG = 0.1
 FEATURE_BOUND = 1000.0  # mm and degrees: far beyond any face's reach
-BACKENDS = ("twin",)
+BACKENDS = ("twin", "serial")
 
 
 def expression_distance(achieved: np.ndarray, desired: np.ndarray) -> dict[str, np.ndarray]:
@@ -50,7 +64,8 @@ class FaceTwinEnv(gym.Env):
     def __init__(self, profile: str | profiles.Profile = "x2c30", backend: str = "twin",
                  image_size: int | None = None, render_mode: str | None = None,
                  step_mode: str = "settle", randomization: Randomization | None = None,
-                 control_rate_hz: float | None = None):
+                 control_rate_hz: float | None = None, port: str | None = None,
+                 camera: str | None = None, calibration=None, journal=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         if render_mode not in (None, *self.metadata["render_modes"]):
@@ -66,6 +81,7 @@ class FaceTwinEnv(gym.Env):
         self.twin = Twin(self.profile)
         self.camera = PinholeCamera.from_profile(self.profile.camera, self.size)
         self.renderer = FaceRenderer(self.twin, self.camera)
+        self.safety = SafetyFilter(self.profile)
 
         p = self.profile
         self.action_space = spaces.Box(p.low, p.high, dtype=np.float32)
@@ -79,12 +95,24 @@ class FaceTwinEnv(gym.Env):
             "desired_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
         })
         rate = control_rate_hz or p.control_rate_hz
-        self._period_steps = max(1, round(1.0 / (rate * self.twin.model.opt.timestep)))
+        self.period_s = 1.0 / rate
+        self._period_steps = max(1, round(self.period_s / self.twin.model.opt.timestep))
         self._neutral_landmarks = self._settled_landmarks(p.neutral)
         self._target_cache: dict[bytes, np.ndarray] = {}
         self._image: np.ndarray | None = None
         self.target_name: str | None = None
         self._desired = np.zeros(n_feat, dtype=np.float32)
+        self.backend_name = backend
+        if backend == "twin":
+            self.backend = TwinBackend(self.twin, self.renderer, self._period_steps)
+            return
+        if port is None or camera is None:
+            raise ValueError("backend='serial' needs port= (the servo bus) and camera= "
+                             "(a webcam, a video file, or the virtual bus's frame file)")
+        self.detector = FaceMeshDetector(static_image_mode=True)
+        self._perceived_neutral = self._seen_on_twin(p.neutral)
+        self._landmarks = self._perceived_neutral.copy()
+        self.backend = SerialBackend(p, port, camera, self.size, calibration, journal)
 
     # -- features ----------------------------------------------------------------------
     def _head_frame_landmarks(self) -> np.ndarray:
@@ -102,13 +130,25 @@ class FaceTwinEnv(gym.Env):
         return np.concatenate([mm.ravel(), head]).astype(np.float32)
 
     def features_of(self, controls) -> np.ndarray:
-        """Expression features the nominal twin shows for ``controls`` (cached)."""
-        controls = self.twin.checked(controls)
+        """Expression features of ``controls`` after the safety filter, as the nominal twin
+        shows them (cached)."""
+        controls, _ = self.safety.target(controls)
         key = controls.tobytes()
         if key not in self._target_cache:
-            self.twin.reset(controls=controls)
-            self._target_cache[key] = self._features()
+            if self.backend_name == "twin":
+                self.twin.reset(controls=controls)
+                self._target_cache[key] = self._features()
+            else:
+                self._target_cache[key] = perceived_features(
+                    self._seen_on_twin(controls), self._perceived_neutral, self.camera)
         return self._target_cache[key]
+
+    def _seen_on_twin(self, controls) -> np.ndarray:
+        """MediaPipe's landmarks on a nominal twin render of ``controls`` (ground truth
+        where MediaPipe finds no face)."""
+        self.twin.reset(controls=controls)
+        seen = self.detector(self.renderer.render())
+        return seen if seen is not None else self.camera.project(self.twin.landmarks_3d())
 
     def compute_reward(self, achieved_goal, desired_goal, info=None) -> np.ndarray:
         terms = expression_distance(achieved_goal, desired_goal)
@@ -137,56 +177,77 @@ class FaceTwinEnv(gym.Env):
         self._desired = self.features_of(target_controls)
 
         r = self.randomization
-        self.twin.reset(controls=None if start is None else self._validated(start),
-                        rng=self.np_random, randomization=r)
-        offset, tilt = r.camera(self.np_random)
-        self.camera = PinholeCamera.from_profile(self.profile.camera, self.size, offset, tilt)
-        self.renderer.set_camera(self.camera)
-        self.renderer.set_look(Look.sample(r, self.np_random))
+        if start is not None:
+            start, _ = self.safety.target(start)
+        if self.backend_name == "twin":
+            offset, tilt = r.camera(self.np_random)
+            self.camera = PinholeCamera.from_profile(self.profile.camera, self.size, offset,
+                                                     tilt)
+            self.renderer.set_camera(self.camera)
+            self.renderer.set_look(Look.sample(r, self.np_random))
+        self.backend.reset(start, self.np_random, r)
+        self.safety.reset(self.backend.last_applied)
         obs = self.observe()
         return obs, self._info(obs, settle_steps=0)
 
-    def _validated(self, action) -> np.ndarray:
-        a = np.asarray(action)
-        if not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating):
-            raise TypeError(f"action must be real numbers, got dtype {a.dtype}")
-        return self.twin.checked(a)  # shape, finiteness (naming the control), clamping
-
     def step(self, action):
-        applied = self._validated(action)
-        self.twin.command(applied)
-        if self.step_mode == "settle":
-            steps = self.twin.settle()
+        # The hardware backend's watchdog may have moved the face since the last step.
+        self.safety.last = self.backend.last_applied
+        if self.step_mode == "period":
+            applied, report = self.safety(action, self.period_s)
+            self.backend.command(applied)
+            steps = self.backend.advance()
         else:
-            self.twin.step(self._period_steps)
-            steps = self._period_steps
+            periods = 0
+            while True:
+                applied, report = self.safety(action, self.period_s)
+                self.backend.command(applied)
+                periods += 1
+                if report.rate_fraction >= 1.0 and not report.yielding:
+                    break
+                self.backend.advance()
+            steps = self.backend.settle()
         obs = self.observe()
         info = self._info(obs, settle_steps=steps)
         info["applied"] = applied.astype(np.float32)
+        info["safety"] = report.as_dict()
         return obs, sum(info["reward_terms"].values()), False, False, info
 
     def observe(self) -> dict[str, np.ndarray]:
-        """Render and read the face as it is now, without commanding it."""
-        self._image = self.renderer.render()
-        landmarks = self.camera.project(self.twin.landmarks_3d()).astype(np.float32)
+        """Look at the face as it is now, without commanding it."""
+        self._image = self.backend.image()
+        if self.backend_name == "twin":
+            landmarks = self.camera.project(self.twin.landmarks_3d())
+            achieved = self._features()
+        else:
+            seen = self.detector(self._image)
+            self._face_seen = seen is not None
+            if seen is not None:
+                self._landmarks = seen
+            landmarks = self._landmarks
+            achieved = perceived_features(landmarks, self._perceived_neutral, self.camera)
         return {
             "image": self._image,
-            "landmarks": np.clip(landmarks, -self.size, 2 * self.size),
-            "controls": self.twin.present_controls().astype(np.float32),
-            "achieved_goal": self._features(),
+            "landmarks": np.clip(landmarks, -self.size, 2 * self.size).astype(np.float32),
+            "controls": self.backend.present().astype(np.float32),
+            "achieved_goal": np.clip(achieved, -FEATURE_BOUND, FEATURE_BOUND),
             "desired_goal": self._desired.copy(),
         }
 
     def _info(self, obs, settle_steps: int) -> dict:
         terms = expression_distance(obs["achieved_goal"], obs["desired_goal"])
-        return {
+        info = {
             "target": self.target_name,
             "reward_terms": {"landmark_mm": -float(terms["landmark_mm"]),
                              "head": -HEAD_WEIGHT_MM_PER_DEG * float(terms["head_deg"])},
             "settle_steps": settle_steps,
-            "sim_time": self.twin.time,
-            "strain_max": float(self.twin.strain().max()),
         }
+        if self.backend_name == "twin":
+            info["sim_time"] = self.twin.time
+            info["strain_max"] = float(self.twin.strain().max())
+        else:
+            info["face_detected"] = self._face_seen
+        return info
 
     def render(self):
         if self.render_mode == "depth_array":
@@ -196,4 +257,7 @@ class FaceTwinEnv(gym.Env):
         return None
 
     def close(self):
+        if self.backend_name == "serial":
+            self.backend.close()
+            self.detector.close()
         self.renderer.close()

@@ -47,3 +47,13 @@ def agreement(detector: FaceMeshDetector, env, n: int, seed: int = 0) -> dict[st
     return {"renders": n, "detection_rate": found / n,
             "median_error_px": float(np.median(all_errors)),
             "p90_error_px": float(np.percentile(all_errors, 90))}
+
+
+def perceived_features(pixels: np.ndarray, neutral_pixels: np.ndarray, camera) -> np.ndarray:
+    """Expression features from a camera alone: each landmark's displacement from the
+    same face's neutral, in millimetres on the plane of the face (the profile's camera
+    distance), face-frame axes; depth and head rotation are not observed and read 0."""
+    mm_per_px = camera.pose[2, 3] / camera.focal_px * 1e3
+    d = (np.asarray(pixels) - np.asarray(neutral_pixels)) * mm_per_px
+    xyz = np.column_stack([d[:, 0], -d[:, 1], np.zeros(len(d))])  # image y runs down
+    return np.concatenate([xyz.ravel(), np.zeros(3)]).astype(np.float32)

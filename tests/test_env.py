@@ -71,7 +71,7 @@ def test_bad_actions_are_refused_with_the_control_named(env):
         env.step(bad)
     with pytest.raises(ValueError, match="shape"):
         env.step(np.zeros(3, dtype=np.float32))
-    with pytest.raises(TypeError, match="dtype"):
+    with pytest.raises(ValueError, match="dtype"):
         env.step(np.array(["a"] * len(p.controls)))
     with pytest.raises(ValueError, match="no expression 'smirk'"):
         env.reset(options={"target": "smirk"})
