@@ -25,6 +25,8 @@ from facetwin.profile import Profile
 
 SETTLE_TICKS = 2  # present positions within this of the goal count as arrived
 MAX_SETTLE_S = 1.5
+STILL_IMAGE_GAP_S = 0.06  # longer than a 25 fps camera's frame interval
+STILL_IMAGE_LEVEL = 0.3  # mean absolute pixel change that counts as still
 
 
 class HardwareError(RuntimeError):
@@ -182,7 +184,22 @@ class SerialBackend:
             previous = present
             self.advance()
             self._last_command = time.monotonic()  # waiting for the face is not idling
+        self._wait_for_still_image(start)
         return int(round((time.monotonic() - start) / self.period))
+
+    def _wait_for_still_image(self, start: float) -> None:
+        """The skin keeps moving after the servos stop: wait until the camera sees no
+        change over a few periods (longer than a camera frame interval)."""
+        if self.camera is None:
+            return
+        before = self.camera.read().astype(np.int16)
+        while time.monotonic() - start < MAX_SETTLE_S:
+            time.sleep(STILL_IMAGE_GAP_S)
+            self._last_command = time.monotonic()
+            now = self.camera.read().astype(np.int16)
+            if np.abs(now - before).mean() < STILL_IMAGE_LEVEL:
+                return
+            before = now
 
     def _read(self) -> dict[int, int]:
         if self._failed:

@@ -49,11 +49,34 @@ def agreement(detector: FaceMeshDetector, env, n: int, seed: int = 0) -> dict[st
             "p90_error_px": float(np.percentile(all_errors, 90))}
 
 
+# Landmarks on the skull that expressions barely move: forehead, nose bridge, temples.
+RIGID_LANDMARKS = [10, 151, 9, 8, 168, 6, 197, 195, 127, 356, 234, 454]
+
+
+def _align(points: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
+    """``points`` moved by the 2D similarity that best maps their rigid landmarks onto
+    the reference's (Umeyama), and the roll angle it removed, in degrees."""
+    a, b = points[RIGID_LANDMARKS], reference[RIGID_LANDMARKS]
+    ma, mb = a.mean(axis=0), b.mean(axis=0)
+    u, sig, vt = np.linalg.svd((b - mb).T @ (a - ma))
+    d = np.diag([1.0, np.sign(np.linalg.det(u @ vt))])
+    rot = u @ d @ vt
+    scale = (sig * np.diag(d)).sum() / ((a - ma) ** 2).sum()
+    aligned = (points - ma) @ rot.T * scale + mb
+    return aligned, float(np.degrees(np.arctan2(rot[1, 0], rot[0, 0])))
+
+
 def perceived_features(pixels: np.ndarray, neutral_pixels: np.ndarray, camera) -> np.ndarray:
-    """Expression features from a camera alone: each landmark's displacement from the
-    same face's neutral, in millimetres on the plane of the face (the profile's camera
-    distance), face-frame axes; depth and head rotation are not observed and read 0."""
+    """Expression features from a camera alone, for backends without ground truth.
+
+    The head's in-plane motion (translation, scale, roll) is removed by aligning the
+    skull's landmarks onto the same face's neutral; what remains is each landmark's
+    displacement in millimetres on the plane of the face (the profile's camera
+    distance), face-frame axes. Depth, head yaw and pitch are not observed and read 0;
+    the roll goes in the head rotation's z.
+    """
+    aligned, roll = _align(np.asarray(pixels, dtype=float), np.asarray(neutral_pixels))
     mm_per_px = camera.pose[2, 3] / camera.focal_px * 1e3
-    d = (np.asarray(pixels) - np.asarray(neutral_pixels)) * mm_per_px
+    d = (aligned - neutral_pixels) * mm_per_px
     xyz = np.column_stack([d[:, 0], -d[:, 1], np.zeros(len(d))])  # image y runs down
-    return np.concatenate([xyz.ravel(), np.zeros(3)]).astype(np.float32)
+    return np.concatenate([xyz.ravel(), [0.0, 0.0, -roll]]).astype(np.float32)

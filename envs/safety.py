@@ -151,7 +151,8 @@ class SafetyFilter:
         u = self._couple(u, report)
         report.strain_predicted = self.envelope.predict(u)
         u = self._limit_strain(u, report)
-        report.applied = self._command(u)
+        coupled = report.tied or report.released or report.forbidden or report.strain_scale < 1
+        report.applied = self._command(u) if coupled else clipped  # exact when untouched
         return report.applied, report
 
     def _command(self, u: np.ndarray) -> np.ndarray:

@@ -26,6 +26,95 @@ def _profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _envelope(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from facetwin.envs.envelope import envelope_path, fit_envelope
+
+    p = profiles.load(args.profile)
+    with tqdm(desc=f"strain envelope of {p.name}", unit="cmd") as bar:
+        def progress(done, total):
+            bar.total = total
+            bar.update(done - bar.n)
+        envelope = fit_envelope(p, progress=progress)
+    path = envelope_path(p)
+    envelope.save(path)
+    print(f"wrote {path} (margin {envelope.margin:.3f}, ceiling {envelope.ceiling})")
+    return 0
+
+
+def _virtual_bus(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from facetwin.hardware.virtual_bus import VirtualBus
+
+    p = profiles.load(args.profile)
+    plant, camera = None, ""
+    if args.plant == "twin":
+        from facetwin.envs.twin_plant import TwinPlant
+
+        frame = args.frame or Path(f"{args.link}.png")
+        plant, camera = TwinPlant(p, frame), f"; twin camera: {frame}"
+    bus = VirtualBus.for_profile(p, args.link, plant=plant)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with bus:
+        print(f"virtual bus ready: {args.link} -> {bus.link.resolve()} "
+              f"({len(bus.servos)} servos of profile {p.name}){camera}", flush=True)
+        stop.wait()
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from facetwin.hardware.bus import FeetechBus
+    from facetwin.hardware.calibration import calibration_path, record, write_limits
+
+    p = profiles.load(args.profile)
+    print(f"torque off: hold the face at neutral, then move every joint of {p.name} "
+          f"through its full range by hand for {args.seconds:g} s", flush=True)
+    with FeetechBus(args.port, p.hardware.baudrate) as bus:
+        calibration = record(bus, p, args.seconds)
+        if args.write_limits:
+            write_limits(bus, calibration)
+            print("wrote the ranges into the servos' angle-limit registers")
+    path = calibration.save(args.out or calibration_path(p))
+    print(f"wrote {path}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    import gymnasium as gym
+    import numpy as np
+
+    import facetwin.envs  # noqa: F401  (registers the env)
+    from facetwin.hardware.journal import JournalError, read_journal
+
+    header, records, torn = read_journal(args.journal)
+    p = profiles.load(header["profile"])
+    if p.sha256 != header["profile_sha256"]:
+        raise JournalError(f"{args.journal} was recorded with another version of profile "
+                           f"{p.name!r} (hash {header['profile_sha256'][:12]}, now "
+                           f"{p.sha256[:12]})")
+    commands = [r for r in records if r.get("kind") == "command"]
+    kwargs = {"port": args.port, "camera": args.camera} if args.backend == "serial" else {}
+    env = gym.make("facetwin/FaceTwin-v0", profile=p, backend=args.backend,
+                   step_mode="period", **kwargs)
+    env.reset(seed=0)
+    modified = 0
+    try:
+        for r in commands:
+            *_, info = env.step(np.asarray(r["requested"], dtype=np.float32))
+            modified += bool(info["safety"]["reasons"])
+    finally:
+        env.close()
+    print(f"replayed {len(commands)} commands of {args.journal} on the {args.backend} "
+          f"backend; the safety filter changed {modified}"
+          + (f"; skipped {torn} torn line(s) at the end" if torn else ""))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,10 +132,47 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
 
+    env = sub.add_parser("envelope", help="compute a profile's skin-strain envelope on the "
+                                          "twin and store it beside the profile")
+    env.add_argument("--profile", required=True)
+    env.set_defaults(func=_envelope)
+
+    vbus = sub.add_parser("virtual-bus", help="serve a profile's servos on a pseudo-terminal")
+    vbus.add_argument("--profile", required=True)
+    vbus.add_argument("--link", type=Path, required=True,
+                      help="path of the symlink to the pseudo-terminal (the port to open)")
+    vbus.add_argument("--plant", choices=["none", "twin"], default="none",
+                      help="drive the twin with the servos and publish its camera")
+    vbus.add_argument("--frame", type=Path, help="twin camera frame file (default LINK.png)")
+    vbus.set_defaults(func=_virtual_bus)
+
+    cal = sub.add_parser("calibrate", help="record each servo's range by hand (torque off)")
+    cal.add_argument("--profile", required=True)
+    cal.add_argument("--port", required=True)
+    cal.add_argument("--seconds", type=float, default=30.0)
+    cal.add_argument("--out", type=Path, help="default: NAME.calibration.json beside the profile")
+    cal.add_argument("--write-limits", action="store_true",
+                     help="also store the ranges in the servos' angle-limit registers")
+    cal.set_defaults(func=_calibrate)
+
+    rep = sub.add_parser("replay", help="re-send a hardware journal through the safety filter")
+    rep.add_argument("journal", type=Path)
+    rep.add_argument("--backend", choices=["twin", "serial"], default="twin")
+    rep.add_argument("--port")
+    rep.add_argument("--camera")
+    rep.set_defaults(func=_replay)
+
     args = parser.parse_args(argv)
+    from facetwin.envs.backends import HardwareError
+    from facetwin.envs.envelope import EnvelopeError
+    from facetwin.hardware.calibration import CalibrationError
+    from facetwin.hardware.journal import JournalError
+    from facetwin.hardware.protocol import BusError
+
     try:
         return args.func(args)
-    except profiles.ProfileError as exc:
+    except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
+            HardwareError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

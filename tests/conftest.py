@@ -23,3 +23,8 @@ def settled_pixels(twin: Twin, controls, size: int = 256) -> np.ndarray:
     twin.reset(controls=np.asarray(controls, dtype=float))
     camera = PinholeCamera.from_profile(twin.profile.camera, size)
     return camera.project(twin.landmarks_3d())
+
+
+@pytest.fixture(scope="session")
+def twins_all(twins) -> dict[str, Twin]:
+    return {**twins, "rena25": Twin(profiles.load("rena25"))}
