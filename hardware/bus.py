@@ -13,6 +13,7 @@ subclass at once. A vanished port raises :class:`PortGone`.
 
 from __future__ import annotations
 
+import termios
 import threading
 import time
 
@@ -49,7 +50,8 @@ class FeetechBus:
         if self._serial.is_open:
             try:
                 self.torque_off_all()
-            except PortGone:
+                self._serial.flush()  # out of the OS buffer before the port closes
+            except (PortGone, serial.SerialException, OSError, termios.error):
                 pass
             self._serial.close()
 
@@ -63,7 +65,7 @@ class FeetechBus:
             self._serial.reset_input_buffer()
             self._reader.buffer.clear()
             self._serial.write(data)
-        except (serial.SerialException, OSError) as exc:
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise PortGone(f"servo bus {self.port_name!r} is gone: {exc}") from None
 
     def _receive(self, ids: list[int], deadline: float) -> dict[int, Packet]:
@@ -76,7 +78,7 @@ class FeetechBus:
             try:
                 self._serial.timeout = left
                 data = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError, TypeError) as exc:
+            except (serial.SerialException, OSError, TypeError, termios.error) as exc:
                 raise PortGone(f"servo bus {self.port_name!r} is gone: {exc}") from None
             for p in self._reader.feed(data):
                 if p.servo_id in wanted:
