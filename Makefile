@@ -12,3 +12,4 @@ test:
 bench:
 	./setup.sh
 	.venv/bin/python bench/twin.py
+	.venv/bin/python bench/bus.py

@@ -241,8 +241,10 @@ class SafetyFilter:
         speed = np.where(np.maximum(start, end) > 0, self._speed_u[:, 1], self._speed_u[:, 0])
         reach = speed * dt
         need = np.abs(step)
-        with np.errstate(divide="ignore"):
-            fractions = np.where(need > reach, reach / need, 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # The tolerance keeps a step that the last one's rounding left a hair too
+            # long from counting as rate limited.
+            fractions = np.where(need > reach * (1 + 1e-9), reach / need, 1.0)
         fraction = float(fractions.min())
         if fraction < 1.0:
             report.rate_fraction = fraction
