@@ -198,15 +198,14 @@ class FaceTwinEnv(gym.Env):
             self.backend.command(applied)
             steps = self.backend.advance()
         else:
-            periods = 0
+            steps = 0
             while True:
                 applied, report = self.safety(action, self.period_s)
                 self.backend.command(applied)
-                periods += 1
                 if report.rate_fraction >= 1.0 and not report.yielding:
                     break
-                self.backend.advance()
-            steps = self.backend.settle()
+                steps += self.backend.advance()
+            steps += self.backend.settle()
         obs = self.observe()
         info = self._info(obs, settle_steps=steps)
         info["applied"] = applied.astype(np.float32)
