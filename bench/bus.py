@@ -54,14 +54,16 @@ def main() -> None:
             rtts.append((time.perf_counter() - t) * 1e3)
 
     print(f"profile {p.name}: {len(cal.ids)} servos, {p.hardware.baudrate / 1e6:g} Mbps wire")
-    print(f"| measure | pseudo-terminal | wire limit |")
-    print(f"| --- | ---: | ---: |")
+    print("| measure | pseudo-terminal | wire limit |")
+    print("| --- | ---: | ---: |")
     print(f"| sync write of {len(cal.ids)} goal positions ({packet_bytes} B) | "
           f"{sent / elapsed:,.0f} cmds/s ({received:,} of {sent:,} parsed by the servos) | "
           f"{1e3 / wire_ms:,.0f} cmds/s ({wire_ms:.2f} ms each) |")
+    # The request (8 bytes + one per id) and one 8-byte status packet per servo.
+    read_wire_ms = (8 + 9 * len(cal.ids)) * BITS_PER_BYTE / p.hardware.baudrate * 1e3
     print(f"| sync-read round trip, {len(cal.ids)} positions | median "
           f"{statistics.median(rtts):.2f} ms, p99 {np.percentile(rtts, 99):.2f} ms | "
-          f"{(8 + len(cal.ids) + 8 * len(cal.ids)) * BITS_PER_BYTE / p.hardware.baudrate * 1e3:.2f} ms |")
+          f"{read_wire_ms:.2f} ms |")
 
 
 if __name__ == "__main__":

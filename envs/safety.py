@@ -93,9 +93,10 @@ class SafetyFilter:
         p = profile
         self.names = p.names
         self._index = {n: i for i, n in enumerate(self.names)}
-        self._speed_u = np.array([  # normalised units per second, on each side of neutral
-            [c.max_speed / max(c.neutral - c.low, _EPS), c.max_speed / max(c.high - c.neutral, _EPS)]
-            for c in p.controls])
+        # Speed in normalised units per second, below and above neutral.
+        self._speed_u = np.array([[c.max_speed / max(c.neutral - c.low, _EPS),
+                                   c.max_speed / max(c.high - c.neutral, _EPS)]
+                                  for c in p.controls])
         self._ties = [self._ids(c.controls) for c in p.couplings if isinstance(c, Tie)]
         self._exclusive = [(tuple(self._ids(g) for g in c.groups), c.active_above)
                            for c in p.couplings if isinstance(c, Exclusive)]

@@ -20,7 +20,7 @@ import time
 import serial
 
 from facetwin.hardware.protocol import (
-    BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, BusTimeout, CorruptPacket, Packet,
+    BROADCAST, PING, READ, SYNC_READ, WRITE, BusTimeout, CorruptPacket, Packet,
     PacketReader, PortGone, Reg, fault, from_u16, packet, signed, sync_write_packet, u16,
 )
 

@@ -170,7 +170,8 @@ def test_an_envelope_refuses_another_profile_version(tmp_path):
     p = profiles.load("rena25")
     envelope = load_envelope(p)
     edited = dataclasses.replace(p, sha256="0" * 64)
-    with pytest.raises(EnvelopeError, match="another version of profile 'rena25'.*facetwin envelope"):
+    with pytest.raises(EnvelopeError,
+                       match="another version of profile 'rena25'.*facetwin envelope"):
         StrainEnvelope.load(envelope_path(p), edited)
     with pytest.raises(EnvelopeError, match="no strain envelope"):
         StrainEnvelope.load(tmp_path / "missing.json", p)
