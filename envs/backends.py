@@ -62,7 +62,7 @@ class TwinBackend:
         return self.renderer.render()
 
     def close(self) -> None:
-        self.renderer.close()
+        """Nothing to release: the env owns the twin and its renderer."""
 
 
 class SerialBackend:

@@ -256,7 +256,7 @@ class FaceTwinEnv(gym.Env):
         return None
 
     def close(self):
+        self.backend.close()
         if self.backend_name == "serial":
-            self.backend.close()
             self.detector.close()
         self.renderer.close()
