@@ -113,6 +113,10 @@ class FaceTwinEnv(gym.Env):
         self._perceived_neutral = self._seen_on_twin(p.neutral)
         self._landmarks = self._perceived_neutral.copy()
         self.backend = SerialBackend(p, port, camera, self.size, calibration, journal)
+        # The face's own neutral, seen now that start-up has brought it there; targets
+        # stay relative to the twin's neutral (each face relative to its own, as in Emo).
+        seen = self.detector(self.backend.image())
+        self._own_neutral = seen if seen is not None else self._perceived_neutral
 
     # -- features ----------------------------------------------------------------------
     def _head_frame_landmarks(self) -> np.ndarray:
@@ -224,7 +228,7 @@ class FaceTwinEnv(gym.Env):
             if seen is not None:
                 self._landmarks = seen
             landmarks = self._landmarks
-            achieved = perceived_features(landmarks, self._perceived_neutral, self.camera)
+            achieved = perceived_features(landmarks, self._own_neutral, self.camera)
         return {
             "image": self._image,
             "landmarks": np.clip(landmarks, -self.size, 2 * self.size).astype(np.float32),
