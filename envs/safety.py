@@ -22,6 +22,7 @@ is safe too, and ramps stay inside the envelope.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +30,15 @@ from facetwin.envs.envelope import StrainEnvelope, load_envelope
 from facetwin.profile import Exclusive, Forbidden, Profile, Tie
 
 _EPS = 1e-9
+
+
+class _Combination(NamedTuple):
+    """A forbidden combination, ready to test: thresholds in normalised units."""
+
+    ids: np.ndarray
+    thresholds: np.ndarray
+    above: np.ndarray  # per condition: True for "above", False for "below"
+    names: list[str]
 
 
 class CommandError(ValueError):
@@ -100,7 +110,12 @@ class SafetyFilter:
         self._ties = [self._ids(c.controls) for c in p.couplings if isinstance(c, Tie)]
         self._exclusive = [(tuple(self._ids(g) for g in c.groups), c.active_above)
                            for c in p.couplings if isinstance(c, Exclusive)]
-        self._forbidden = [c for c in p.couplings if isinstance(c, Forbidden)]
+        self._forbidden = [
+            _Combination(self._ids([w.control for w in c.when]),
+                         np.array([self._threshold_u(w) for w in c.when]),
+                         np.array([w.above is not None for w in c.when]),
+                         [w.control for w in c.when])
+            for c in p.couplings if isinstance(c, Forbidden)]
         # Scaling for strain moves only controls that strain the skin, and whatever is
         # tied to them, so ties survive it and the head does not nod for a lip.
         straining = self.envelope.weight > 0
@@ -178,29 +193,27 @@ class SafetyFilter:
         for combo in self._forbidden:
             if self._holds(combo, u):
                 u = self._leave(combo, u)
-                report.forbidden += [c.control for c in combo.when]
+                report.forbidden += combo.names
         return u
 
     def _threshold_u(self, condition) -> float:
         """A condition's threshold in normalised units."""
-        i = self._index[condition.control]
         v = self.profile.neutral.astype(float)
+        i = self._index[condition.control]
         v[i] = condition.above if condition.above is not None else condition.below
         return float(self.profile.normalise(v)[i])
 
-    def _holds(self, combo: Forbidden, u: np.ndarray) -> bool:
-        for c in combo.when:
-            t, x = self._threshold_u(c), u[self._index[c.control]]
-            if not (x > t if c.above is not None else x < t):
-                return False
-        return True
+    @staticmethod
+    def _holds(combo: _Combination, u: np.ndarray) -> bool:
+        x = u[combo.ids]
+        return bool(np.all(np.where(combo.above, x > combo.thresholds, x < combo.thresholds)))
 
-    def _leave(self, combo: Forbidden, u: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _leave(combo: _Combination, u: np.ndarray) -> np.ndarray:
         """Scale the combination's controls toward neutral just until one condition
         stops holding (thresholds lie on the far side of neutral, so this always does)."""
-        ids = [self._index[c.control] for c in combo.when]
-        thresholds = [self._threshold_u(c) for c in combo.when]
-        ratios = [abs(t) / abs(u[i]) for t, i in zip(thresholds, ids)]
+        ids, thresholds = combo.ids, combo.thresholds
+        ratios = np.abs(thresholds) / np.abs(u[ids])
         binding = int(np.argmax(ratios))
         u = u.copy()
         u[ids] *= ratios[binding]
@@ -256,7 +269,7 @@ class SafetyFilter:
         for combo in self._forbidden:  # a straight line can clip a forbidden corner
             if self._holds(combo, now):
                 now = self._leave(combo, now)
-                report.forbidden += [c.control for c in combo.when]
+                report.forbidden += combo.names
         reached = fraction >= 1.0 and not report.yielding
         applied = goal if reached else self._command(now)
         report.applied = applied

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.hardware.protocol import Reg, u16
 from facetwin.profile import Profile
 
 CENTRE_TICK = 2048
@@ -166,8 +167,6 @@ def record(bus, profile: Profile, seconds: float, period_s: float = 0.02,
 
 def write_limits(bus, calibration: Calibration) -> None:
     """Store each servo's calibrated range in its own angle-limit registers (EEPROM)."""
-    from facetwin.hardware.protocol import Reg, u16
-
     for sid, s in calibration.servos.items():
         lo, hi = s.limits
         bus.write(sid, Reg.LOCK, b"\x00")
