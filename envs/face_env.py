@@ -14,10 +14,18 @@ is still.
 Backends: ``backend="twin"`` (the MuJoCo face) or ``backend="serial"`` with
 ``port=`` (a Feetech bus, or the virtual bus standing in for it) and ``camera=`` (a
 webcam, a video file, or the frame file of the virtual bus's twin camera). Both have
-the same action and observation spaces. On the serial backend, landmarks come from
-MediaPipe on the camera image, and the expression features are the in-plane landmark
-displacements from the face's own neutral (see ``perceived_features``); targets are
-seen the same way on a twin render.
+the same action and observation spaces.
+
+Targets (``reset(options={"target": ...})``): a name from the profile's expression
+library (extended by ``library=``, a file written by ``facetwin optimize``), a control
+vector, or a picture of a person (an RGB array; ``"target_neutral"`` may give the same
+person at rest), mapped onto the robot's face by ``human_features``.
+
+``features="ground_truth"`` (the twin's default) measures the twin's own landmarks;
+``features="camera"`` (the serial backend's only choice, and what picture targets
+need) measures landmarks MediaPipe finds on the camera image, as in-plane
+displacements from the face's own neutral (see ``perceived_features``); control
+targets are then seen the same way on a nominal twin render.
 
 Expression features (``achieved_goal`` / ``desired_goal``) are the 478 landmarks in the
 head's frame, in millimetres relative to the neutral face, followed by the head's
@@ -34,8 +42,9 @@ from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
 from facetwin import profile as profiles
+from facetwin.library import load_library
 from facetwin.envs.backends import SerialBackend, TwinBackend
-from facetwin.envs.perception import FaceMeshDetector, perceived_features
+from facetwin.envs.perception import FaceMeshDetector, human_features, perceived_features
 from facetwin.envs.safety import SafetyFilter
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.face import N_LANDMARKS
@@ -46,6 +55,7 @@ from facetwin.sim.twin import Twin
 HEAD_WEIGHT_MM_PER_DEG = 0.1
 FEATURE_BOUND = 1000.0  # mm and degrees: far beyond any face's reach
 BACKENDS = ("twin", "serial")
+FEATURES = ("ground_truth", "camera")
 
 
 def expression_distance(achieved: np.ndarray, desired: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,9 +75,15 @@ class FaceTwinEnv(gym.Env):
                  image_size: int | None = None, render_mode: str | None = None,
                  step_mode: str = "settle", randomization: Randomization | None = None,
                  control_rate_hz: float | None = None, port: str | None = None,
-                 camera: str | None = None, calibration=None, journal=None):
+                 camera: str | None = None, calibration=None, journal=None,
+                 features: str | None = None, library=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+        features = features or ("ground_truth" if backend == "twin" else "camera")
+        if features not in FEATURES:
+            raise ValueError(f"unknown features {features!r}; available: {', '.join(FEATURES)}")
+        if backend == "serial" and features != "camera":
+            raise ValueError("the serial backend has no ground truth: features='camera'")
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; "
                              f"available: {self.metadata['render_modes']}")
@@ -82,6 +98,9 @@ class FaceTwinEnv(gym.Env):
         self.camera = PinholeCamera.from_profile(self.profile.camera, self.size)
         self.renderer = FaceRenderer(self.twin, self.camera)
         self.safety = SafetyFilter(self.profile)
+        self.expressions = dict(self.profile.expressions)
+        if library is not None:
+            self.expressions.update(load_library(library, self.profile))
 
         p = self.profile
         self.action_space = spaces.Box(p.low, p.high, dtype=np.float32)
@@ -102,21 +121,25 @@ class FaceTwinEnv(gym.Env):
         self._image: np.ndarray | None = None
         self.target_name: str | None = None
         self._desired = np.zeros(n_feat, dtype=np.float32)
-        self.backend_name = backend
+        self.backend_name, self.features = backend, features
+        self._face_seen = True
+        self._reach = None
+        if features == "camera":
+            self.detector = FaceMeshDetector(static_image_mode=True)
+            self._perceived_neutral = self._seen_on_twin(p.neutral)
+            self._landmarks = self._own_neutral = self._perceived_neutral.copy()
         if backend == "twin":
             self.backend = TwinBackend(self.twin, self.renderer, self._period_steps)
             return
         if port is None or camera is None:
             raise ValueError("backend='serial' needs port= (the servo bus) and camera= "
                              "(a webcam, a video file, or the virtual bus's frame file)")
-        self.detector = FaceMeshDetector(static_image_mode=True)
-        self._perceived_neutral = self._seen_on_twin(p.neutral)
-        self._landmarks = self._perceived_neutral.copy()
         self.backend = SerialBackend(p, port, camera, self.size, calibration, journal)
         # The face's own neutral, seen now that start-up has brought it there; targets
         # stay relative to the twin's neutral (each face relative to its own, as in Emo).
         seen = self.detector(self.backend.image())
-        self._own_neutral = seen if seen is not None else self._perceived_neutral
+        if seen is not None:
+            self._own_neutral = seen
 
     # -- features ----------------------------------------------------------------------
     def _head_frame_landmarks(self) -> np.ndarray:
@@ -139,13 +162,52 @@ class FaceTwinEnv(gym.Env):
         controls, _ = self.safety.target(controls)
         key = controls.tobytes()
         if key not in self._target_cache:
-            if self.backend_name == "twin":
+            if self.features == "ground_truth":
                 self.twin.reset(controls=controls)
                 self._target_cache[key] = self._features()
             else:
                 self._target_cache[key] = perceived_features(
                     self._seen_on_twin(controls), self._perceived_neutral, self.camera)
         return self._target_cache[key]
+
+    def human_features_of(self, image: np.ndarray, neutral: np.ndarray | None = None,
+                          gain: float = 1.0) -> np.ndarray:
+        """Expression features of the person in ``image`` (RGB), relative to ``neutral``
+        (the same person at rest; the robot's neutral when not given), limited to what
+        this face can reach (cached)."""
+        if self.features != "camera":
+            raise ValueError("a picture target is seen through the camera: make the env "
+                             "with features='camera'")
+        images = [image] + ([] if neutral is None else [neutral])
+        key = b"".join(np.ascontiguousarray(i).tobytes() for i in images) + repr(gain).encode()
+        if key not in self._target_cache:
+            found = [self.detector(_rgb(i)) for i in images]
+            if any(f is None for f in found):
+                which = "target" if found[0] is None else "target_neutral"
+                raise ValueError(f"MediaPipe found no face in the {which} picture")
+            human_neutral = found[1] if neutral is not None else self._perceived_neutral
+            self._target_cache[key] = human_features(
+                found[0], human_neutral, self._perceived_neutral, self.camera,
+                self.perceived_reach(), gain)
+        return self._target_cache[key]
+
+    def perceived_reach(self) -> tuple[np.ndarray, np.ndarray]:
+        """How far each landmark can move from neutral on this face, in camera-plane mm
+        (lowest and highest per coordinate): each control alone at each end, summed."""
+        if self._reach is None:
+            p = self.profile
+            moves = []
+            for i in range(len(p.controls)):
+                for end in (p.low[i], p.high[i]):
+                    if end != p.neutral[i]:
+                        v = p.neutral.copy()
+                        v[i] = end
+                        moves.append(self.features_of(v)[:N_LANDMARKS * 3]
+                                     .reshape(N_LANDMARKS, 3)[:, :2])
+            per_control = np.stack(moves)
+            self._reach = (np.minimum(per_control, 0).sum(axis=0),
+                           np.maximum(per_control, 0).sum(axis=0))
+        return self._reach
 
     def _seen_on_twin(self, controls) -> np.ndarray:
         """MediaPipe's landmarks on a nominal twin render of ``controls`` (ground truth
@@ -163,11 +225,12 @@ class FaceTwinEnv(gym.Env):
         super().reset(seed=seed)
         options = dict(options or {})
         target = options.pop("target", None)
+        target_neutral = options.pop("target_neutral", None)
         start = options.pop("controls", None)
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; "
-                             "known: target, controls")
-        library = self.profile.expressions
+                             "known: target, target_neutral, controls")
+        library = self.expressions
         if target is None:
             names = sorted(library)
             target = names[int(self.np_random.integers(len(names)))]
@@ -175,10 +238,14 @@ class FaceTwinEnv(gym.Env):
             if target not in library:
                 raise ValueError(f"profile {self.profile.name!r} has no expression "
                                  f"{target!r}; library: {', '.join(sorted(library))}")
-            self.target_name, target_controls = target, library[target]
+            self.target_name = target
+            self._desired = self.features_of(library[target])
+        elif np.ndim(target) == 3:
+            self.target_name = "picture"
+            self._desired = self.human_features_of(target, target_neutral)
         else:
-            self.target_name, target_controls = None, np.asarray(target, dtype=float)
-        self._desired = self.features_of(target_controls)
+            self.target_name = None
+            self._desired = self.features_of(np.asarray(target, dtype=float))
 
         r = self.randomization
         if start is not None:
@@ -219,7 +286,7 @@ class FaceTwinEnv(gym.Env):
     def observe(self) -> dict[str, np.ndarray]:
         """Look at the face as it is now, without commanding it."""
         self._image = self.backend.image()
-        if self.backend_name == "twin":
+        if self.features == "ground_truth":
             landmarks = self.camera.project(self.twin.landmarks_3d())
             achieved = self._features()
         else:
@@ -248,7 +315,7 @@ class FaceTwinEnv(gym.Env):
         if self.backend_name == "twin":
             info["sim_time"] = self.twin.time
             info["strain_max"] = float(self.twin.strain().max())
-        else:
+        if self.features == "camera":
             info["face_detected"] = self._face_seen
         return info
 
@@ -261,6 +328,14 @@ class FaceTwinEnv(gym.Env):
 
     def close(self):
         self.backend.close()
-        if self.backend_name == "serial":
+        if self.features == "camera":
             self.detector.close()
         self.renderer.close()
+
+
+def _rgb(image) -> np.ndarray:
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
+        raise ValueError(f"a picture target must be an RGB uint8 array (H, W, 3), got "
+                         f"{a.dtype} {a.shape}")
+    return np.ascontiguousarray(a[..., :3])

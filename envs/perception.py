@@ -76,7 +76,44 @@ def perceived_features(pixels: np.ndarray, neutral_pixels: np.ndarray, camera) -
     the roll goes in the head rotation's z.
     """
     aligned, roll = _align(np.asarray(pixels, dtype=float), np.asarray(neutral_pixels))
+    return _features(_mm(aligned - neutral_pixels, camera), roll)
+
+
+def _mm(displacement_px: np.ndarray, camera) -> np.ndarray:
+    """Pixel displacements on the face's plane in millimetres, face axes (y up)."""
     mm_per_px = camera.pose[2, 3] / camera.focal_px * 1e3
-    d = (aligned - neutral_pixels) * mm_per_px
-    xyz = np.column_stack([d[:, 0], -d[:, 1], np.zeros(len(d))])  # image y runs down
-    return np.concatenate([xyz.ravel(), [0.0, 0.0, -roll]]).astype(np.float32)
+    return displacement_px * mm_per_px * [1.0, -1.0]  # image y runs down
+
+
+def _features(displacement_mm: np.ndarray, roll_deg: float) -> np.ndarray:
+    xyz = np.column_stack([displacement_mm, np.zeros(len(displacement_mm))])
+    return np.concatenate([xyz.ravel(), [0.0, 0.0, -roll_deg]]).astype(np.float32)
+
+
+def human_features(human: np.ndarray, human_neutral: np.ndarray, robot_neutral: np.ndarray,
+                   camera, reach: tuple[np.ndarray, np.ndarray] | None = None,
+                   gain: float = 1.0) -> np.ndarray:
+    """A person's expression as features of the robot's face (Emo's normalisation).
+
+    Each face is measured relative to its own neutral: the person's landmarks are
+    aligned onto their neutral's skull landmarks and the displacement is rescaled by
+    the ratio of the two faces' skull sizes onto the robot's neutral, as seen by its
+    camera. As in emo-coexpression (Methods, Eq. 1-2), each coordinate is then limited
+    to the robot's reach ``(lo, hi)`` (millimetres, (478, 2) each, relative to its
+    neutral) and multiplied by ``gain`` (their K). Without a neutral picture of the
+    person, pass the robot's neutral as ``human_neutral``: the person's face shape then
+    counts as expression, and the reach keeps what the robot cannot move out of it.
+    """
+    human, human_neutral = np.asarray(human, float), np.asarray(human_neutral, float)
+    robot_neutral = np.asarray(robot_neutral, float)
+    aligned, roll = _align(human, human_neutral)
+    scale = _skull_size(robot_neutral) / _skull_size(human_neutral)
+    d = _mm((aligned - human_neutral) * scale, camera)
+    if reach is not None:
+        d = np.clip(d, reach[0], reach[1])
+    return _features(d * gain, roll * gain)
+
+
+def _skull_size(points: np.ndarray) -> float:
+    rigid = points[RIGID_LANDMARKS]
+    return float(np.sqrt(((rigid - rigid.mean(axis=0)) ** 2).sum(axis=1).mean()))

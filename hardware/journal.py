@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from facetwin.jsonl import read_jsonl
+
 FLUSH_EVERY = 10  # records
 FLUSH_AFTER_S = 0.1
 
@@ -56,19 +58,7 @@ class Journal:
 
 def read_journal(path: Path) -> tuple[dict, list[dict], int]:
     """The header, the records after it, and how many torn lines were skipped."""
-    path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise JournalError(f"cannot read journal {path}: {exc}") from None
-    records, torn = [], 0
-    for n, line in enumerate(lines, 1):
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n < len(lines):
-                raise JournalError(f"{path}:{n}: not a journal line: {line[:60]!r}") from None
-            torn += 1  # the process died mid-write
+    records, torn = read_jsonl(path, JournalError)
     headers = [r for r in records if r.get("kind") == "header"]
     if not records or records[0].get("kind") != "header":
         raise JournalError(f"{path} does not start with a journal header")

@@ -1,0 +1,164 @@
+"""Bayesian optimisation of a face's controls with BoTorch.
+
+A ``SingleTaskGP`` (inputs normalised to the control box, outcomes standardised) is fitted
+to what has been evaluated, and ``qLogNoisyExpectedImprovement`` picks the next batch of
+q controls, with the skin's measured strain as an outcome constraint (strain at most
+the profile's ceiling) where the backend reports it.
+
+What the GP models depends on the target:
+
+* an expression target (a library name, a control vector, a picture): the face's
+  residual features (achieved minus desired landmarks), compressed to their principal
+  components. The acquisition scores Monte-Carlo samples of those components by the
+  norm of the residual they imply. Modelling the face's response rather than one
+  number lets each evaluation teach the optimiser where every landmark went (BO of a
+  composite function, Astudillo & Frazier 2019), which is what makes 16 to 30 controls
+  tractable in tens of evaluations;
+* a scorer: the score itself.
+
+The first ``n_init`` evaluations are the start point and a scrambled Sobol design.
+Every random choice is seeded by the run's seed and the number of evaluations so far,
+so the next batch depends on the evaluations alone (``stateless``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.objective import GenericMCObjective
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms.input import Normalize
+from botorch.models.transforms.outcome import Standardize
+from botorch.models.utils.gpytorch_modules import (
+    get_covar_module_with_dim_scaled_prior,
+    get_gaussian_likelihood_with_lognormal_prior,
+)
+from botorch.optim import optimize_acqf
+from botorch.optim.closures import get_loss_closure_with_grads
+from botorch.sampling import SobolQMCNormalSampler
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from scipy.stats import qmc
+
+from facetwin.agents.evaluation import residual_weights
+from facetwin.agents.search import Search
+
+EXPLAINED_VARIANCE = 0.999
+MAX_COMPONENTS = 24
+TR_START, TR_MIN, TR_MAX, TR_PATIENCE = 0.8, 1 / 64, 1.6, 3
+
+
+class BayesOpt(Search):
+    name = "bo"
+    stateless = True
+
+    def __init__(self, low, high, x0, seed: int, n_init: int | None = None,
+                 strain_limit: float | None = None, restarts: int = 4,
+                 raw_samples: int = 256, mc_samples: int = 64, batch: int = 2):
+        super().__init__(low, high, x0, seed)
+        d = len(self.low)
+        self.n_init = n_init or min(10, max(4, d // 2))
+        self.strain_limit = strain_limit
+        self.batch = batch
+        self.restarts, self.raw_samples, self.mc_samples = restarts, raw_samples, mc_samples
+        sobol = qmc.Sobol(d, scramble=True, seed=seed).random(self.n_init - 1)
+        self.design = np.vstack([self.x0, self.from_unit(sobol)])
+        self.records: list[dict] = []
+
+    def tell(self, X: np.ndarray, records: list[dict]) -> None:
+        super().tell(X, records)
+        self.records += records
+
+    def ask(self, n: int) -> np.ndarray:
+        done = len(self.X)
+        if done < self.n_init:
+            return self.design[done:min(self.n_init, done + n)]
+        torch.manual_seed(self.seed * 1_000_003 + done)
+        X = torch.tensor(self.X, dtype=torch.float64)
+        Y, objective = self._outcomes()
+        constraints = None
+        strain = [r.get("strain") for r in self.records]
+        if self.strain_limit is not None and None not in strain:
+            Y = torch.cat([Y, torch.tensor(strain, dtype=torch.float64)[:, None]], dim=1)
+            constraints = [lambda s: s[..., -1] - self.strain_limit]
+        bounds = torch.tensor(np.stack([self.low, self.high]), dtype=torch.float64)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # BoTorch retries what fails and says so
+            return self._propose(X, Y, objective, constraints, bounds, n)
+
+    def _propose(self, X, Y, objective, constraints, bounds, n) -> np.ndarray:
+        done = len(X)
+        model = _shared_kernel_gp(X, Y, bounds)
+        acq = qLogNoisyExpectedImprovement(
+            model, X_baseline=X, objective=objective, constraints=constraints,
+            sampler=SobolQMCNormalSampler(torch.Size([self.mc_samples]), seed=done),
+            prune_baseline=True)
+        centre = self.X[int(np.argmax(self.scores))]
+        half = 0.5 * self.trust_region() * (self.high - self.low)
+        region = torch.tensor(np.stack([np.maximum(centre - half, self.low),
+                                        np.minimum(centre + half, self.high)]))
+        candidates, _ = optimize_acqf(
+            acq, bounds=region, q=n, num_restarts=self.restarts, raw_samples=self.raw_samples,
+            options={"batch_limit": 4, "maxiter": 200})
+        return candidates.detach().numpy()
+
+    def trust_region(self) -> float:
+        """Side of the box around the best controls where the next batch is sought, as
+        a fraction of each control's range (TuRBO, Eriksson et al. 2019): it doubles
+        after 3 batches in a row that improve on the best, halves after as many that do
+        not. A function of the scores so far, so a resumed run agrees."""
+        side, wins, losses = TR_START, 0, 0
+        best = self.scores[:self.n_init].max()
+        for start in range(self.n_init, len(self.scores), self.batch):
+            batch_best = self.scores[start:start + self.batch].max()
+            improved = batch_best > best + 1e-3 * abs(best)
+            best = max(best, batch_best)
+            wins, losses = (wins + 1, 0) if improved else (0, losses + 1)
+            if wins == TR_PATIENCE:
+                side, wins = min(2 * side, TR_MAX), 0
+            elif losses == TR_PATIENCE:
+                side, losses = max(side / 2, TR_MIN), 0
+        return side
+
+    def _outcomes(self) -> tuple[torch.Tensor, GenericMCObjective]:
+        """The GP's training outcomes and the objective that turns samples of them into
+        a score to maximise."""
+        if any("residual" not in r for r in self.records):
+            y = torch.tensor(self.scores, dtype=torch.float64)[:, None]
+            return y, GenericMCObjective(lambda s, X=None: s[..., 0])
+        W = np.array([r["residual"] for r in self.records]) * residual_weights()
+        mean = W.mean(axis=0)
+        _, sv, vt = np.linalg.svd(W - mean, full_matrices=False)
+        share = np.cumsum(sv ** 2) / max((sv ** 2).sum(), 1e-300)
+        k = int(min(np.searchsorted(share, EXPLAINED_VARIANCE) + 1, MAX_COMPONENTS,
+                    len(W) - 1))
+        basis = vt[:k]
+        Z = torch.tensor((W - mean) @ basis.T, dtype=torch.float64)
+        # The residual is mean + basis.T @ z; its norm within the subspace is |z + c|
+        # (the mean's part outside the subspace is the same for every x).
+        c = torch.tensor(basis @ mean, dtype=torch.float64)
+
+        def squared_residual(s, X=None):
+            return -((s[..., :k] + c) ** 2).sum(dim=-1)
+
+        return Z, GenericMCObjective(squared_residual)
+
+
+def _shared_kernel_gp(X: torch.Tensor, Y: torch.Tensor, bounds: torch.Tensor) -> SingleTaskGP:
+    """A SingleTaskGP over all outcomes with one kernel and one noise level, fitted
+    jointly: the components of one face's response share its smoothness, and one fit
+    instead of one per outcome is what keeps a batch proposal within seconds."""
+    model = SingleTaskGP(X, Y, input_transform=Normalize(X.shape[1], bounds=bounds),
+                         outcome_transform=Standardize(Y.shape[1]),
+                         covar_module=get_covar_module_with_dim_scaled_prior(
+                             ard_num_dims=X.shape[1]),
+                         likelihood=get_gaussian_likelihood_with_lognormal_prior(
+                             torch.Size([Y.shape[1]])))
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    # An explicit closure makes BoTorch fit the shared hyperparameters jointly.
+    params = {n: p for n, p in mll.named_parameters() if p.requires_grad}
+    fit_gpytorch_mll(mll, closure=get_loss_closure_with_grads(mll, params))
+    return model

@@ -1,0 +1,113 @@
+"""The optimisation harness: one search method, one target, one budget, one run log.
+
+    env = FaceTwinEnv("emo11")                      # or a vector env, or the robot
+    run = run_search(env, {"target": "happiness"}, make_search("bo", ...), budget=60,
+                     log_path="runs/bo-s0.jsonl", header={...})
+    run.best["applied"]                              # the controls to keep
+
+Batches of controls are asked from the search, evaluated (in parallel on a vector
+env) and appended to the run log one evaluation at a time. Started again with the
+same log, a run replays what the log holds (asking the search again wherever its
+state depends on more than the evaluations, and checking it asks for the same
+controls), evaluates what is missing and carries on: it ends where an uninterrupted
+run would have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from tqdm import tqdm
+
+from facetwin.agents.evaluation import Evaluator
+from facetwin.agents.runlog import RunLog, RunLogError
+from facetwin.agents.search import Search
+
+
+@dataclass
+class Run:
+    method: str
+    seed: int
+    records: list[dict]
+    log_path: Path
+
+    @property
+    def best(self) -> dict:
+        return max(self.records, key=lambda r: r["score"])
+
+    def best_so_far(self) -> np.ndarray:
+        return np.maximum.accumulate([r["score"] for r in self.records])
+
+
+def run_search(env, target: dict, search: Search, budget: int, batch: int, log_path: Path,
+               header: dict, scorer=None, progress: bool = True) -> Run:
+    """Spend ``budget`` evaluations of ``search`` on ``target`` (``env.reset`` options),
+    ``batch`` controls at a time, logging every evaluation to ``log_path``."""
+    if budget < 1 or batch < 1:
+        raise ValueError(f"budget and batch must be at least 1, got {budget} and {batch}")
+    header = {"method": search.name, "seed": search.seed, "batch": batch, **header}
+    log = RunLog(log_path, header)
+    logged: dict[int, list[dict]] = {}
+    for r in log.records:
+        logged.setdefault(r["batch"], []).append(r)
+    evaluate = Evaluator(env, target, scorer=scorer, seed=search.seed)
+    done, b = 0, 0
+    bar = tqdm(total=budget, desc=f"{search.name} seed {search.seed}", unit="eval",
+               disable=not progress, leave=False)
+    with bar:
+        while done < budget:
+            old = logged.get(b, [])
+            if old and search.stateless and len(old) == old[0]["batch_size"]:
+                X = np.array([r["controls"] for r in old])
+            else:
+                X = search.ask(old[0]["batch_size"] if old else min(batch, budget - done))
+                _check_replay(X, old, log_path, b)
+            records = list(old)
+            for start in range(len(old), len(X), evaluate.parallel):
+                for rec in evaluate(X[start:start + evaluate.parallel]):
+                    rec = {"batch": b, "batch_size": len(X), "index": done + len(records),
+                           **rec}
+                    log.append(rec)
+                    records.append(rec)
+            search.tell(X, records)
+            done, b = done + len(X), b + 1
+            bar.update(len(X))
+            bar.set_postfix(best=f"{max(r['score'] for r in log.records[:done]):.3f}")
+    return Run(search.name, search.seed, log.records[:budget], Path(log_path))
+
+
+def _check_replay(X: np.ndarray, old: list[dict], path: Path, batch: int) -> None:
+    if old and not np.array_equal(X[:len(old)], np.array([r["controls"] for r in old])):
+        raise RunLogError(f"{path}: batch {batch} in the log differs from what this run "
+                          "asks for (another version of FaceTwin, or another machine's "
+                          "arithmetic); give another --out to start a fresh run")
+
+
+def make_twin_env(profile: str, workers: int = 1, image_size: int = 256,
+                  features: str = "ground_truth", library=None):
+    """One twin env, or a vector env of ``workers`` twins evaluating batches in
+    parallel processes."""
+    make = partial(_twin, profile, image_size, features, library)
+    if workers <= 1:
+        return make()
+    return gym.vector.AsyncVectorEnv([make] * workers, context="spawn", copy=False)
+
+
+def _twin(profile, image_size, features, library):
+    from facetwin.envs.face_env import FaceTwinEnv
+
+    return FaceTwinEnv(profile, image_size=image_size, features=features, library=library)
+
+
+def target_id(target) -> str:
+    """A short, stable name of a target for the run log's header."""
+    if isinstance(target, str):
+        return f"expression:{target}"
+    a = np.ascontiguousarray(target)
+    kind = "picture" if a.ndim == 3 else "controls"
+    return f"{kind}:{hashlib.sha256(a.tobytes()).hexdigest()[:16]}"

@@ -1,0 +1,28 @@
+"""Append-only JSON Lines files that survive a crash: a torn last line is dropped."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def read_jsonl(path: Path, error: type[Exception]) -> tuple[list[dict], int]:
+    """The records of ``path`` and how many torn lines (0 or 1, always the last) it had.
+
+    A line that is not JSON anywhere but at the end raises ``error``: that is damage,
+    not a crash mid-write.
+    """
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"cannot read {path}: {exc}") from None
+    records, torn = [], 0
+    for n, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if n < len(lines):
+                raise error(f"{path}:{n}: not a JSON line: {line[:60]!r}") from None
+            torn += 1  # the process died mid-write
+    return records, torn
