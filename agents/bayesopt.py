@@ -64,7 +64,8 @@ class BayesOpt(Search):
         self.strain_limit = strain_limit
         self.batch = batch
         self.restarts, self.raw_samples, self.mc_samples = restarts, raw_samples, mc_samples
-        sobol = qmc.Sobol(d, scramble=True, seed=seed).random(self.n_init - 1)
+        m = int(np.ceil(np.log2(self.n_init)))  # Sobol points come in powers of 2
+        sobol = qmc.Sobol(d, scramble=True, seed=seed).random_base2(m)[:self.n_init - 1]
         self.design = np.vstack([self.x0, self.from_unit(sobol)])
         self.records: list[dict] = []
 
@@ -148,15 +149,16 @@ class BayesOpt(Search):
 
 
 def _shared_kernel_gp(X: torch.Tensor, Y: torch.Tensor, bounds: torch.Tensor) -> SingleTaskGP:
-    """A SingleTaskGP over all outcomes with one kernel and one noise level, fitted
-    jointly: the components of one face's response share its smoothness, and one fit
-    instead of one per outcome is what keeps a batch proposal within seconds."""
+    """A SingleTaskGP over all outcomes with one kernel, fitted jointly: the components
+    of one face's response share its smoothness, and one fit instead of one per
+    outcome is what keeps a batch proposal within seconds."""
     model = SingleTaskGP(X, Y, input_transform=Normalize(X.shape[1], bounds=bounds),
                          outcome_transform=Standardize(Y.shape[1]),
                          covar_module=get_covar_module_with_dim_scaled_prior(
                              ard_num_dims=X.shape[1]),
+                         # a noise level per outcome: minor components are rougher
                          likelihood=get_gaussian_likelihood_with_lognormal_prior(
-                             torch.Size([Y.shape[1]])))
+                             torch.Size([Y.shape[1]]) if Y.shape[1] > 1 else None))
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
     # An explicit closure makes BoTorch fit the shared hyperparameters jointly.
     params = {n: p for n, p in mll.named_parameters() if p.requires_grad}

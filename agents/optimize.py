@@ -16,6 +16,7 @@ run would have.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -45,9 +46,10 @@ class Run:
 
 
 def run_search(env, target: dict, search: Search, budget: int, batch: int, log_path: Path,
-               header: dict, scorer=None, progress: bool = True) -> Run:
+               header: dict, scorer=None, progress: bool = True, stop=None) -> Run:
     """Spend ``budget`` evaluations of ``search`` on ``target`` (``env.reset`` options),
-    ``batch`` controls at a time, logging every evaluation to ``log_path``."""
+    ``batch`` controls at a time, logging every evaluation to ``log_path``; ``stop``
+    (a function of the records so far) may end the run early."""
     if budget < 1 or batch < 1:
         raise ValueError(f"budget and batch must be at least 1, got {budget} and {batch}")
     header = {"method": search.name, "seed": search.seed, "batch": batch, **header}
@@ -60,7 +62,8 @@ def run_search(env, target: dict, search: Search, budget: int, batch: int, log_p
     bar = tqdm(total=budget, desc=f"{search.name} seed {search.seed}", unit="eval",
                disable=not progress, leave=False)
     with bar:
-        while done < budget:
+        while done < budget and not (stop and stop(log.records[:done])):
+            started = time.perf_counter()
             old = logged.get(b, [])
             if old and search.stateless and len(old) == old[0]["batch_size"]:
                 X = np.array([r["controls"] for r in old])
@@ -69,16 +72,20 @@ def run_search(env, target: dict, search: Search, budget: int, batch: int, log_p
                 _check_replay(X, old, log_path, b)
             records = list(old)
             for start in range(len(old), len(X), evaluate.parallel):
-                for rec in evaluate(X[start:start + evaluate.parallel]):
+                chunk = evaluate(X[start:start + evaluate.parallel])
+                # Wall time per evaluation, the search's share included.
+                wall = (time.perf_counter() - started) / len(chunk)
+                started = time.perf_counter()
+                for rec in chunk:
                     rec = {"batch": b, "batch_size": len(X), "index": done + len(records),
-                           **rec}
+                           **rec, "wall_s": round(wall, 4)}
                     log.append(rec)
                     records.append(rec)
             search.tell(X, records)
             done, b = done + len(X), b + 1
             bar.update(len(X))
             bar.set_postfix(best=f"{max(r['score'] for r in log.records[:done]):.3f}")
-    return Run(search.name, search.seed, log.records[:budget], Path(log_path))
+    return Run(search.name, search.seed, log.records[:done], Path(log_path))
 
 
 def _check_replay(X: np.ndarray, old: list[dict], path: Path, batch: int) -> None:

@@ -10,12 +10,64 @@ from facetwin import profile as profiles
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from facetwin.demo import mimic_astronaut
+
+    sheet = mimic_astronaut(args.profile, args.out, budget=args.budget, workers=args.workers)
+    print(f"wrote {sheet}")
+    return 0
+
+
+def _expressions(args: argparse.Namespace) -> int:
     from facetwin.demo import run_demo
 
     video, sheet = run_demo(args.profile, args.out, size=args.size, fps=args.fps,
                             transition_s=args.transition, hold_s=args.hold)
     print(f"wrote {video}\nwrote {sheet}")
     return 0
+
+
+def _optimize(args: argparse.Namespace) -> int:
+    from facetwin.agents.tune import tune
+
+    if (args.target is None) == (args.target_image is None):
+        raise UsageError("give one of --target NAME and --target-image PATH")
+    target, neutral = args.target, None
+    if args.target_image is not None:
+        target = _read_rgb(args.target_image)
+        neutral = _read_rgb(args.target_neutral) if args.target_neutral else None
+    elif args.target_neutral:
+        raise UsageError("--target-neutral goes with --target-image")
+    if args.target is not None and args.target not in profiles.load(args.profile).expressions:
+        raise UsageError(f"profile {args.profile!r} has no expression {args.target!r}; "
+                         f"library: {', '.join(sorted(profiles.load(args.profile).expressions))}")
+    methods = ["bo", "random", "cmaes"] if args.method == "all" else [args.method]
+    name = args.name or (args.target or args.target_image.stem)
+    tuned = tune(args.profile, target, args.out, name=name, methods=methods,
+                 budget=args.budget, seed=args.seed, batch=args.batch, workers=args.workers,
+                 target_neutral=neutral)
+    for run in tuned.runs:
+        print(f"{run.method:7s} best expression distance {-run.best['score']:.3f} "
+              f"after {len(run.records)} evaluations")
+    for path in (tuned.library, tuned.convergence, tuned.before, tuned.after, tuned.target):
+        print(f"wrote {path}")
+    return 0
+
+
+class UsageError(ValueError):
+    """Command-line arguments that do not fit together."""
+
+
+def _read_rgb(path: Path):
+    import imageio.v3 as iio
+    import numpy as np
+
+    try:
+        image = iio.imread(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read picture {path}: {exc}") from None
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
 
 
 def _profiles(args: argparse.Namespace) -> int:
@@ -119,16 +171,40 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="drive a profile through its expression library and "
-                                       "write a video and a contact sheet")
+    demo = sub.add_parser("demo", help="optimise the twin's face to mimic the astronaut "
+                                       "portrait; write portrait, face and convergence")
     demo.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--size", type=int, default=256, help="image size in pixels")
-    demo.add_argument("--fps", type=int, default=25)
-    demo.add_argument("--transition", type=float, default=0.8,
-                      help="seconds to move between expressions")
-    demo.add_argument("--hold", type=float, default=0.6, help="seconds to hold each one")
+    demo.add_argument("--budget", type=int, default=60, help="evaluations (default: 60)")
+    demo.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
     demo.set_defaults(func=_demo)
+
+    expr = sub.add_parser("expressions", help="drive a profile through its expression "
+                                              "library; write a video and a contact sheet")
+    expr.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
+    expr.add_argument("--out", type=Path, default=Path("out/expressions"))
+    expr.add_argument("--size", type=int, default=256, help="image size in pixels")
+    expr.add_argument("--fps", type=int, default=25)
+    expr.add_argument("--transition", type=float, default=0.8,
+                      help="seconds to move between expressions")
+    expr.add_argument("--hold", type=float, default=0.6, help="seconds to hold each one")
+    expr.set_defaults(func=_expressions)
+
+    opt = sub.add_parser("optimize", help="tune one expression on the twin; write a library "
+                                          "file, a convergence plot and before/after renders")
+    opt.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
+    opt.add_argument("--target", help="an expression of the profile's library")
+    opt.add_argument("--target-image", type=Path, help="a picture of a person to mimic")
+    opt.add_argument("--target-neutral", type=Path,
+                     help="the same person at rest (default: the robot's neutral stands in)")
+    opt.add_argument("--name", help="library entry name (default: target or picture name)")
+    opt.add_argument("--method", choices=["bo", "random", "cmaes", "all"], default="bo")
+    opt.add_argument("--budget", type=int, default=100, help="evaluations per method")
+    opt.add_argument("--seed", type=int, default=0)
+    opt.add_argument("--batch", type=int, default=2, help="controls proposed at a time (q)")
+    opt.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
+    opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
+    opt.set_defaults(func=_optimize)
 
     sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
 
@@ -167,12 +243,14 @@ def main(argv: list[str] | None = None) -> int:
     from facetwin.envs.envelope import EnvelopeError
     from facetwin.hardware.calibration import CalibrationError
     from facetwin.hardware.journal import JournalError
+    from facetwin.agents.runlog import RunLogError
     from facetwin.hardware.protocol import BusError
+    from facetwin.library import LibraryError
 
     try:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
-            HardwareError) as exc:
+            HardwareError, RunLogError, LibraryError, UsageError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

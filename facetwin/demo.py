@@ -1,4 +1,9 @@
-"""``facetwin demo``: a profile's expression library, as a video and a contact sheet."""
+"""The main job and the expression tour.
+
+``facetwin demo``: the twin's face tuned by Bayesian optimisation to mimic the astronaut
+portrait that ships with scikit-image, shown beside the portrait and the convergence.
+``facetwin expressions``: a profile's expression library, as a video and a contact sheet.
+"""
 
 from __future__ import annotations
 
@@ -65,3 +70,32 @@ def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
     contact_sheet(tiles).save(sheet_path)
     env.close()
     return video, sheet_path
+
+
+def mimic_astronaut(profile: str, out: Path, budget: int = 60, workers: int = 2) -> Path:
+    """Tune ``profile``'s face to mimic ``skimage.data.astronaut()``; returns the sheet
+    (portrait | optimised twin face | convergence)."""
+    from skimage.data import astronaut
+
+    from facetwin.agents.tune import tune
+
+    portrait = astronaut()
+    tuned = tune(profile, portrait, out, name="astronaut", budget=budget, workers=workers)
+    height = 360
+    tiles = [Image.fromarray(portrait).resize((height, height), Image.LANCZOS),
+             Image.open(tuned.after).convert("RGB").resize((height, height), Image.LANCZOS)]
+    plot = Image.open(tuned.convergence).convert("RGB")
+    tiles.append(plot.resize((round(plot.width * height / plot.height), height), Image.LANCZOS))
+    labels = ["portrait (skimage astronaut)",
+              f"twin {profile}, {-tuned.best['score']:.2f} mm from it", ""]
+    sheet = Image.new("RGB", (sum(t.width for t in tiles), height), (255, 255, 255))
+    draw, x = ImageDraw.Draw(sheet), 0
+    for tile, label in zip(tiles, labels):
+        sheet.paste(tile, (x, 0))
+        if label:
+            draw.rectangle((x, 0, x + tile.width, 16), fill=(0, 0, 0))
+            draw.text((x + 4, 2), label, fill=(255, 255, 255))
+        x += tile.width
+    path = Path(out) / "astronaut_side_by_side.png"
+    sheet.save(path)
+    return path

@@ -4,8 +4,8 @@ from PIL import Image
 from facetwin.cli import main
 
 
-def test_demo_writes_a_video_and_a_contact_sheet(tmp_path, capsys):
-    rc = main(["demo", "--profile", "emo11", "--out", str(tmp_path), "--size", "128",
+def test_expressions_writes_a_video_and_a_contact_sheet(tmp_path, capsys):
+    rc = main(["expressions", "--profile", "emo11", "--out", str(tmp_path), "--size", "128",
                "--transition", "0.12", "--hold", "0.04"])
     assert rc == 0
     video = tmp_path / "emo11_expressions.mp4"
