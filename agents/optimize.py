@@ -41,9 +41,6 @@ class Run:
     def best(self) -> dict:
         return max(self.records, key=lambda r: r["score"])
 
-    def best_so_far(self) -> np.ndarray:
-        return np.maximum.accumulate([r["score"] for r in self.records])
-
 
 def run_search(env, target: dict, search: Search, budget: int, batch: int, log_path: Path,
                header: dict, scorer=None, progress: bool = True, stop=None) -> Run:

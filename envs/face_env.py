@@ -36,16 +36,18 @@ rotation error, each term reported in ``info["reward_terms"]``.
 
 from __future__ import annotations
 
+import hashlib
+
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 from scipy.spatial.transform import Rotation
 
 from facetwin import profile as profiles
-from facetwin.library import load_library
 from facetwin.envs.backends import SerialBackend, TwinBackend
 from facetwin.envs.perception import FaceMeshDetector, human_features, perceived_features
 from facetwin.envs.safety import SafetyFilter
+from facetwin.library import load_library
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.face import N_LANDMARKS
 from facetwin.sim.randomization import Randomization
@@ -179,7 +181,10 @@ class FaceTwinEnv(gym.Env):
             raise ValueError("a picture target is seen through the camera: make the env "
                              "with features='camera'")
         images = [image] + ([] if neutral is None else [neutral])
-        key = b"".join(np.ascontiguousarray(i).tobytes() for i in images) + repr(gain).encode()
+        digest = hashlib.sha256(repr(gain).encode())
+        for i in images:
+            digest.update(np.ascontiguousarray(i).tobytes())
+        key = digest.digest()
         if key not in self._target_cache:
             found = [self.detector(_rgb(i)) for i in images]
             if any(f is None for f in found):
