@@ -58,7 +58,8 @@ def tune(profile: str, target, out: Path, name: str | None = None,
     p = viewer.profile
     obs, _ = viewer.reset(options=options)  # fails early on a bad target
     header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target)}
-    env = make_twin_env(profile, workers, image_size, features)
+    # One worker evaluates on the viewer itself; more run as a vector env of twins.
+    env = viewer if workers <= 1 else make_twin_env(profile, workers, image_size, features)
     runs = []
     try:
         for method in methods:
@@ -68,7 +69,8 @@ def tune(profile: str, target, out: Path, name: str | None = None,
                                    out / "runs" / f"{method}-s{seed}.jsonl", header,
                                    progress=progress))
     finally:
-        env.close()
+        if env is not viewer:
+            env.close()
 
     best = np.array(runs[0].best["applied"])
     library = save_library(out / "library.json", p, {name: best})
