@@ -35,7 +35,6 @@ class Evaluator:
         self.env, self.target, self.scorer, self.seed = env, target, scorer, seed
         self.vector = isinstance(env, gym.vector.VectorEnv)
         self.parallel = env.num_envs if self.vector else 1
-        self.count = 0
 
     def __call__(self, controls: np.ndarray) -> list[dict]:
         controls = np.atleast_2d(np.asarray(controls, dtype=float))
@@ -47,17 +46,15 @@ class Evaluator:
 
     def _run(self, chunk: np.ndarray) -> list[dict]:
         n = len(chunk)
+        self.env.reset(seed=self.seed, options=self.target)
         if self.vector:
             # Idle workers repeat the last command; their results are dropped.
             padded = np.vstack([chunk, np.repeat(chunk[-1:], self.parallel - n, axis=0)])
-            self.env.reset(seed=self.seed, options=self.target)
             obs, reward, _, _, info = self.env.step(padded.astype(np.float32))
         else:
-            self.env.reset(seed=self.seed, options=self.target)
             obs, reward, _, _, info = self.env.step(chunk[0].astype(np.float32))
             obs = {k: v[None] for k, v in obs.items()}
             reward, info = np.array([reward]), _batched(info)
-        self.count += n
         records = []
         for i in range(n):
             terms = info["reward_terms"]

@@ -34,15 +34,12 @@ class RunLog:
 
     def _resume(self, header: dict) -> None:
         records, torn = read_jsonl(self.path, RunLogError)
-        if not records or records[0].get("kind") != "header":
-            raise RunLogError(f"{self.path} is not a run log (no header)")
-        old = records[0]
+        old, self.records = _split(records, self.path)
         for key in IDENTITY:
             if old.get(key) != header.get(key):
                 raise RunLogError(
                     f"{self.path} belongs to another run ({key}: {old.get(key)!r}, this run: "
                     f"{header.get(key)!r}); give another --out, or delete the log to start over")
-        self.records = [r for r in records[1:] if r.get("kind") == "eval"]
         if torn:  # rewrite without the torn line so appends start on a fresh line
             self._write_lines(records, mode="w")
 
@@ -68,7 +65,10 @@ class RunLog:
 
 def read_runlog(path: Path) -> tuple[dict, list[dict]]:
     """The header and evaluations of a run log (for plots and reports)."""
-    records, _ = read_jsonl(path, RunLogError)
+    return _split(read_jsonl(path, RunLogError)[0], path)
+
+
+def _split(records: list[dict], path: Path) -> tuple[dict, list[dict]]:
     if not records or records[0].get("kind") != "header":
         raise RunLogError(f"{path} is not a run log (no header)")
     return records[0], [r for r in records[1:] if r.get("kind") == "eval"]

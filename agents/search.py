@@ -91,7 +91,11 @@ class CMAES(Search):
 METHODS = ("bo", "random", "cmaes")
 
 
-def make_search(method: str, low, high, x0, seed: int, **options) -> Search:
+def make_search(method: str, low, high, x0, seed: int, batch: int = 2,
+                strain_limit: float | None = None) -> Search:
+    """A search over ``[low, high]`` from ``x0``. ``batch`` (q) and ``strain_limit`` (the
+    outcome constraint) shape BO's proposals; the baselines do not model strain (the
+    env's safety filter still bounds it for every method)."""
     if method == "random":
         return RandomSearch(low, high, x0, seed)
     if method == "cmaes":
@@ -99,5 +103,5 @@ def make_search(method: str, low, high, x0, seed: int, **options) -> Search:
     if method == "bo":
         from facetwin.agents.bayesopt import BayesOpt
 
-        return BayesOpt(low, high, x0, seed, **options)
+        return BayesOpt(low, high, x0, seed, strain_limit=strain_limit, batch=batch)
     raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")

@@ -56,15 +56,15 @@ def tune(profile: str, target, out: Path, name: str | None = None,
         options["target_neutral"] = target_neutral
     viewer = FaceTwinEnv(profile, image_size=image_size, features=features)
     p = viewer.profile
-    obs, _ = viewer.reset(options=options)  # fails early on a bad target
+    viewer.reset(options=options)  # fails early on a bad target
     header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target)}
     # One worker evaluates on the viewer itself; more run as a vector env of twins.
     env = viewer if workers <= 1 else make_twin_env(profile, workers, image_size, features)
     runs = []
     try:
         for method in methods:
-            extra = {"strain_limit": p.strain_ceiling, "batch": batch} if method == "bo" else {}
-            search = make_search(method, p.low, p.high, p.neutral, seed, **extra)
+            search = make_search(method, p.low, p.high, p.neutral, seed, batch,
+                                 p.strain_ceiling)
             runs.append(run_search(env, options, search, budget, batch,
                                    out / "runs" / f"{method}-s{seed}.jsonl", header,
                                    progress=progress))

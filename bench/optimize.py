@@ -67,9 +67,8 @@ def main() -> None:
             eps = 0.1 * float(np.linalg.norm(shown, axis=1).mean())
             for method in args.methods:
                 for seed in range(args.seeds):
-                    options = {"strain_limit": p.strain_ceiling, "batch": args.batch} \
-                        if method == "bo" else {}
-                    search = make_search(method, p.low, p.high, p.neutral, seed, **options)
+                    search = make_search(method, p.low, p.high, p.neutral, seed,
+                                         args.batch, p.strain_ceiling)
                     t0 = time.perf_counter()
                     run = run_search(
                         env, {"target": target}, search, args.budget, args.batch,
