@@ -43,8 +43,8 @@ from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import qmc
 
-from facetwin.agents.evaluation import residual_weights
 from facetwin.agents.search import Search
+from facetwin.envs.expression import residual_weights
 
 EXPLAINED_VARIANCE = 0.999
 MAX_COMPONENTS = 24

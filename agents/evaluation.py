@@ -14,8 +14,6 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-from facetwin.envs.face_env import HEAD_WEIGHT_MM_PER_DEG
-from facetwin.sim.face import N_LANDMARKS
 
 RESIDUAL_DECIMALS = 4  # 0.1 µm: far below what any camera sees, and a compact log
 
@@ -77,10 +75,3 @@ class Evaluator:
 def _batched(info: dict) -> dict:
     """A single env's info laid out like a vector env's (a batch of one)."""
     return {k: _batched(v) if isinstance(v, dict) else [v] for k, v in info.items()}
-
-
-def residual_weights() -> np.ndarray:
-    """Weights under which the squared norm of a residual is the mean squared landmark
-    error (mm²) plus the head term squared: the modelled stand-in for the distance."""
-    return np.concatenate([np.full(N_LANDMARKS * 3, 1 / np.sqrt(N_LANDMARKS)),
-                           np.full(3, HEAD_WEIGHT_MM_PER_DEG)])

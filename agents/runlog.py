@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from facetwin.jsonl import read_jsonl
+from facetwin.files import atomic_write, read_jsonl
 
 # What must match for a log to be resumed: anything else is a different run.
 IDENTITY = ("method", "seed", "batch", "profile", "profile_sha256", "target")
@@ -50,12 +50,7 @@ class RunLog:
     def _write_lines(self, records: list[dict], mode: str) -> None:
         text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
         if mode == "w":
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(self.path)
+            atomic_write(self.path, text)
             return
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(text)

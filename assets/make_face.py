@@ -22,6 +22,8 @@ import numpy as np
 from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
+from facetwin.landmarks import IRIS_START, N_SKIN
+
 FACE_DIR = Path(__file__).resolve().parent / "face"
 TEXTURE_SIZE = 512
 INTERPUPILLARY_M = 0.063
@@ -31,7 +33,7 @@ MIDLINE = [0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 94,
            151, 152, 164, 168, 175, 195, 197, 199, 200]
 # Bone and cartilage: these skin points ride rigidly on the skull.
 NOSE_BRIDGE = [168, 6, 197, 195, 5, 4, 1, 19, 94]
-LEFT_IRIS, RIGHT_IRIS = 473, 468  # centres; the 4 rim points follow each
+LEFT_IRIS, RIGHT_IRIS = IRIS_START["left"], IRIS_START["right"]  # centres
 # Lid margins between the eye corners (33/133 right, 263/362 left), nose side last.
 LIDS = {
     "right_upper": [246, 161, 160, 159, 158, 157, 173],
@@ -169,14 +171,14 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     px = detect_landmarks(image)
     tris, contours = tessellation()
     # Holes: the outer border, both eyes and the mouth.
-    tris = drop_non_faces(tris, 468, boundary_loops=4)
+    tris = drop_non_faces(tris, N_SKIN, boundary_loops=4)
 
     face = px * [1, -1, -1]  # image x right, y up, toward the camera
-    rot = frontal_frame(face[:468])
+    rot = frontal_frame(face[:N_SKIN])
     q = (face - face[MIDLINE].mean(axis=0)) @ rot.T
     scale = INTERPUPILLARY_M / np.linalg.norm(q[LEFT_IRIS] - q[RIGHT_IRIS])
     q *= scale
-    skin = q[:468]
+    skin = q[:N_SKIN]
     mirror = mirror_map(skin)
     skin = 0.5 * (skin + skin[mirror] * [-1, 1, 1])
 
@@ -193,13 +195,13 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
                                                *eyes["left"]["centre"][1:]])
 
     # Texture: the photo cropped around the face; UVs from the detected pixels.
-    lo, hi = px[:468, :2].min(axis=0), px[:468, :2].max(axis=0)
+    lo, hi = px[:N_SKIN, :2].min(axis=0), px[:N_SKIN, :2].max(axis=0)
     size = float(np.max(hi - lo) * 1.15)
     centre = 0.5 * (lo + hi)
     x0, y0 = centre - size / 2
     crop = Image.fromarray(image).crop((x0, y0, x0 + size, y0 + size))
     texture = np.asarray(crop.resize((TEXTURE_SIZE, TEXTURE_SIZE), Image.LANCZOS))
-    uv = (px[:468, :2] - [x0, y0]) / size
+    uv = (px[:N_SKIN, :2] - [x0, y0]) / size
     uv[:, 1] = 1.0 - uv[:, 1]
 
     cheeks = px[[50, 280, 101, 330, 151]][:, :2]

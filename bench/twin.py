@@ -4,6 +4,7 @@
 
 - physics steps/s: 1 kHz MuJoCo steps under random in-range commands at servo rate;
 - settled evals/s: command, settle, render 256x256, ground-truth landmarks;
+- median settle: simulated time from command to a still face;
 - render fps: 256x256 RGB frames;
 - peak memory: maximum resident set of a fresh process holding one env;
 - MediaPipe: detection rate and median landmark error against the twin's ground truth.
@@ -40,20 +41,20 @@ def measure(profile: str, evals: int, mp_renders: int) -> dict:
     physics = steps / (time.perf_counter() - t0)
 
     env.reset(seed=0)
-    settle_steps = []
+    settle_s = []
     t0 = time.perf_counter()
     for _ in range(evals):
         _, _, _, _, info = env.step(rng.uniform(p.low, p.high))
-        settle_steps.append(info["settle_steps"])
+        settle_s.append(info["settle_s"])
     settled = evals / (time.perf_counter() - t0)
 
     t0 = time.perf_counter()
     for _ in range(100):
-        env.renderer.render()
+        env.backend.renderer.render()
     render = 100 / (time.perf_counter() - t0)
 
     result = {"profile": profile, "physics_steps_per_s": physics,
-              "settled_evals_per_s": settled, "median_settle_ms": float(np.median(settle_steps)),
+              "settled_evals_per_s": settled, "median_settle_ms": 1e3 * float(np.median(settle_s)),
               "render_fps": render,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mp_renders:

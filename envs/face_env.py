@@ -4,12 +4,13 @@
     obs, info = env.reset(seed=0, options={"target": "happiness"})
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
 
-Actions are the profile's controls in control units. Every action passes the profile's
-safety filter (:mod:`facetwin.envs.safety`) before it reaches the backend, and
-``info["safety"]`` says what was applied and why. ``step_mode="period"`` applies one
-control period of the filtered command; ``step_mode="settle"`` (the default) keeps
-sending it, period by period at the profile's speeds, until it is reached and the face
-is still.
+Actions are the profile's controls in control units. The env is an adapter: a step
+goes to the backend (:mod:`facetwin.envs.backend`), which owns the one stateful safety
+filter (:mod:`facetwin.envs.safety`), filters the action, moves the face and says what it
+applied and why (``info["safety"]``) and how long the face took (``info["settle_s"]``).
+``step_mode="period"`` applies one control period of the filtered command;
+``step_mode="settle"`` (the default) keeps sending it, period by period at the
+profile's speeds, until it is reached and the face is still.
 
 Backends: ``backend="twin"`` (the MuJoCo face) or ``backend="serial"`` with
 ``port=`` (a Feetech bus, or the virtual bus standing in for it) and ``camera=`` (a
@@ -27,47 +28,35 @@ need) measures landmarks MediaPipe finds on the camera image, as in-plane
 displacements from the face's own neutral (see ``perceived_features``); control
 targets are then seen the same way on a nominal twin render.
 
-Expression features (``achieved_goal`` / ``desired_goal``) are the 478 landmarks in the
-head's frame, in millimetres relative to the neutral face, followed by the head's
-rotation vector in degrees. The reward is minus the expression distance: the mean
-landmark distance in millimetres plus ``HEAD_WEIGHT_MM_PER_DEG`` times the head
-rotation error, each term reported in ``info["reward_terms"]``.
+Expression features (``achieved_goal`` / ``desired_goal``) and the reward, minus the
+expression distance with its terms in ``info["reward_terms"]``, are defined in
+:mod:`facetwin.envs.expression`. Targets are worked out by a target model with a
+nominal twin of its own (:mod:`facetwin.envs.targets`), never on the live face.
 """
 
 from __future__ import annotations
 
-import hashlib
+from contextlib import ExitStack
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from scipy.spatial.transform import Rotation
 
 from facetwin import profile as profiles
-from facetwin.envs.backends import SerialBackend, TwinBackend
-from facetwin.envs.perception import FaceMeshDetector, human_features, perceived_features
-from facetwin.envs.safety import SafetyFilter
+from facetwin.envs.backend import STEP_MODES
+from facetwin.envs.expression import N_FEATURES, reward_terms, twin_features
+from facetwin.envs.perception import FaceMeshDetector, perceived_features
+from facetwin.envs.serial_backend import SerialBackend
+from facetwin.envs.targets import TargetModel
+from facetwin.envs.twin_backend import TwinBackend
+from facetwin.landmarks import N_LANDMARKS
 from facetwin.library import load_library
 from facetwin.sim.camera import PinholeCamera
-from facetwin.sim.face import N_LANDMARKS
 from facetwin.sim.randomization import Randomization
-from facetwin.sim.render import FaceRenderer, Look
-from facetwin.sim.twin import Twin
 
-HEAD_WEIGHT_MM_PER_DEG = 0.1
 FEATURE_BOUND = 1000.0  # mm and degrees: far beyond any face's reach
 BACKENDS = ("twin", "serial")
 FEATURES = ("ground_truth", "camera")
-
-
-def expression_distance(achieved: np.ndarray, desired: np.ndarray) -> dict[str, np.ndarray]:
-    """Terms of the distance between expression feature vectors (any leading shape)."""
-    a, d = np.asarray(achieved, dtype=float), np.asarray(desired, dtype=float)
-    n = N_LANDMARKS * 3
-    diff = (a[..., :n] - d[..., :n]).reshape(*a.shape[:-1], N_LANDMARKS, 3)
-    landmark_mm = np.linalg.norm(diff, axis=-1).mean(axis=-1)
-    head_deg = np.linalg.norm(a[..., n:] - d[..., n:], axis=-1)
-    return {"landmark_mm": landmark_mm, "head_deg": head_deg}
 
 
 class FaceTwinEnv(gym.Env):
@@ -89,141 +78,77 @@ class FaceTwinEnv(gym.Env):
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(f"unknown render_mode {render_mode!r}; "
                              f"available: {self.metadata['render_modes']}")
-        if step_mode not in ("settle", "period"):
-            raise ValueError(f"step_mode must be 'settle' or 'period', got {step_mode!r}")
-        self.profile = profile if isinstance(profile, profiles.Profile) else \
+        if render_mode == "depth_array" and backend != "twin":
+            raise ValueError("render_mode='depth_array' needs the twin: a webcam sees no depth")
+        if step_mode not in STEP_MODES:
+            raise ValueError(f"step_mode must be one of {STEP_MODES}, got {step_mode!r}")
+        if backend == "serial" and (port is None or camera is None):
+            raise ValueError("backend='serial' needs port= (the servo bus) and camera= "
+                             "(a webcam, a video file, or the virtual bus's frame file)")
+        self.profile = p = profile if isinstance(profile, profiles.Profile) else \
             profiles.load(profile)
         self.render_mode, self.step_mode = render_mode, step_mode
         self.randomization = randomization or Randomization()
-        self.size = int(image_size or self.profile.camera.size)
-        self.twin = Twin(self.profile)
-        self.camera = PinholeCamera.from_profile(self.profile.camera, self.size)
-        self.renderer = FaceRenderer(self.twin, self.camera)
-        self.safety = SafetyFilter(self.profile)
-        self.expressions = dict(self.profile.expressions)
+        self.size = int(image_size or p.camera.size)
+        self.expressions = dict(p.expressions)
         if library is not None:
-            self.expressions.update(load_library(library, self.profile))
-
-        p = self.profile
+            self.expressions.update(load_library(library, p))
         self.action_space = spaces.Box(p.low, p.high, dtype=np.float32)
-        n_feat = N_LANDMARKS * 3 + 3
         self.observation_space = spaces.Dict({
             "image": spaces.Box(0, 255, (self.size, self.size, 3), dtype=np.uint8),
             "landmarks": spaces.Box(-self.size, 2 * self.size, (N_LANDMARKS, 2),
                                     dtype=np.float32),
             "controls": spaces.Box(p.low, p.high, dtype=np.float32),
-            "achieved_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
-            "desired_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (n_feat,), np.float32),
+            "achieved_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (N_FEATURES,),
+                                        np.float32),
+            "desired_goal": spaces.Box(-FEATURE_BOUND, FEATURE_BOUND, (N_FEATURES,),
+                                       np.float32),
         })
-        rate = control_rate_hz or p.control_rate_hz
-        self.period_s = 1.0 / rate
-        self._period_steps = max(1, round(self.period_s / self.twin.model.opt.timestep))
-        self._neutral_landmarks = self._settled_landmarks(p.neutral)
-        self._target_cache: dict[bytes, np.ndarray] = {}
-        self._image: np.ndarray | None = None
-        self.target_name: str | None = None
-        self._desired = np.zeros(n_feat, dtype=np.float32)
         self.backend_name, self.features = backend, features
+        self.target_name: str | None = None
+        self._desired = np.zeros(N_FEATURES, dtype=np.float32)
+        self._image: np.ndarray | None = None
         self._face_seen = True
-        self._reach = None
-        if features == "camera":
-            self.detector = FaceMeshDetector(static_image_mode=True)
-            self._perceived_neutral = self._seen_on_twin(p.neutral)
-            self._landmarks = self._own_neutral = self._perceived_neutral.copy()
-        if backend == "twin":
-            self.backend = TwinBackend(self.twin, self.renderer, self._period_steps)
-            return
-        if port is None or camera is None:
-            raise ValueError("backend='serial' needs port= (the servo bus) and camera= "
-                             "(a webcam, a video file, or the virtual bus's frame file)")
-        self.backend = SerialBackend(p, port, camera, self.size, calibration, journal)
-        # The face's own neutral, seen now that start-up has brought it there; targets
-        # stay relative to the twin's neutral (each face relative to its own, as in Emo).
-        seen = self.detector(self.backend.image())
-        if seen is not None:
-            self._own_neutral = seen
+        rate = control_rate_hz or p.control_rate_hz
+        with ExitStack() as undo:  # a part that fails to start leaves nothing running
+            self.detector = FaceMeshDetector() if features == "camera" else None
+            if self.detector is not None:
+                undo.callback(self.detector.close)
+            self.backend = TwinBackend(p, self.size, 1.0 / rate) if backend == "twin" else \
+                SerialBackend(p, port, camera, self.size, calibration, journal, rate)
+            undo.callback(self.backend.close)
+            self.targets = TargetModel(p, self.backend.safety, self.size, features,
+                                       self.detector)
+            undo.callback(self.targets.close)
+            self.twin = getattr(self.backend, "twin", None)  # the live twin; None on a robot
+            if features == "camera":
+                # Each face is measured against its own neutral, as in Emo: the robot's
+                # as its camera sees it now that start-up has brought it there.
+                seen = self.detector(self.backend.observe()[0]) if self.twin is None else None
+                self._own_neutral = seen if seen is not None else self.targets.perceived_neutral
+                self._landmarks = self._own_neutral.copy()
+            undo.pop_all()
 
-    # -- features ----------------------------------------------------------------------
-    def _head_frame_landmarks(self) -> np.ndarray:
-        pos, rot = self.twin.head_pose()
-        return (self.twin.landmarks_3d() - pos) @ rot
-
-    def _settled_landmarks(self, controls: np.ndarray) -> np.ndarray:
-        self.twin.reset(controls=controls)
-        return self._head_frame_landmarks()
-
-    def _features(self) -> np.ndarray:
-        _, rot = self.twin.head_pose()
-        mm = (self._head_frame_landmarks() - self._neutral_landmarks) * 1e3
-        head = Rotation.from_matrix(rot).as_rotvec(degrees=True)
-        return np.concatenate([mm.ravel(), head]).astype(np.float32)
-
+    # -- targets -----------------------------------------------------------------------
     def features_of(self, controls) -> np.ndarray:
         """Expression features of ``controls`` after the safety filter, as the nominal twin
-        shows them (cached)."""
-        controls, _ = self.safety.target(controls)
-        key = controls.tobytes()
-        if key not in self._target_cache:
-            if self.features == "ground_truth":
-                self.twin.reset(controls=controls)
-                self._target_cache[key] = self._features()
-            else:
-                self._target_cache[key] = perceived_features(
-                    self._seen_on_twin(controls), self._perceived_neutral, self.camera)
-        return self._target_cache[key]
+        shows them (cached; the live face is not touched)."""
+        return self.targets.of_controls(controls)
 
     def human_features_of(self, image: np.ndarray, neutral: np.ndarray | None = None,
                           gain: float = 1.0) -> np.ndarray:
         """Expression features of the person in ``image`` (RGB), relative to ``neutral``
         (the same person at rest; the robot's neutral when not given), limited to what
         this face can reach (cached)."""
-        if self.features != "camera":
-            raise ValueError("a picture target is seen through the camera: make the env "
-                             "with features='camera'")
-        images = [image] + ([] if neutral is None else [neutral])
-        digest = hashlib.sha256(repr(gain).encode())
-        for i in images:
-            digest.update(np.ascontiguousarray(i).tobytes())
-        key = digest.digest()
-        if key not in self._target_cache:
-            found = [self.detector(_rgb(i)) for i in images]
-            if any(f is None for f in found):
-                which = "target" if found[0] is None else "target_neutral"
-                raise ValueError(f"MediaPipe found no face in the {which} picture")
-            human_neutral = found[1] if neutral is not None else self._perceived_neutral
-            self._target_cache[key] = human_features(
-                found[0], human_neutral, self._perceived_neutral, self.camera,
-                self.perceived_reach(), gain)
-        return self._target_cache[key]
+        return self.targets.of_picture(_rgb(image), None if neutral is None else _rgb(neutral),
+                                       gain)
 
     def perceived_reach(self) -> tuple[np.ndarray, np.ndarray]:
-        """How far each landmark can move from neutral on this face, in camera-plane mm
-        (lowest and highest per coordinate): each control alone at each end, summed."""
-        if self._reach is None:
-            p = self.profile
-            moves = []
-            for i in range(len(p.controls)):
-                for end in (p.low[i], p.high[i]):
-                    if end != p.neutral[i]:
-                        v = p.neutral.copy()
-                        v[i] = end
-                        moves.append(self.features_of(v)[:N_LANDMARKS * 3]
-                                     .reshape(N_LANDMARKS, 3)[:, :2])
-            per_control = np.stack(moves)
-            self._reach = (np.minimum(per_control, 0).sum(axis=0),
-                           np.maximum(per_control, 0).sum(axis=0))
-        return self._reach
-
-    def _seen_on_twin(self, controls) -> np.ndarray:
-        """MediaPipe's landmarks on a nominal twin render of ``controls`` (ground truth
-        where MediaPipe finds no face)."""
-        self.twin.reset(controls=controls)
-        seen = self.detector(self.renderer.render())
-        return seen if seen is not None else self.camera.project(self.twin.landmarks_3d())
+        """How far each landmark can move from neutral on this face (camera-plane mm)."""
+        return self.targets.reach()
 
     def compute_reward(self, achieved_goal, desired_goal, info=None) -> np.ndarray:
-        terms = expression_distance(achieved_goal, desired_goal)
-        return -(terms["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * terms["head_deg"])
+        return sum(reward_terms(achieved_goal, desired_goal).values())
 
     # -- Gymnasium API -----------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
@@ -243,81 +168,60 @@ class FaceTwinEnv(gym.Env):
             if target not in library:
                 raise ValueError(f"profile {self.profile.name!r} has no expression "
                                  f"{target!r}; library: {', '.join(sorted(library))}")
-            self.target_name = target
-            self._desired = self.features_of(library[target])
+            self.target_name, self._desired = target, self.features_of(library[target])
         elif np.ndim(target) == 3:
             self.target_name = "picture"
             self._desired = self.human_features_of(target, target_neutral)
         else:
             self.target_name = None
             self._desired = self.features_of(np.asarray(target, dtype=float))
-
-        r = self.randomization
-        if start is not None:
-            start, _ = self.safety.target(start)
-        if self.backend_name == "twin":
-            offset, tilt = r.camera(self.np_random)
-            self.camera = PinholeCamera.from_profile(self.profile.camera, self.size, offset,
-                                                     tilt)
-            self.renderer.set_camera(self.camera)
-            self.renderer.set_look(Look.sample(r, self.np_random))
-        self.backend.reset(start, self.np_random, r)
-        self.safety.reset(self.backend.last_applied)
+        self.backend.reset(start, self.np_random, self.randomization)
         obs = self.observe()
-        return obs, self._info(obs, settle_steps=0)
+        return obs, self._info(obs, settle_s=0.0)
 
     def step(self, action):
-        # The hardware backend's watchdog may have moved the face since the last step.
-        self.safety.last = self.backend.last_applied
-        if self.step_mode == "period":
-            applied, report = self.safety(action, self.period_s)
-            self.backend.command(applied)
-            steps = self.backend.advance()
-        else:
-            steps = 0
-            while True:
-                applied, report = self.safety(action, self.period_s)
-                self.backend.command(applied)
-                if report.rate_fraction >= 1.0 and not report.yielding:
-                    break
-                steps += self.backend.advance()
-            steps += self.backend.settle()
+        stepped = self.backend.step(action, self.step_mode)
         obs = self.observe()
-        info = self._info(obs, settle_steps=steps)
-        info["applied"] = applied.astype(np.float32)
-        info["safety"] = report.as_dict()
+        info = self._info(obs, stepped.settle_s)
+        info["applied"] = stepped.applied.astype(np.float32)
+        info["safety"] = stepped.report.as_dict()
         return obs, sum(info["reward_terms"].values()), False, False, info
 
     def observe(self) -> dict[str, np.ndarray]:
         """Look at the face as it is now, without commanding it."""
-        self._image = self.backend.image()
+        self._image, controls = self.backend.observe()
+        camera = self._pinhole()
         if self.features == "ground_truth":
-            landmarks = self.camera.project(self.twin.landmarks_3d())
-            achieved = self._features()
+            landmarks = camera.project(self.twin.landmarks_3d())
+            achieved = twin_features(self.twin, self.targets.neutral_landmarks)
         else:
             seen = self.detector(self._image)
             self._face_seen = seen is not None
             if seen is not None:
                 self._landmarks = seen
             landmarks = self._landmarks
-            achieved = perceived_features(landmarks, self._own_neutral, self.camera)
+            achieved = perceived_features(landmarks, self._own_neutral, camera)
         return {
             "image": self._image,
             "landmarks": np.clip(landmarks, -self.size, 2 * self.size).astype(np.float32),
-            "controls": self.backend.present().astype(np.float32),
+            "controls": controls.astype(np.float32),
             "achieved_goal": np.clip(achieved, -FEATURE_BOUND, FEATURE_BOUND),
             "desired_goal": self._desired.copy(),
         }
 
-    def _info(self, obs, settle_steps: int) -> dict:
-        terms = expression_distance(obs["achieved_goal"], obs["desired_goal"])
+    def _pinhole(self) -> PinholeCamera:
+        """The camera the face is seen through: the twin's (randomised per episode), or,
+        for a robot, the profile's nominal one."""
+        return self.backend.camera if self.twin is not None else self.targets.camera
+
+    def _info(self, obs, settle_s: float) -> dict:
         info = {
             "target": self.target_name,
-            "reward_terms": {"landmark_mm": -float(terms["landmark_mm"]),
-                             "head": -HEAD_WEIGHT_MM_PER_DEG * float(terms["head_deg"])},
-            "settle_steps": settle_steps,
+            "reward_terms": {k: float(v) for k, v in
+                             reward_terms(obs["achieved_goal"], obs["desired_goal"]).items()},
+            "settle_s": settle_s,
         }
-        if self.backend_name == "twin":
+        if self.twin is not None:
             info["sim_time"] = self.twin.time
             info["strain_max"] = float(self.twin.strain().max())
         if self.features == "camera":
@@ -326,16 +230,16 @@ class FaceTwinEnv(gym.Env):
 
     def render(self):
         if self.render_mode == "depth_array":
-            return self.renderer.render(depth=True)[1]
+            return self.backend.renderer.render(depth=True)[1]
         if self.render_mode == "rgb_array":
-            return self._image if self._image is not None else self.renderer.render()
+            return self._image if self._image is not None else self.backend.observe()[0]
         return None
 
     def close(self):
         self.backend.close()
-        if self.features == "camera":
+        self.targets.close()
+        if self.detector is not None:
             self.detector.close()
-        self.renderer.close()
 
 
 def _rgb(image) -> np.ndarray:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facetwin.envs.expression import pack
+
 
 class FaceMeshDetector:
     """MediaPipe face mesh on single RGB images; landmarks in pixels, or None."""
@@ -86,8 +88,9 @@ def _mm(displacement_px: np.ndarray, camera) -> np.ndarray:
 
 
 def _features(displacement_mm: np.ndarray, roll_deg: float) -> np.ndarray:
+    """In-plane displacements as expression features: depth, yaw and pitch read 0."""
     xyz = np.column_stack([displacement_mm, np.zeros(len(displacement_mm))])
-    return np.concatenate([xyz.ravel(), [0.0, 0.0, -roll_deg]]).astype(np.float32)
+    return pack(xyz, [0.0, 0.0, -roll_deg])
 
 
 def human_features(human: np.ndarray, human_neutral: np.ndarray, robot_neutral: np.ndarray,

@@ -61,6 +61,11 @@ class SafetyReport:
     yielding: list[str] = field(default_factory=list)  # held at neutral while a group yields
 
     @property
+    def reached(self) -> bool:
+        """The command was applied whole: no rate limit, no group waiting to yield."""
+        return self.rate_fraction >= 1.0 and not self.yielding
+
+    @property
     def modified(self) -> bool:
         return bool(self.clamped or self.tied or self.released or self.forbidden
                     or self.yielding or self.strain_scale < 1.0 or self.rate_fraction < 1.0)
@@ -104,9 +109,9 @@ class SafetyFilter:
         self.names = p.names
         self._index = {n: i for i, n in enumerate(self.names)}
         # Speed in normalised units per second, below and above neutral.
-        self._speed_u = np.array([[c.max_speed / max(c.neutral - c.low, _EPS),
-                                   c.max_speed / max(c.high - c.neutral, _EPS)]
-                                  for c in p.controls])
+        speed = np.array([c.max_speed for c in p.controls])
+        self._speed_u = np.column_stack([speed / np.maximum(span, _EPS)
+                                         for span in p.unit_spans])
         self._ties = [self._ids(c.controls) for c in p.couplings if isinstance(c, Tie)]
         self._exclusive = [(tuple(self._ids(g) for g in c.groups), c.active_above)
                            for c in p.couplings if isinstance(c, Exclusive)]
@@ -270,8 +275,7 @@ class SafetyFilter:
             if self._holds(combo, now):
                 now = self._leave(combo, now)
                 report.forbidden += combo.names
-        reached = fraction >= 1.0 and not report.yielding
-        applied = goal if reached else self._command(now)
+        applied = goal if report.reached else self._command(now)
         report.applied = applied
         self.last = applied.copy()
         return applied, report
@@ -294,5 +298,5 @@ class SafetyFilter:
         for _ in range(max_periods):
             applied, report = self(goal, dt)
             yield applied, report
-            if report.rate_fraction >= 1.0 and not report.yielding:
+            if report.reached:
                 return

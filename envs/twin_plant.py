@@ -1,59 +1,134 @@
-"""The twin as the virtual servo bus's plant: servo positions in, camera frames out.
+"""The twin as the virtual servo bus's plant: servo positions in, stamped camera frames out.
 
-The virtual bus (``facetwin.hardware``) knows nothing of physics; this adapter turns the
-servos' present positions into control values through the calibration, drives the
-twin in real time, and publishes its camera's renders to an image file that the serial
-backend reads as its camera.
+The virtual bus (``facetwin.hardware``) knows nothing of physics. :class:`PlantProcess`
+runs the twin in a process of its own, so that physics and rendering never hold up the
+bus's replies: the bus hands it the servos' present positions and the time it read them;
+the twin integrates up to that time, skipping none of it (on a loaded machine it falls
+behind real time and stays honest about it), and every frame period of twin time it
+renders its camera and replaces the frame file with a PNG stamped with the time the
+picture shows. The serial backend reads that file as its camera and waits for frames
+stamped after the face arrived, so a plant that lags is waited for, never read stale.
 """
 
 from __future__ import annotations
 
-import os
+import multiprocessing as mp
+import time
 from pathlib import Path
 
-import imageio.v3 as iio
-
+from facetwin import profile as profiles
+from facetwin.files import atomic_write
 from facetwin.hardware.calibration import Calibration
-from facetwin.profile import Profile
-from facetwin.sim.camera import PinholeCamera
-from facetwin.sim.render import FaceRenderer
-from facetwin.sim.twin import Twin
+from facetwin.hardware.camera import stamped_png
 
-MAX_STEP_S = 0.1  # a stalled process does not make the twin leap
+FRAME_PERIOD_S = 0.04  # a 25 fps camera
+READY_WAIT_S = 120.0  # a fresh process imports MuJoCo, pyrender and the face
+
+
+class PlantError(RuntimeError):
+    """The twin plant's process did not start."""
 
 
 class TwinPlant:
-    def __init__(self, profile: Profile, frame_path: str | Path,
-                 calibration: Calibration | None = None, size: int | None = None,
-                 frame_period_s: float = 0.04):
-        self.profile = profile
-        self.calibration = calibration or Calibration.load(profile)
-        self.twin = Twin(profile)
-        self.camera = PinholeCamera.from_profile(profile.camera, size or profile.camera.size)
-        self.renderer = FaceRenderer(self.twin, self.camera)
-        self.frame_path = Path(frame_path)
-        self.frame_period_s = frame_period_s
-        self._since_frame = frame_period_s
-        self._owed_s = 0.0
-        # Rendering happens on the first update, in the thread that drives the plant:
-        # the GL context belongs to the thread that creates it.
+    """The twin, its camera and its frame file. Time runs on ``time.monotonic()``'s clock,
+    one physics step at a time, from the moment given to :meth:`start`."""
 
-    def update(self, present: dict[int, int], dt: float) -> None:
+    def __init__(self, profile: profiles.Profile, frame_path: str | Path,
+                 size: int | None = None, frame_period_s: float = FRAME_PERIOD_S):
+        from facetwin.sim.camera import PinholeCamera
+        from facetwin.sim.render import FaceRenderer
+        from facetwin.sim.twin import Twin
+
+        self.calibration = Calibration.load(profile)
+        self.twin = Twin(profile)
+        camera = PinholeCamera.from_profile(profile.camera, size or profile.camera.size)
+        self.renderer = FaceRenderer(self.twin, camera)
+        self.frame_path, self.frame_period_s = Path(frame_path), frame_period_s
+        self.frames = 0
+        self.clock = self._next_frame = 0.0
+
+    def start(self, at: float) -> None:
+        """The twin's physics stands at ``at``: publish the first frame."""
+        self.clock = at
+        self.publish()
+
+    def advance(self, present: dict[int, int], until: float) -> None:
+        """Drive the servos to ``present`` (ticks) and integrate up to ``until``, publishing
+        a frame at every frame period of twin time on the way."""
         self.twin.command(self.calibration.to_controls(present))
-        self._owed_s += min(dt, MAX_STEP_S)
-        steps = int(self._owed_s / self.twin.model.opt.timestep)
-        self.twin.step(steps)
-        self._owed_s -= steps * self.twin.model.opt.timestep
-        self._since_frame += dt
-        if self._since_frame >= self.frame_period_s:
-            self.publish()
+        dt = self.twin.model.opt.timestep
+        while self.clock + dt <= until:
+            steps = max(1, int((min(until, self._next_frame) - self.clock) / dt))
+            self.twin.step(steps)
+            self.clock += steps * dt
+            if self.clock >= self._next_frame:
+                self.publish()
 
     def publish(self) -> None:
-        """Write the current render, replacing the previous frame atomically."""
-        tmp = self.frame_path.with_name(self.frame_path.name + ".tmp.png")
-        iio.imwrite(tmp, self.renderer.render())
-        os.replace(tmp, self.frame_path)
-        self._since_frame = 0.0
+        atomic_write(self.frame_path, stamped_png(self.renderer.render(), self.clock, self.frames))
+        self.frames += 1
+        self._next_frame = self.clock + self.frame_period_s
 
     def close(self) -> None:
         self.renderer.close()
+
+
+class PlantProcess:
+    """A :class:`TwinPlant` in a child process, fed through shared memory; this is the
+    ``Plant`` the virtual bus drives (``update`` only copies numbers)."""
+
+    def __init__(self, profile: profiles.Profile, frame_path: str | Path, size: int | None = None):
+        ctx = mp.get_context("spawn")
+        self.ids = Calibration.load(profile).ids
+        self._sample = ctx.Array("d", 1 + len(self.ids))  # read time, then ticks per servo
+        self._stop, self._ready = ctx.Event(), ctx.Event()
+        self.frame_path = Path(frame_path)
+        self._process = ctx.Process(
+            target=_run, name=f"twin-plant-{profile.name}", daemon=True,
+            args=(str(profile.path), str(frame_path), size, self.ids, self._sample, self._stop,
+                  self._ready))
+        self._process.start()
+
+    def update(self, present: dict[int, int], now: float) -> None:
+        with self._sample.get_lock():
+            self._sample[0] = now
+            self._sample[1:] = [float(present[i]) for i in self.ids]
+
+    def wait_ready(self, timeout_s: float = READY_WAIT_S) -> None:
+        """Block until the first frame is published; raise if the plant died first."""
+        deadline = time.monotonic() + timeout_s
+        while not self._ready.wait(0.1):
+            if not self._process.is_alive():
+                raise PlantError(f"the twin plant exited with code {self._process.exitcode} "
+                                   "before its first frame (its error is printed above)")
+            if time.monotonic() > deadline:
+                raise PlantError(f"the twin plant published no frame within {timeout_s:g} s")
+
+    def close(self) -> None:
+        self._stop.set()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(timeout=5)
+
+
+def _run(profile_path, frame_path, size, ids, sample, stop, ready) -> None:
+    def latest() -> tuple[float, dict[int, int]]:
+        with sample.get_lock():
+            return sample[0], {sid: int(round(t)) for sid, t in zip(ids, sample[1:])}
+
+    plant = TwinPlant(profiles.load(profile_path), frame_path, size=size)
+    while latest()[0] == 0.0 and not stop.is_set():  # the bus has not read the servos yet
+        time.sleep(0.005)
+    plant.start(at=latest()[0])
+    ready.set()
+    try:
+        while not stop.is_set():
+            now, present = latest()
+            if now - plant.clock < plant.twin.model.opt.timestep:
+                time.sleep(0.002)
+                continue
+            # A frame period at a time, so a plant that fell behind still shows progress.
+            plant.advance(present, min(now, plant.clock + plant.frame_period_s))
+    finally:
+        plant.close()

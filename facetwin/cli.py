@@ -104,15 +104,17 @@ def _virtual_bus(args: argparse.Namespace) -> int:
     p = profiles.load(args.profile)
     plant, camera = None, ""
     if args.plant == "twin":
-        from facetwin.envs.twin_plant import TwinPlant
+        from facetwin.envs.twin_plant import PlantProcess
 
         frame = args.frame or Path(f"{args.link}.png")
-        plant, camera = TwinPlant(p, frame), f"; twin camera: {frame}"
+        plant, camera = PlantProcess(p, frame), f"; twin camera: {frame}"
     bus = VirtualBus.for_profile(p, args.link, plant=plant)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     with bus:
+        if plant is not None:
+            plant.wait_ready()  # a camera is there before anyone is told to connect
         print(f"virtual bus ready: {args.link} -> {bus.link.resolve()} "
               f"({len(bus.servos)} servos of profile {p.name}){camera}", flush=True)
         stop.wait()
@@ -239,18 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=_replay)
 
     args = parser.parse_args(argv)
-    from facetwin.envs.backends import HardwareError
-    from facetwin.envs.envelope import EnvelopeError
-    from facetwin.hardware.calibration import CalibrationError
-    from facetwin.hardware.journal import JournalError
     from facetwin.agents.runlog import RunLogError
+    from facetwin.envs.envelope import EnvelopeError
+    from facetwin.envs.serial_backend import HardwareError
+    from facetwin.envs.twin_plant import PlantError
+    from facetwin.hardware.calibration import CalibrationError
+    from facetwin.hardware.camera import CameraError
+    from facetwin.hardware.journal import JournalError
     from facetwin.hardware.protocol import BusError
     from facetwin.library import LibraryError
 
     try:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
-            HardwareError, RunLogError, LibraryError, UsageError) as exc:
+            HardwareError, CameraError, PlantError, RunLogError, LibraryError,
+            UsageError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

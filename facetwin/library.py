@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.files import atomic_write
 from facetwin.profile import Profile
 
 FORMAT = "facetwin-library/1"
@@ -43,10 +44,7 @@ def save_library(path: Path, profile: Profile, expressions: dict[str, np.ndarray
                                zip(profile.controls, vec)} for name, vec in table.items()},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return atomic_write(path, json.dumps(doc, indent=2) + "\n")
 
 
 def load_library(path: Path, profile: Profile) -> dict[str, np.ndarray]:

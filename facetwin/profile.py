@@ -20,16 +20,34 @@ from typing import Any
 
 import numpy as np
 
+from facetwin.hardware.servo_models import MODELS as SERVO_MODELS
+from facetwin.landmarks import N_SKIN
+
 ROBOTS_DIR = Path(str(resources.files("facetwin.assets") / "robots"))
 GROUPS = ("brows", "lids", "gaze", "nose", "mouth", "jaw", "head", "neck")
-# Joints of the twin's rig that a control may drive (degrees); see facetwin.sim.rig.
+# Joints of the twin's rig that a control may drive (degrees); built in facetwin.sim.model.
 RIG_JOINTS = (
     "neck_yaw", "neck_pitch", "neck_roll", "head_yaw", "head_pitch", "head_roll",
     "jaw_pitch", "jaw_yaw",
     "eye_yaw_left", "eye_yaw_right", "eye_pitch_left", "eye_pitch_right",
     "lid_upper_left", "lid_upper_right", "lid_lower_left", "lid_lower_right",
 )
-N_SKIN_LANDMARKS = 468
+
+
+def from_unit(u, neutral, low, high) -> np.ndarray:
+    """Normalised units (0 at neutral, -1 at ``low``, +1 at ``high``) to values, linear on
+    each side of neutral. Every mapping about a neutral uses it: controls, the twin's
+    joint targets, servo ticks (where ``high`` may lie below ``low``: a reversed servo)."""
+    u = np.asarray(u, dtype=float)
+    return np.where(u >= 0, neutral + u * (high - neutral), neutral + u * (neutral - low))
+
+
+def to_unit(x, neutral, low, high) -> np.ndarray:
+    """The inverse of :func:`from_unit`, whichever way ``low`` and ``high`` run; 0 where an
+    end coincides with neutral."""
+    d = np.asarray(x, dtype=float) - neutral
+    span = np.where(d * (high - neutral) > 0, high - neutral, neutral - low)
+    return np.divide(d, span, out=np.zeros(np.broadcast(d, span).shape), where=span != 0)
 
 
 class ProfileError(ValueError):
@@ -103,6 +121,7 @@ class Hardware:
     baudrate: int = 1_000_000
     ticks_per_turn: int = 4096
     travel_deg: float = 120.0  # servo rotation across a control's range, before calibration
+    reply_timeout_s: float = 0.01  # wait for a servo's answer before one retry
 
 
 @dataclass(frozen=True)
@@ -160,21 +179,26 @@ class Profile:
     def normalise(self, values) -> np.ndarray:
         """Control units to [-1, 1] with 0 at neutral, piecewise linear on each side, so
         that asymmetric neutrals still reach the same twin motion at the range ends."""
-        v = np.asarray(values, dtype=float)
-        n, lo, hi = self.neutral, self.low, self.high
-        return np.where(v >= n, (v - n) / np.maximum(hi - n, 1e-12),
-                        (v - n) / np.maximum(n - lo, 1e-12))
+        return to_unit(values, self.neutral, self.low, self.high)
 
     def denormalise(self, u) -> np.ndarray:
-        u = np.asarray(u, dtype=float)
-        n, lo, hi = self.neutral, self.low, self.high
-        return np.where(u >= 0, n + u * (hi - n), n + u * (n - lo))
+        return from_unit(u, self.neutral, self.low, self.high)
+
+    @cached_property
+    def unit_spans(self) -> tuple[np.ndarray, np.ndarray]:
+        """Control units per normalised unit below and above neutral."""
+        return self.neutral - self.low, self.high - self.neutral
 
     def twin_targets(self, values) -> np.ndarray:
         """Each control's twin joint target (degrees or millimetres) for ``values``."""
-        u = self.normalise(values)
         at_low, at_high = self.twin_ends
-        return np.where(u >= 0, u * at_high, -u * at_low)
+        return from_unit(self.normalise(values), 0.0, at_low, at_high)
+
+    def from_twin(self, targets) -> np.ndarray:
+        """Control values from twin joint positions (the inverse of ``twin_targets``)."""
+        at_low, at_high = self.twin_ends
+        u = np.clip(to_unit(targets, 0.0, at_low, at_high), -1.0, 1.0)
+        return np.clip(self.denormalise(u), self.low, self.high)
 
     @property
     def names(self) -> list[str]:
@@ -345,11 +369,16 @@ class _Parser:
         if protocol not in ("feetech-sts",):
             raise self.fail("hardware", "protocol", f"{protocol!r} is not supported "
                                                     "(supported: feetech-sts)")
+        model = table.get("model", Hardware.model)
+        if model not in SERVO_MODELS:
+            raise self.fail("hardware", "model", f"{model!r} is not a supported servo model "
+                                                 f"(supported: {', '.join(sorted(SERVO_MODELS))})")
         return Hardware(
-            protocol=protocol, model=str(table.get("model", "STS3032")),
+            protocol=protocol, model=model,
             baudrate=int(self.positive(table, "baudrate", "hardware", 1_000_000)),
             ticks_per_turn=int(self.positive(table, "ticks_per_turn", "hardware", 4096)),
             travel_deg=self.positive(table, "travel_deg", "hardware", 120.0),
+            reply_timeout_s=self.positive(table, "reply_timeout_ms", "hardware", 10.0) / 1e3,
         )
 
     def coupling(self, i: int, entry: Any, controls: dict[str, Control]) -> Coupling:
@@ -424,10 +453,10 @@ class _Parser:
         if not (isinstance(marks, list) and all(isinstance(m, int) for m in marks)):
             raise self.fail(where, "twin.landmarks",
                             "give either twin.joints or twin.landmarks (skin landmark ids)")
-        bad = [m for m in marks if not 0 <= m < N_SKIN_LANDMARKS]
+        bad = [m for m in marks if not 0 <= m < N_SKIN]
         if bad:
             raise self.fail(where, "twin.landmarks",
-                            f"ids {bad} are not skin landmarks (0-{N_SKIN_LANDMARKS - 1})")
+                            f"ids {bad} are not skin landmarks (0-{N_SKIN - 1})")
         direction = spec.get("direction")
         if not (isinstance(direction, list) and len(direction) == 3
                 and all(isinstance(v, (int, float)) for v in direction)

@@ -1,12 +1,14 @@
-"""A Feetech STS/SCS servo bus over pyserial.
+"""A Feetech STS servo bus over pyserial.
 
-    with FeetechBus("/dev/ttyUSB0") as bus:      # torque goes off on exit, always
+    with FeetechBus("/dev/ttyUSB0", model="STS3215") as bus:   # torque off on exit, always
         bus.torque(ids, True)
-        bus.write_positions({1: 2048, 2: 2100})   # one sync write
-        bus.read_positions([1, 2])                # one sync read
+        bus.write_positions({1: 2048, 2: 2100})    # one sync write
+        bus.read_positions([1, 2])                 # one sync read
+        bus.read_register(1, "Present_Temperature")
 
-Every exchange that expects an answer waits ``timeout_s`` and retries ``retries``
-times on silence or a corrupt reply before raising :class:`BusTimeout` or
+Registers are named as in the model's table (:mod:`facetwin.hardware.servo_models`).
+Every exchange that expects an answer waits ``timeout_s`` and retries ``retries`` times
+on silence or a corrupt reply before raising :class:`BusTimeout` or
 :class:`CorruptPacket`. A servo's error bits raise the matching :class:`ServoFault`
 subclass at once. A vanished port raises :class:`PortGone`.
 """
@@ -21,18 +23,23 @@ import serial
 
 from facetwin.hardware.protocol import (
     BROADCAST, PING, READ, SYNC_READ, WRITE, BusTimeout, CorruptPacket, Packet,
-    PacketReader, PortGone, Reg, fault, from_u16, packet, signed, sync_write_packet, u16,
+    PacketReader, PortGone, decode, encode, fault, packet, sync_write_packet,
 )
+from facetwin.hardware.servo_models import ServoModel, servo_model
+
+_PORT_ERRORS = (serial.SerialException, OSError, TypeError, termios.error)
 
 
 class FeetechBus:
-    def __init__(self, port: str, baudrate: int = 1_000_000, timeout_s: float = 0.004,
-                 retries: int = 1):
+    def __init__(self, port: str, baudrate: int = 1_000_000, timeout_s: float = 0.01,
+                 retries: int = 1, model: str | ServoModel = "STS3032"):
         self.port_name, self.baudrate = port, baudrate
         self.timeout_s, self.retries = timeout_s, retries
+        self.model = servo_model(model) if isinstance(model, str) else model
         self.lock = threading.RLock()  # one exchange at a time (the watchdog shares the bus)
         self._reader = PacketReader()
         self.torque_ids: set[int] = set()
+        self.attempts = 0  # packets sent that expected an answer, retries included
         try:
             self._serial = serial.Serial(port, baudrate, timeout=0, write_timeout=0.1)
         except (serial.SerialException, OSError) as exc:
@@ -45,13 +52,17 @@ class FeetechBus:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def is_open(self) -> bool:
+        return self._serial.is_open
+
     def close(self) -> None:
         """Torque off on every servo (best effort), then close the port."""
         if self._serial.is_open:
             try:
                 self.torque_off_all()
                 self._serial.flush()  # out of the OS buffer before the port closes
-            except (PortGone, serial.SerialException, OSError, termios.error):
+            except (PortGone, *_PORT_ERRORS):
                 pass
             self._serial.close()
 
@@ -65,7 +76,7 @@ class FeetechBus:
             self._serial.reset_input_buffer()
             self._reader.buffer.clear()
             self._serial.write(data)
-        except (serial.SerialException, OSError, termios.error) as exc:
+        except _PORT_ERRORS as exc:
             raise PortGone(f"servo bus {self.port_name!r} is gone: {exc}") from None
 
     def _receive(self, ids: list[int], deadline: float) -> dict[int, Packet]:
@@ -73,25 +84,28 @@ class FeetechBus:
         wanted = set(ids)
         while wanted - got.keys():
             left = deadline - time.perf_counter()
-            if left <= 0:
-                break
             try:
-                self._serial.timeout = left
+                # Past the deadline, still take what already arrived: a process that was
+                # descheduled must not throw away the reply waiting in its buffer.
+                self._serial.timeout = max(left, 0.0)
                 data = self._serial.read(max(1, self._serial.in_waiting))
-            except (serial.SerialException, OSError, TypeError, termios.error) as exc:
+            except _PORT_ERRORS as exc:
                 raise PortGone(f"servo bus {self.port_name!r} is gone: {exc}") from None
             for p in self._reader.feed(data):
                 if p.servo_id in wanted:
                     got[p.servo_id] = p
+            if left <= 0:
+                break
         return got
 
     def exchange(self, data: bytes, ids: list[int]) -> dict[int, Packet]:
         """Send ``data`` and collect one status packet from each of ``ids``, retrying
         the whole exchange on silence or corruption; raise on servo errors."""
         with self.lock:
-            for attempt in range(self.retries + 1):
+            for _ in range(self.retries + 1):
                 corrupt_before = self._reader.corrupt
                 self._send(data)
+                self.attempts += 1
                 got = self._receive(ids, time.perf_counter() + self.timeout_s)
                 if len(got) == len(ids):
                     for p in got.values():
@@ -138,28 +152,49 @@ class FeetechBus:
             raise CorruptPacket(f"servo(s) {bad}: sync read of {length} bytes came back short")
         return {i: reply[i].params for i in ids}
 
+    # -- registers by name -------------------------------------------------------------
+    def read_register(self, servo_id: int, name: str) -> int:
+        r = self.model.register(name)
+        return decode(r, self.read(servo_id, r.address, r.size))
+
+    def write_register(self, servo_id: int, name: str, value: int) -> None:
+        r = self.model.register(name)
+        self.write(servo_id, r.address, encode(r, value))
+
+    def sync_write_register(self, name: str, values: dict[int, int]) -> None:
+        r = self.model.register(name)
+        self.sync_write(r.address, {i: encode(r, v) for i, v in values.items()})
+
+    def sync_read_register(self, name: str, ids) -> dict[int, int]:
+        r = self.model.register(name)
+        return {i: decode(r, d) for i, d in self.sync_read(r.address, r.size, list(ids)).items()}
+
     # -- servo-level helpers -----------------------------------------------------------
     def torque(self, ids, on: bool) -> None:
         ids = list(ids)
-        self.sync_write(Reg.TORQUE_ENABLE, {i: bytes([int(on)]) for i in ids})
+        self.sync_write_register("Torque_Enable", {i: int(on) for i in ids})
         self.torque_ids = self.torque_ids | set(ids) if on else self.torque_ids - set(ids)
 
     def torque_off_all(self) -> None:
-        self.write(BROADCAST, Reg.TORQUE_ENABLE, b"\x00")
+        self.write_register(BROADCAST, "Torque_Enable", 0)
         self.torque_ids = set()
 
     def write_positions(self, ticks: dict[int, int]) -> None:
-        self.sync_write(Reg.GOAL_POSITION, {i: u16(t) for i, t in ticks.items()})
+        self.sync_write_register("Goal_Position", ticks)
 
-    def write_velocities(self, steps_per_s: dict[int, int]) -> None:
-        self.sync_write(Reg.GOAL_VELOCITY, {i: u16(v) for i, v in steps_per_s.items()})
+    def write_velocities(self, ticks_per_s: dict[int, int]) -> None:
+        self.sync_write_register("Goal_Velocity", ticks_per_s)
 
     def read_positions(self, ids) -> dict[int, int]:
-        return {i: from_u16(d) for i, d in self.sync_read(Reg.PRESENT_POSITION, 2,
-                                                          list(ids)).items()}
+        return self.sync_read_register("Present_Position", ids)
 
     def read_status(self, servo_id: int) -> dict[str, int]:
-        """Position, speed, load (0.1 %), voltage (0.1 V) and temperature of one servo."""
-        d = self.read(servo_id, Reg.PRESENT_POSITION, 8)
-        return {"position": from_u16(d[0:2]), "speed": signed(from_u16(d[2:4]), 15),
-                "load": signed(from_u16(d[4:6]), 10), "voltage": d[6], "temperature": d[7]}
+        """Position, speed, load (0.1 %), voltage (0.1 V) and temperature of one servo,
+        read in one exchange."""
+        names = ("Present_Position", "Present_Velocity", "Present_Load", "Present_Voltage",
+                 "Present_Temperature")
+        regs = [self.model.register(n) for n in names]
+        first = regs[0].address
+        block = self.read(servo_id, first, regs[-1].address + regs[-1].size - first)
+        values = [decode(r, block[r.address - first:]) for r in regs]
+        return dict(zip(("position", "speed", "load", "voltage", "temperature"), values))

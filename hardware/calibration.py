@@ -16,10 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.hardware.protocol import Reg, u16
-from facetwin.profile import Profile
+from facetwin.files import atomic_write
+from facetwin.profile import Profile, from_unit, to_unit
 
 CENTRE_TICK = 2048
+NOMINAL = "nominal"
 
 
 class CalibrationError(ValueError):
@@ -39,7 +40,7 @@ class ServoCalibration:
 
 class Calibration:
     def __init__(self, profile: Profile, servos: dict[int, ServoCalibration],
-                 source: str = "nominal"):
+                 source: str = NOMINAL):
         missing = [s for c in profile.controls for s in c.servos if s not in servos]
         if missing:
             raise CalibrationError(f"calibration of profile {profile.name!r} ({source}) has no "
@@ -58,11 +59,15 @@ class Calibration:
                          dtype=float)
         self._low, self._neutral, self._high = table.T
 
+    @property
+    def nominal(self) -> bool:
+        """True when no calibration file was found: every servo assumed centred."""
+        return self.source == NOMINAL
+
     # -- mapping -----------------------------------------------------------------------
     def to_ticks(self, controls: np.ndarray) -> dict[int, int]:
         u = self.profile.normalise(controls)[self._owner]
-        ticks = np.where(u >= 0, self._neutral + u * (self._high - self._neutral),
-                         self._neutral + u * (self._neutral - self._low))
+        ticks = from_unit(u, self._neutral, self._low, self._high)
         return dict(zip(self.ids, np.rint(ticks).astype(int).tolist()))
 
     def to_controls(self, ticks: dict[int, int]) -> np.ndarray:
@@ -70,12 +75,9 @@ class Calibration:
         p = self.profile
         u = np.zeros(len(p.controls))
         for i, sid in enumerate(self._first):
-            if sid is None:
-                continue
-            s, t = self.servos[sid], ticks[sid]
-            span = (s.high - s.neutral) if (t - s.neutral) * (s.high - s.neutral) > 0 \
-                else (s.neutral - s.low)
-            u[i] = (t - s.neutral) / span if span else 0.0
+            if sid is not None:
+                s = self.servos[sid]
+                u[i] = to_unit(ticks[sid], s.neutral, s.low, s.high)
         return np.clip(p.denormalise(np.clip(u, -1, 1)), p.low, p.high)
 
     def speeds(self) -> dict[int, int]:
@@ -124,13 +126,11 @@ class Calibration:
         return cls(profile, servos, source=str(path))
 
     def save(self, path: Path | None = None) -> Path:
-        path = path or calibration_path(self.profile)
-        path.write_text(json.dumps({
+        return atomic_write(path or calibration_path(self.profile), json.dumps({
             "profile": self.profile.name,
             "servos": {str(k): {"low": s.low, "neutral": s.neutral, "high": s.high}
                        for k, s in sorted(self.servos.items())},
         }, indent=1) + "\n")
-        return path
 
 
 def calibration_path(profile: Profile) -> Path:
@@ -138,21 +138,22 @@ def calibration_path(profile: Profile) -> Path:
 
 
 def record(bus, profile: Profile, seconds: float, period_s: float = 0.02,
-           progress=None) -> Calibration:
+           progress=None, clock=time.monotonic, sleep=time.sleep) -> Calibration:
     """Torque off, then record each servo's range while the operator moves every joint
     by hand through its full travel. The face must be at neutral when this starts:
-    the first reading is the homing (neutral) position."""
+    the first reading is the homing (neutral) position. ``progress(done_s, total_s)`` is
+    called after every reading."""
     ids = [s for c in profile.controls for s in c.servos]
     bus.torque(ids, False)
     home = bus.read_positions(ids)
     lo, hi = dict(home), dict(home)
-    end = time.monotonic() + seconds
-    while (now := time.monotonic()) < end:
+    start = clock()
+    while (elapsed := clock() - start) < seconds:
         for sid, t in bus.read_positions(ids).items():
             lo[sid], hi[sid] = min(lo[sid], t), max(hi[sid], t)
         if progress:
-            progress(seconds - max(0.0, end - now), seconds)
-        time.sleep(period_s)
+            progress(elapsed, seconds)
+        sleep(period_s)
     servos = {}
     for c in profile.controls:
         for sid in c.servos:
@@ -167,9 +168,14 @@ def record(bus, profile: Profile, seconds: float, period_s: float = 0.02,
 
 def write_limits(bus, calibration: Calibration) -> None:
     """Store each servo's calibrated range in its own angle-limit registers (EEPROM)."""
+    if calibration.nominal:
+        raise CalibrationError(
+            f"refusing to write angle limits from a nominal calibration of "
+            f"{calibration.profile.name!r}: it is a guess, and limits in EEPROM outlive "
+            "this session; record one first with `facetwin calibrate`")
     for sid, s in calibration.servos.items():
         lo, hi = s.limits
-        bus.write(sid, Reg.LOCK, b"\x00")
-        bus.write(sid, Reg.MIN_ANGLE_LIMIT, u16(lo))
-        bus.write(sid, Reg.MAX_ANGLE_LIMIT, u16(hi))
-        bus.write(sid, Reg.LOCK, b"\x01")
+        bus.write_register(sid, "Lock", 0)
+        bus.write_register(sid, "Min_Position_Limit", lo)
+        bus.write_register(sid, "Max_Position_Limit", hi)
+        bus.write_register(sid, "Lock", 1)

@@ -13,7 +13,7 @@ import os
 import time
 from pathlib import Path
 
-from facetwin.jsonl import read_jsonl
+from facetwin.files import read_jsonl
 
 FLUSH_EVERY = 10  # records
 FLUSH_AFTER_S = 0.1

@@ -1,42 +1,24 @@
-"""Feetech STS/SCS serial-bus protocol: packets, checksums, registers, typed errors.
+"""Feetech STS serial-bus protocol: packets, checksums, register encoding, typed errors.
 
 Instruction packet: ``FF FF ID LEN INSTR PARAMS... CHECKSUM`` with LEN = len(PARAMS) + 2
 and CHECKSUM = ~(ID + LEN + INSTR + sum(PARAMS)) & 0xFF. A status packet has the same
 shape with the servo's error byte in place of INSTR. STS servos store 16-bit registers
-little-endian. Register addresses and error bits follow Feetech's SCServo SDK
-(``ERRBIT_*``, ``STS_*``).
+little-endian, signed values as sign and magnitude; SCS servos (big-endian) are not
+supported. Register addresses live in :mod:`facetwin.hardware.servo_models`; error bits
+follow Feetech's SCServo SDK (``ERRBIT_*``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facetwin.hardware.servo_models import Register
+
 HEADER = b"\xff\xff"
 BROADCAST = 0xFE
 MAX_LEN = 250  # longest LEN the parser accepts (the SDK's packet buffer)
 
 PING, READ, WRITE, SYNC_READ, SYNC_WRITE = 0x01, 0x02, 0x03, 0x82, 0x83
-
-
-class Reg:
-    """STS register addresses (EEPROM below 40, RAM from 40)."""
-
-    MODEL = 3  # 2 bytes
-    ID = 5
-    MIN_ANGLE_LIMIT = 9  # 2 bytes
-    MAX_ANGLE_LIMIT = 11  # 2 bytes
-    TORQUE_ENABLE = 40
-    ACCELERATION = 41
-    GOAL_POSITION = 42  # 2 bytes
-    GOAL_VELOCITY = 46  # 2 bytes, steps/s
-    TORQUE_LIMIT = 48  # 2 bytes, 0.1 %
-    LOCK = 55
-    PRESENT_POSITION = 56  # 2 bytes
-    PRESENT_SPEED = 58  # 2 bytes, sign bit 15
-    PRESENT_LOAD = 60  # 2 bytes, 0.1 %, sign bit 10
-    PRESENT_VOLTAGE = 62  # 0.1 V
-    PRESENT_TEMPERATURE = 63  # deg C
-    MOVING = 66
 
 
 # -- errors ------------------------------------------------------------------------------
@@ -124,18 +106,19 @@ def sync_write_packet(address: int, data: dict[int, bytes]) -> bytes:
     return packet(BROADCAST, SYNC_WRITE, params)
 
 
-def u16(value: int) -> bytes:
-    return int(value & 0xFFFF).to_bytes(2, "little")
+def encode(register: Register, value: int) -> bytes:
+    """A register value as the bytes an STS servo stores (little-endian, sign-magnitude)."""
+    value = int(value)
+    if register.sign_bit is not None and value < 0:
+        value = -value | (1 << register.sign_bit)
+    return (value & ((1 << 8 * register.size) - 1)).to_bytes(register.size, "little")
 
 
-def from_u16(data: bytes) -> int:
-    return int.from_bytes(data[:2], "little")
-
-
-def signed(value: int, sign_bit: int) -> int:
-    """Feetech's sign-magnitude encoding (speed: bit 15, load: bit 10)."""
-    magnitude = value & ((1 << sign_bit) - 1)
-    return -magnitude if value & (1 << sign_bit) else magnitude
+def decode(register: Register, data: bytes) -> int:
+    value = int.from_bytes(bytes(data[:register.size]), "little")
+    if register.sign_bit is not None and value & (1 << register.sign_bit):
+        return -(value & ((1 << register.sign_bit) - 1))
+    return value
 
 
 @dataclass(frozen=True)

@@ -26,17 +26,18 @@ from pathlib import Path
 from typing import Protocol
 
 from facetwin.hardware.protocol import (
-    BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, AngleLimitError, PacketReader, Reg,
-    from_u16, packet, u16,
+    BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, AngleLimitError, PacketReader, decode,
+    encode, packet,
 )
+from facetwin.hardware.servo_models import EEPROM_END, ServoModel, servo_model
 from facetwin.profile import Profile
-
-MAX_SPEED_TICKS = 3400  # what goal velocity 0 means: as fast as the servo goes
-MODEL_NUMBERS = {"STS3032": 0x0C09}  # nominal model register value
 
 
 class Plant(Protocol):
-    def update(self, present: dict[int, int], dt: float) -> None: ...
+    """What the servos move: told the present positions (ticks) and when they were read
+    (``time.monotonic()``)."""
+
+    def update(self, present: dict[int, int], now: float) -> None: ...
     def close(self) -> None: ...
 
 
@@ -48,47 +49,59 @@ class Faults:
 
 
 class VirtualServo:
+    """One servo's register table and motion, as a Feetech STS servo behaves: it powers up
+    with torque on, holding where it is; a goal position within its limits makes it move
+    at its goal velocity (0 meaning its top speed); EEPROM ignores writes while locked
+    and read-only registers ignore them always."""
+
     def __init__(self, servo_id: int, position: int, limits: tuple[int, int] = (0, 4095),
-                 model: str = "STS3032"):
+                 model: str | ServoModel = "STS3032"):
         self.id = servo_id
+        self.model = servo_model(model) if isinstance(model, str) else model
         self.regs = bytearray(256)
-        self.regs[Reg.MODEL:Reg.MODEL + 2] = u16(MODEL_NUMBERS.get(model, 0))
-        self.regs[Reg.ID] = servo_id
-        self.regs[Reg.MIN_ANGLE_LIMIT:Reg.MIN_ANGLE_LIMIT + 2] = u16(limits[0])
-        self.regs[Reg.MAX_ANGLE_LIMIT:Reg.MAX_ANGLE_LIMIT + 2] = u16(limits[1])
-        self.regs[Reg.TORQUE_LIMIT:Reg.TORQUE_LIMIT + 2] = u16(1000)
-        self.regs[Reg.LOCK] = 1
-        self.regs[Reg.PRESENT_VOLTAGE] = 74
+        self._writable = bytearray(256)
+        for r in self.model.registers.values():
+            self._writable[r.address:r.address + r.size] = bytes([r.writable]) * r.size
+        for name, value in (("Model_Number", self.model.number), ("ID", servo_id),
+                            ("Min_Position_Limit", limits[0]), ("Max_Position_Limit", limits[1]),
+                            ("Max_Temperature_Limit", 70), ("Max_Torque_Limit", 1000),
+                            ("Torque_Limit", 1000), ("Torque_Enable", 1), ("Lock", 1),
+                            ("Present_Voltage", 74), ("Goal_Position", position)):
+            self.set(name, value)
         self.position = float(position)
         self.temperature = 30.0
         self.load = 0.0
         self.angle_fault = False
-        self._set16(Reg.GOAL_POSITION, position)
         self._publish(0.0)
 
-    def _get16(self, address: int) -> int:
-        return from_u16(self.regs[address:address + 2])
+    def get(self, name: str) -> int:
+        r = self.model.register(name)
+        return decode(r, self.regs[r.address:r.address + r.size])
 
-    def _set16(self, address: int, value: int) -> None:
-        self.regs[address:address + 2] = u16(value)
+    def set(self, name: str, value: int) -> None:
+        r = self.model.register(name)
+        self.regs[r.address:r.address + r.size] = encode(r, value)
 
     @property
     def limits(self) -> tuple[int, int]:
-        return self._get16(Reg.MIN_ANGLE_LIMIT), self._get16(Reg.MAX_ANGLE_LIMIT)
+        return self.get("Min_Position_Limit"), self.get("Max_Position_Limit")
 
     @property
     def torque_on(self) -> bool:
-        return bool(self.regs[Reg.TORQUE_ENABLE])
+        return bool(self.get("Torque_Enable"))
 
     def write(self, address: int, data: bytes) -> None:
-        if address < Reg.TORQUE_ENABLE and self.regs[Reg.LOCK]:
-            return  # EEPROM is locked: the real servo ignores the write
-        self.regs[address:address + len(data)] = data
-        if address <= Reg.GOAL_POSITION < address + len(data):
+        locked = bool(self.get("Lock"))
+        for k, byte in enumerate(data):
+            a = address + k
+            if a < len(self.regs) and self._writable[a] and not (locked and a < EEPROM_END):
+                self.regs[a] = byte
+        goal = self.model.register("Goal_Position")
+        if address < goal.address + goal.size and goal.address < address + len(data):
             lo, hi = self.limits
-            goal = self._get16(Reg.GOAL_POSITION)
-            self.angle_fault = not lo <= goal <= hi
-            self._set16(Reg.GOAL_POSITION, min(max(goal, lo), hi))
+            target = self.get("Goal_Position")
+            self.angle_fault = not lo <= target <= hi
+            self.set("Goal_Position", min(max(target, lo), hi))
 
     def turn_by_hand(self, position: int) -> None:
         """What an operator does during calibration: move the horn with torque off."""
@@ -99,23 +112,22 @@ class VirtualServo:
     def step(self, dt: float) -> None:
         speed = 0.0
         if self.torque_on:
-            goal = self._get16(Reg.GOAL_POSITION)
-            v = self._get16(Reg.GOAL_VELOCITY) or MAX_SPEED_TICKS
+            goal = self.get("Goal_Position")
+            v = abs(self.get("Goal_Velocity")) or self.model.max_speed
             delta = max(-v * dt, min(v * dt, goal - self.position))
             self.position += delta
             speed = delta / dt if dt > 0 else 0.0
-        self.load = 0.9 * self.load + 0.1 * min(1000.0, abs(speed) / MAX_SPEED_TICKS * 1000.0)
+        self.load = 0.9 * self.load + 0.1 * min(1000.0, abs(speed) / self.model.max_speed * 1000.0)
         heating = 0.002 * self.load if self.torque_on else 0.0
         self.temperature += (heating - 0.01 * (self.temperature - 30.0)) * dt
         self._publish(speed)
 
     def _publish(self, speed: float) -> None:
-        self._set16(Reg.PRESENT_POSITION, int(round(self.position)))
-        s = int(round(abs(speed)))
-        self._set16(Reg.PRESENT_SPEED, min(s, 0x7FFF) | (0x8000 if speed < 0 else 0))
-        self._set16(Reg.PRESENT_LOAD, min(int(self.load), 1000))
-        self.regs[Reg.PRESENT_TEMPERATURE] = int(self.temperature)
-        self.regs[Reg.MOVING] = int(abs(speed) > 0.5)
+        self.set("Present_Position", int(round(self.position)))
+        self.set("Present_Velocity", max(-0x7FFF, min(0x7FFF, int(round(speed)))))
+        self.set("Present_Load", min(int(self.load), 1000))
+        self.set("Present_Temperature", int(self.temperature))
+        self.set("Moving", int(abs(speed) > 0.5))
 
 
 class VirtualBus:
@@ -126,6 +138,7 @@ class VirtualBus:
         self.plant, self.plant_period_s = plant, plant_period_s
         self.faults = Faults()
         self.goal_log: collections.deque = collections.deque(maxlen=200_000)
+        self._goal_register = next(iter(servos.values())).model.register("Goal_Position")
         self.packets_seen = 0
         self.lock = threading.Lock()
         self._stop = threading.Event()
@@ -215,15 +228,13 @@ class VirtualBus:
         self.packets_seen += 1
         if p.code == SYNC_WRITE and p.servo_id == BROADCAST and len(p.params) >= 2:
             address, size = p.params[0], p.params[1]
-            body, goals = p.params[2:], {}
+            body, written = p.params[2:], {}
             for k in range(0, len(body) - size, size + 1):
                 sid, data = body[k], bytes(body[k + 1:k + 1 + size])
                 if sid in self.servos:
                     self.servos[sid].write(address, data)
-                    if address == Reg.GOAL_POSITION and size >= 2:
-                        goals[sid] = from_u16(data)
-            if goals:
-                self.goal_log.append((time.perf_counter(), goals))
+                    written[sid] = data
+            self._log_goals(address, written)
             return b""
         if p.code == SYNC_READ and p.servo_id == BROADCAST and len(p.params) >= 2:
             address, size = p.params[0], p.params[1]
@@ -232,11 +243,10 @@ class VirtualBus:
         if p.code == WRITE and len(p.params) >= 1:
             targets = self.servos.values() if p.servo_id == BROADCAST else \
                 [self.servos[p.servo_id]] if p.servo_id in self.servos else []
+            data = bytes(p.params[1:])
             for s in targets:
-                s.write(p.params[0], bytes(p.params[1:]))
-                if p.params[0] == Reg.GOAL_POSITION and len(p.params) >= 3:
-                    self.goal_log.append((time.perf_counter(),
-                                          {s.id: from_u16(bytes(p.params[1:3]))}))
+                s.write(p.params[0], data)
+            self._log_goals(p.params[0], {s.id: data for s in targets})
             return b"" if p.servo_id == BROADCAST else self._status(p.servo_id, b"")
         if p.code == READ and len(p.params) == 2 and p.servo_id in self.servos:
             address, size = p.params
@@ -245,6 +255,14 @@ class VirtualBus:
         if p.code == PING:
             return self._status(p.servo_id, b"")
         return b""
+
+    def _log_goals(self, address: int, written: dict[int, bytes]) -> None:
+        """Record goal positions as the servos received them (tests check the wire)."""
+        goal = self._goal_register
+        goals = {sid: decode(goal, data) for sid, data in written.items()
+                 if address == goal.address and len(data) >= goal.size}
+        if goals:
+            self.goal_log.append((time.monotonic(), goals))
 
     def _status(self, sid: int, params: bytes) -> bytes:
         servo = self.servos.get(sid)
@@ -263,9 +281,7 @@ class VirtualBus:
             return {sid: int(round(s.position)) for sid, s in self.servos.items()}
 
     def _drive_plant(self) -> None:
-        last = time.perf_counter()
         while not self._stop.is_set():
-            now = time.perf_counter()
-            self.plant.update(self.present(), now - last)
-            last = now
-            time.sleep(max(0.0, self.plant_period_s - (time.perf_counter() - now)))
+            started = time.monotonic()
+            self.plant.update(self.present(), started)
+            self._stop.wait(max(0.0, self.plant_period_s - (time.monotonic() - started)))

@@ -10,11 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-N_SKIN = 468
-N_LANDMARKS = 478
-# MediaPipe's iris landmarks: a centre, then 4 rim points (+x, +y, -x, -y in the face frame).
-IRIS_START = {"right": 468, "left": 473}
-
 
 @dataclass(frozen=True)
 class Eye:
@@ -26,10 +21,10 @@ class Eye:
 
 @dataclass(frozen=True)
 class FaceAsset:
-    vertices: np.ndarray  # (468, 3) rest positions, metres, head frame
-    uv: np.ndarray  # (468, 2)
+    vertices: np.ndarray  # (N_SKIN, 3) rest positions (facetwin.landmarks), metres, head frame
+    uv: np.ndarray  # (N_SKIN, 2)
     triangles: np.ndarray  # (T, 3), counter-clockwise seen from the front
-    mirror: np.ndarray  # (468,) index of each vertex's mirror image
+    mirror: np.ndarray  # (N_SKIN,) index of each vertex's mirror image
     lids: dict[str, list[int]]  # "left_upper" ... margins between the eye corners
     eyes: dict[str, Eye]
     skull_centre: np.ndarray

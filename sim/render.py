@@ -1,4 +1,4 @@
-"""Headless rendering of the twin with pyrender (EGL by default, OSMesa as a fallback).
+"""Headless rendering of the twin with pyrender (EGL, or OSMesa: see :mod:`facetwin.sim.gl`).
 
 The skin is one textured mesh whose vertices follow MuJoCo's flex every frame; the
 eyeballs, skull, mouth cavity and teeth are rigid meshes posed from MuJoCo's bodies.
@@ -11,23 +11,19 @@ the same at webcam resolutions. Rigid parts carry their shading baked in.
 
 from __future__ import annotations
 
-import os
 import types
+from dataclasses import dataclass
 
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+import numpy as np
+import pyrender
+import trimesh
+from OpenGL import GL
+from PIL import Image
 
-from dataclasses import dataclass  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pyrender  # noqa: E402
-import trimesh  # noqa: E402
-from OpenGL import GL  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from facetwin.sim.camera import PinholeCamera  # noqa: E402
-from facetwin.sim.face import FaceAsset  # noqa: E402
-from facetwin.sim.randomization import Randomization  # noqa: E402
-from facetwin.sim.twin import Twin  # noqa: E402
+from facetwin.sim.camera import PinholeCamera
+from facetwin.sim.face import FaceAsset
+from facetwin.sim.randomization import Randomization
+from facetwin.sim.twin import Twin
 
 BACKGROUND = (0.55, 0.58, 0.62)
 

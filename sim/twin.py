@@ -3,7 +3,7 @@
     twin = Twin(profile.load("x2c30"))
     twin.command(profile.expressions["happiness"])
     twin.settle()
-    twin.landmarks_3d()   # (478, 3) metres, world frame
+    twin.landmarks_3d()   # (N_LANDMARKS, 3) metres, world frame
 
 Commands are ramped at each control's maximum speed, as a servo with a speed limit
 moves, and optionally pass through backlash; the physics steps at 1 kHz.
@@ -15,7 +15,8 @@ import mujoco
 import numpy as np
 
 from facetwin.profile import Profile
-from facetwin.sim.face import IRIS_START, FaceAsset, load_face
+from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
+from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.model import SkinParams, build, critically_damp_servos
 from facetwin.sim.randomization import Randomization
 
@@ -164,13 +165,7 @@ class Twin:
     def present_controls(self) -> np.ndarray:
         """Present positions in control units, read from the joints (as servos report)."""
         a = self._present_act
-        q = self.data.qpos[self._act_qpos[a]] / self._act_scale[a]
-        at_low, at_high = self.profile.twin_ends
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u_up = np.where(at_high != 0, q / at_high, np.nan)
-            u_down = np.where(at_low != 0, -q / at_low, np.nan)
-        u = np.nan_to_num(np.where(u_up >= 0, u_up, np.where(u_down <= 0, u_down, 0.0)))
-        return np.clip(self.profile.denormalise(u), self.profile.low, self.profile.high)
+        return self.profile.from_twin(self.data.qpos[self._act_qpos[a]] / self._act_scale[a])
 
     def skin_vertices(self) -> np.ndarray:
         return self.data.flexvert_xpos.copy()
@@ -196,9 +191,9 @@ class Twin:
         return self.data.xpos[b].copy(), self.data.xmat[b].reshape(3, 3).copy()
 
     def landmarks_3d(self) -> np.ndarray:
-        """The 478 MediaPipe landmarks in metres: 468 skin points, then the irises."""
-        out = np.empty((478, 3))
-        out[:468] = self.data.flexvert_xpos
+        """The MediaPipe landmarks in metres: the skin's vertices, then the irises."""
+        out = np.empty((N_LANDMARKS, 3))
+        out[:N_SKIN] = self.data.flexvert_xpos
         rim = np.column_stack([self.face.iris_rim_directions, np.zeros(4)])
         for side, eye in self.face.eyes.items():
             centre, rot = self.eye_pose(side)

@@ -1,9 +1,24 @@
-"""Append-only JSON Lines files that survive a crash: a torn last line is dropped."""
+"""Files that survive a crash: whole files replaced atomically, and append-only JSON
+Lines whose torn last line is dropped."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+
+
+def atomic_write(path: Path, data: bytes | str) -> Path:
+    """Replace ``path`` with ``data`` so that a reader (or a crash) sees the old file or
+    the new one, never half of either."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
 
 
 def read_jsonl(path: Path, error: type[Exception]) -> tuple[list[dict], int]:

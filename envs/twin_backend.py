@@ -1,0 +1,56 @@
+"""The twin as a backend: MuJoCo physics, rendered by a webcam-like camera."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facetwin.envs.backend import Stepped
+from facetwin.envs.safety import SafetyFilter
+from facetwin.profile import Profile
+from facetwin.sim.camera import PinholeCamera
+from facetwin.sim.randomization import Randomization
+from facetwin.sim.render import FaceRenderer, Look
+from facetwin.sim.twin import Twin
+
+
+class TwinBackend:
+    """Drives a :class:`Twin` through the safety filter; time is simulated time."""
+
+    def __init__(self, profile: Profile, image_size: int, period_s: float):
+        self.profile, self.period_s = profile, period_s
+        self.safety = SafetyFilter(profile)
+        self.twin = Twin(profile)
+        self.camera = PinholeCamera.from_profile(profile.camera, image_size)
+        self.renderer = FaceRenderer(self.twin, self.camera)
+        self._period_steps = max(1, round(period_s / self.twin.model.opt.timestep))
+
+    def reset(self, start, rng: np.random.Generator, randomization: Randomization) -> None:
+        offset, tilt = randomization.camera(rng)
+        self.camera = PinholeCamera.from_profile(self.profile.camera, self.camera.width,
+                                                 offset, tilt)
+        self.renderer.set_camera(self.camera)
+        self.renderer.set_look(Look.sample(randomization, rng))
+        if start is not None:
+            start, _ = self.safety.target(start)
+        self.twin.reset(controls=start, rng=rng, randomization=randomization)
+        self.safety.reset(self.profile.neutral if start is None else start)
+
+    def step(self, action, mode: str) -> Stepped:
+        began = self.twin.time
+        if mode == "period":
+            applied, report = self.safety(action, self.period_s)
+            self.twin.command(applied)
+            self.twin.step(self._period_steps)
+        else:
+            for applied, report in self.safety.ramp(action, self.period_s):
+                self.twin.command(applied)
+                if not report.reached:
+                    self.twin.step(self._period_steps)
+            self.twin.settle()
+        return Stepped(applied, report, self.twin.time - began)
+
+    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.renderer.render(), self.twin.present_controls()
+
+    def close(self) -> None:
+        self.renderer.close()
