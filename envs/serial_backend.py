@@ -26,7 +26,7 @@ from facetwin.envs.backend import Stepped
 from facetwin.envs.safety import SafetyFilter, SafetyReport
 from facetwin.hardware.bus import FeetechBus
 from facetwin.hardware.calibration import Calibration, calibration_path
-from facetwin.hardware.camera import Frame, open_camera
+from facetwin.hardware.camera import FRESH_FRAME_WAIT_S, Frame, open_camera
 from facetwin.hardware.journal import Journal
 from facetwin.hardware.protocol import BusError, PortGone
 from facetwin.profile import Profile
@@ -55,13 +55,14 @@ class SerialBackend:
     def __init__(self, profile: Profile, port: str, camera, image_size: int,
                  calibration: Calibration | str | Path | None = None,
                  journal: str | Path | None = None, control_rate_hz: float | None = None,
-                 retries: int = 1, clock=time.monotonic):
-        self.profile = profile
+                 retries: int = 1, frame_wait_s: float = FRESH_FRAME_WAIT_S,
+                 clock=time.monotonic):
+        self.profile, self.frame_wait_s = profile, frame_wait_s
         self.period = 1.0 / (control_rate_hz or profile.control_rate_hz)
         self.safety = SafetyFilter(profile)
         self.calibration = calibration if isinstance(calibration, Calibration) else \
             Calibration.load(profile, Path(calibration) if calibration else None)
-        if self.calibration.nominal:
+        if self.calibration.is_nominal:
             warnings.warn(
                 f"no calibration file {calibration or calibration_path(profile)} for profile "
                 f"{profile.name!r}: driving nominal ticks (every servo centred, "
@@ -204,9 +205,9 @@ class SerialBackend:
         ``STILL_IMAGE_GAP_S`` before it by less than ``STILL_IMAGE_LEVEL``: the skin has
         stopped. A face still moving after ``MAX_SETTLE_S`` of camera time gives its
         newest frame."""
-        before = self.camera.read_after(after)
+        before = self.camera.read_after(after, self.frame_wait_s)
         while True:
-            now = self.camera.read_after(before.time + STILL_IMAGE_GAP_S)
+            now = self.camera.read_after(before.time + STILL_IMAGE_GAP_S, self.frame_wait_s)
             change = np.abs(now.image.astype(np.int16) - before.image).mean()
             if change < STILL_IMAGE_LEVEL or now.time - after > MAX_SETTLE_S:
                 return now
@@ -237,7 +238,7 @@ class SerialBackend:
         with self._lock:
             if self.camera is None:
                 raise HardwareError("the serial backend has no camera; pass camera=")
-            frame = self._frame or self.camera.read_after(self._fresh_after)
+            frame = self._frame or self.camera.read_after(self._fresh_after, self.frame_wait_s)
             present = self.calibration.to_controls(self._read())
             self._last_step = self._clock()  # an agent's idle time starts when it has seen
             return frame.image, present

@@ -44,30 +44,38 @@ class TwinPlant:
         camera = PinholeCamera.from_profile(profile.camera, size or profile.camera.size)
         self.renderer = FaceRenderer(self.twin, camera)
         self.frame_path, self.frame_period_s = Path(frame_path), frame_period_s
+        self._dt = self.twin.model.opt.timestep
+        self._frame_steps = max(1, round(frame_period_s / self._dt))
+        self._start = 0.0
+        self._steps = self._next_frame = 0  # counted in physics steps: no rounding drift
         self.frames = 0
-        self.clock = self._next_frame = 0.0
+
+    @property
+    def clock(self) -> float:
+        """The moment the twin's physics has reached."""
+        return self._start + self._steps * self._dt
 
     def start(self, at: float) -> None:
         """The twin's physics stands at ``at``: publish the first frame."""
-        self.clock = at
+        self._start = at
         self.publish()
 
     def advance(self, present: dict[int, int], until: float) -> None:
         """Drive the servos to ``present`` (ticks) and integrate up to ``until``, publishing
         a frame at every frame period of twin time on the way."""
         self.twin.command(self.calibration.to_controls(present))
-        dt = self.twin.model.opt.timestep
-        while self.clock + dt <= until:
-            steps = max(1, int((min(until, self._next_frame) - self.clock) / dt))
-            self.twin.step(steps)
-            self.clock += steps * dt
-            if self.clock >= self._next_frame:
+        target = int((until - self._start) / self._dt + 1e-6)
+        while self._steps < target:
+            n = min(target, self._next_frame) - self._steps
+            self.twin.step(n)
+            self._steps += n
+            if self._steps >= self._next_frame:
                 self.publish()
 
     def publish(self) -> None:
         atomic_write(self.frame_path, stamped_png(self.renderer.render(), self.clock, self.frames))
         self.frames += 1
-        self._next_frame = self.clock + self.frame_period_s
+        self._next_frame = self._steps + self._frame_steps
 
     def close(self) -> None:
         self.renderer.close()
@@ -117,15 +125,20 @@ def _run(profile_path, frame_path, size, ids, sample, stop, ready) -> None:
         with sample.get_lock():
             return sample[0], {sid: int(round(t)) for sid, t in zip(ids, sample[1:])}
 
+    bus = mp.parent_process()  # a bus killed outright sets no stop event
+
+    def running() -> bool:
+        return not stop.is_set() and bus.is_alive()
+
     plant = TwinPlant(profiles.load(profile_path), frame_path, size=size)
-    while latest()[0] == 0.0 and not stop.is_set():  # the bus has not read the servos yet
+    while latest()[0] == 0.0 and running():  # the bus has not read the servos yet
         time.sleep(0.005)
     plant.start(at=latest()[0])
     ready.set()
     try:
-        while not stop.is_set():
+        while running():
             now, present = latest()
-            if now - plant.clock < plant.twin.model.opt.timestep:
+            if now - plant.clock < plant.frame_period_s / 4:
                 time.sleep(0.002)
                 continue
             # A frame period at a time, so a plant that fell behind still shows progress.

@@ -1,1 +1,2 @@
-"""Servo-bus drivers, calibration and cameras (later issues); never imports MuJoCo."""
+"""Servo-bus drivers, servo register tables, calibration, cameras, the journal and the
+virtual servo bus; never imports MuJoCo."""

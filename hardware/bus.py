@@ -25,7 +25,7 @@ from facetwin.hardware.protocol import (
     BROADCAST, PING, READ, SYNC_READ, WRITE, BusTimeout, CorruptPacket, Packet,
     PacketReader, PortGone, decode, encode, fault, packet, sync_write_packet,
 )
-from facetwin.hardware.servo_models import ServoModel, servo_model
+from facetwin.hardware.servo_models import Register, ServoModel, servo_model
 
 _PORT_ERRORS = (serial.SerialException, OSError, TypeError, termios.error)
 
@@ -158,12 +158,18 @@ class FeetechBus:
         return decode(r, self.read(servo_id, r.address, r.size))
 
     def write_register(self, servo_id: int, name: str, value: int) -> None:
-        r = self.model.register(name)
+        r = self._writable(name)
         self.write(servo_id, r.address, encode(r, value))
 
     def sync_write_register(self, name: str, values: dict[int, int]) -> None:
-        r = self.model.register(name)
+        r = self._writable(name)
         self.sync_write(r.address, {i: encode(r, v) for i, v in values.items()})
+
+    def _writable(self, name: str) -> Register:
+        r = self.model.register(name)
+        if not r.writable:
+            raise ValueError(f"register {name} of {self.model.name} is read-only")
+        return r
 
     def sync_read_register(self, name: str, ids) -> dict[int, int]:
         r = self.model.register(name)

@@ -60,7 +60,7 @@ class Calibration:
         self._low, self._neutral, self._high = table.T
 
     @property
-    def nominal(self) -> bool:
+    def is_nominal(self) -> bool:
         """True when no calibration file was found: every servo assumed centred."""
         return self.source == NOMINAL
 
@@ -168,7 +168,7 @@ def record(bus, profile: Profile, seconds: float, period_s: float = 0.02,
 
 def write_limits(bus, calibration: Calibration) -> None:
     """Store each servo's calibrated range in its own angle-limit registers (EEPROM)."""
-    if calibration.nominal:
+    if calibration.is_nominal:
         raise CalibrationError(
             f"refusing to write angle limits from a nominal calibration of "
             f"{calibration.profile.name!r}: it is a guess, and limits in EEPROM outlive "

@@ -28,3 +28,28 @@ def settled_pixels(twin: Twin, controls, size: int = 256) -> np.ndarray:
 @pytest.fixture(scope="session")
 def twins_all(twins) -> dict[str, Twin]:
     return {**twins, "rena25": Twin(profiles.load("rena25"))}
+
+
+def wait_until(condition, timeout_s: float = 20.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds. The deadline only bounds a hang: tests assert
+    what happened, never how fast."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout_s} s")
+        time.sleep(0.005)
+
+
+class FakeClock:
+    """A clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds

@@ -5,11 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
+from conftest import wait_until
 from facetwin import profile as profiles
 from facetwin.agents.optimize import run_search, target_id
 from facetwin.agents.runlog import RunLog, RunLogError
@@ -173,15 +173,12 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     log = killed / "runs" / "bo-s0.jsonl"
     proc = subprocess.Popen(_optimize(killed), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    deadline = time.time() + 300
-    while time.time() < deadline:  # kill it mid-run, after the Sobol design
-        if log.exists() and log.read_text().count('"kind":"eval"') >= 10:
-            break
-        time.sleep(0.05)
+    # Killed wherever it has got to once it has logged something: any point must resume.
+    wait_until(lambda: log.exists() and '"kind":"eval"' in log.read_text(), timeout_s=300,
+               what="the first logged evaluation")
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    n_before = log.read_text().count('"kind":"eval"')
-    assert 10 <= n_before < 14
+    assert 1 <= log.read_text().count('"kind":"eval"') <= 14
     subprocess.run(_optimize(killed), check=True, capture_output=True, timeout=600)
 
     def evals(path):

@@ -109,3 +109,47 @@ def test_randomised_env_is_reproducible():
     assert np.array_equal(a["image"], b["image"])
     assert not np.array_equal(a["image"], c["image"])
     env.close()
+
+
+def test_targets_computed_mid_episode_leave_the_live_face_alone():
+    from skimage.data import astronaut
+
+    from facetwin.sim.randomization import Randomization
+
+    def episode(look_at_targets: bool):
+        env = FaceTwinEnv("emo11", features="camera", image_size=128, step_mode="period",
+                          randomization=Randomization.moderate())
+        p = env.profile
+        env.reset(seed=3, options={"target": "happiness"})
+        env.step(p.expressions["surprise"])  # mid-motion: the face is still moving
+        d = env.twin.data
+        before = (d.qpos.copy(), d.qvel.copy(), d.ctrl.copy(), env.twin.time)
+        if look_at_targets:
+            target = env.features_of(p.vector({"jaw": 0.7}))
+            env.human_features_of(astronaut())
+            env.perceived_reach()
+            after = (d.qpos.copy(), d.qvel.copy(), d.ctrl.copy(), env.twin.time)
+            for a, b in zip(before, after):
+                np.testing.assert_array_equal(a, b)
+        else:
+            target = None
+        obs, *_ = env.step(p.expressions["surprise"])
+        env.close()
+        return obs, target
+
+    looked, target = episode(look_at_targets=True)
+    plain, _ = episode(look_at_targets=False)
+    for key in ("image", "controls", "achieved_goal"):  # the episode went on as if untouched
+        np.testing.assert_array_equal(looked[key], plain[key])
+    # Targets are seen through the nominal camera, whatever this episode's camera was.
+    nominal = FaceTwinEnv("emo11", features="camera", image_size=128)
+    np.testing.assert_array_equal(target, nominal.features_of(nominal.profile.vector({"jaw": 0.7})))
+    nominal.close()
+
+
+def test_settle_time_is_reported_in_seconds(env):
+    env.reset(seed=0)
+    p = env.unwrapped.profile
+    _, _, _, _, info = env.step(p.expressions["surprise"])
+    assert 0.05 < info["settle_s"] < 1.5  # simulated seconds for a ramp and a settle
+    assert "settle_steps" not in info

@@ -2,19 +2,34 @@ import numpy as np
 import pytest
 
 from facetwin.hardware import protocol as proto
+from facetwin.hardware.servo_models import servo_model
 
 
 def test_packets_match_the_documented_layout():
+    sts = servo_model("STS3215")
+    goal = sts.register("Goal_Position")
     # PING servo 1: FF FF 01 02 01 ~(1+2+1)=0xFB
     assert proto.packet(1, proto.PING) == bytes([0xFF, 0xFF, 0x01, 0x02, 0x01, 0xFB])
     # WRITE goal position 2048 (little-endian) to servo 3.
-    p = proto.packet(3, proto.WRITE, bytes([proto.Reg.GOAL_POSITION]) + proto.u16(2048))
+    p = proto.packet(3, proto.WRITE, bytes([goal.address]) + proto.encode(goal, 2048))
     assert p[:5] == bytes([0xFF, 0xFF, 3, 5, 3]) and p[5:8] == bytes([42, 0x00, 0x08])
     assert p[-1] == ~(3 + 5 + 3 + 42 + 0x00 + 0x08) & 0xFF
-    sync = proto.sync_write_packet(42, {1: proto.u16(100), 2: proto.u16(200)})
+    sync = proto.sync_write_packet(42, {1: proto.encode(goal, 100), 2: proto.encode(goal, 200)})
     assert sync[2] == proto.BROADCAST and sync[4] == proto.SYNC_WRITE
     assert sync[5:7] == bytes([42, 2]) and sync[7] == 1 and sync[10] == 2
-    assert proto.signed(0x8000 | 25, 15) == -25 and proto.signed(0x400 | 7, 10) == -7
+
+
+def test_registers_encode_as_sts_servos_store_them():
+    sts = servo_model("STS3032")
+    speed, load = sts.register("Present_Velocity"), sts.register("Present_Load")
+    assert proto.decode(speed, bytes([25, 0x80])) == -25  # sign-magnitude, bit 15
+    assert proto.decode(load, bytes([7, 0x04])) == -7  # bit 10
+    for register, value in ((speed, -300), (speed, 300), (load, -999),
+                            (sts.register("Goal_Position"), 4095),
+                            (sts.register("Torque_Enable"), 1)):
+        assert proto.decode(register, proto.encode(register, value)) == value
+    with pytest.raises(KeyError, match="not supported.*STS3215"):
+        servo_model("SCS0009")  # big-endian words: refused, not half driven
 
 
 def test_reader_reframes_split_noisy_and_corrupt_streams():
