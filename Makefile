@@ -13,3 +13,4 @@ bench:
 	./setup.sh
 	.venv/bin/python bench/twin.py
 	.venv/bin/python bench/bus.py
+	.venv/bin/python bench/faults.py

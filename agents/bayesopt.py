@@ -24,6 +24,7 @@ so the next batch depends on the evaluations alone (``stateless``).
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -42,6 +43,7 @@ from botorch.optim.closures import get_loss_closure_with_grads
 from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import qmc
+from threadpoolctl import threadpool_limits
 
 from facetwin.agents.search import Search
 from facetwin.envs.expression import residual_weights
@@ -77,6 +79,12 @@ class BayesOpt(Search):
         done = len(self.X)
         if done < self.n_init:
             return self.design[done:min(self.n_init, done + n)]
+        with warnings.catch_warnings(), _single_threaded():
+            warnings.simplefilter("ignore")  # BoTorch retries what fails and says so
+            return self._ask(n)
+
+    def _ask(self, n: int) -> np.ndarray:
+        done = len(self.X)
         torch.manual_seed(self.seed * 1_000_003 + done)
         X = torch.tensor(self.X, dtype=torch.float64)
         Y, objective = self._outcomes()
@@ -86,9 +94,7 @@ class BayesOpt(Search):
             Y = torch.cat([Y, torch.tensor(strain, dtype=torch.float64)[:, None]], dim=1)
             constraints = [lambda s: s[..., -1] - self.strain_limit]
         bounds = torch.tensor(np.stack([self.low, self.high]), dtype=torch.float64)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # BoTorch retries what fails and says so
-            return self._propose(X, Y, objective, constraints, bounds, n)
+        return self._propose(X, Y, objective, constraints, bounds, n)
 
     def _propose(self, X, Y, objective, constraints, bounds, n) -> np.ndarray:
         done = len(X)
@@ -146,6 +152,20 @@ class BayesOpt(Search):
             return -((s[..., :k] + c) ** 2).sum(dim=-1)
 
         return Z, GenericMCObjective(squared_residual)
+
+
+@contextmanager
+def _single_threaded():
+    """GPs this small gain nothing from torch's or BLAS's threads (the same speed on an
+    idle 2-core machine), and on a loaded one their spin-waiting made each proposal
+    three times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _shared_kernel_gp(X: torch.Tensor, Y: torch.Tensor, bounds: torch.Tensor) -> SingleTaskGP:
