@@ -18,7 +18,8 @@ import numpy as np
 from facetwin import profile as profiles
 from facetwin.hardware.bus import FeetechBus
 from facetwin.hardware.calibration import Calibration
-from facetwin.hardware.protocol import sync_write_packet, u16
+from facetwin.hardware.protocol import encode, sync_write_packet
+from facetwin.hardware.servo_models import servo_model
 from facetwin.hardware.virtual_bus import VirtualBus
 
 BITS_PER_BYTE = 10  # start + 8 data + stop
@@ -33,12 +34,13 @@ def main() -> None:
     cal = Calibration.load(p)
     rng = np.random.default_rng(0)
     commands = [cal.to_ticks(rng.uniform(p.low, p.high)) for _ in range(256)]
-    packet_bytes = len(sync_write_packet(42, {i: u16(0) for i in cal.ids}))
+    goal = servo_model(p.hardware.model).register("Goal_Position")
+    packet_bytes = len(sync_write_packet(goal.address, {i: encode(goal, 0) for i in cal.ids}))
     wire_ms = packet_bytes * BITS_PER_BYTE / p.hardware.baudrate * 1e3
 
     with tempfile.TemporaryDirectory() as tmp, \
             VirtualBus.for_profile(p, Path(tmp) / "bus") as vbus, \
-            FeetechBus(str(vbus.link), p.hardware.baudrate) as bus:
+            FeetechBus.for_profile(str(vbus.link), p) as bus:
         bus.torque(cal.ids, True)
         sent, start = 0, time.perf_counter()
         while time.perf_counter() - start < args.seconds:

@@ -43,9 +43,8 @@ def _ms(samples: list[float]) -> str:
 def bus_faults(p, link: Path, repeats: int) -> dict[str, list[float]]:
     out = {"silent servo -> BusTimeout": [], "corrupt replies -> CorruptPacket": [],
            "error bits -> OverheatError": []}
-    hw = p.hardware
     with VirtualBus.for_profile(p, link) as vbus, \
-            FeetechBus(str(link), hw.baudrate, hw.reply_timeout_s, model=hw.model) as bus:
+            FeetechBus.for_profile(str(link), p) as bus:
         ids = sorted(vbus.servos)
         for (name, samples), inject in zip(out.items(), (
                 lambda: vbus.faults.silent.add(3), lambda: vbus.faults.corrupt.add(3),
@@ -80,12 +79,11 @@ def backend_fault_to_torque_off(p, link: Path, repeats: int) -> list[float]:
 
 def kill_to_error(p, link: Path, repeats: int) -> list[float]:
     samples = []
-    hw = p.hardware
     for _ in range(repeats):
         proc = subprocess.Popen([sys.executable, "-m", "facetwin.cli", "virtual-bus", "--profile",
                                  p.name, "--link", str(link)], stdout=subprocess.PIPE, text=True)
         proc.stdout.readline()
-        with FeetechBus(str(link), hw.baudrate, hw.reply_timeout_s, model=hw.model) as bus:
+        with FeetechBus.for_profile(str(link), p) as bus:
             bus.read_positions([1])
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()

@@ -90,8 +90,7 @@ class SerialBackend:
                                Path("journals") / f"{profile.name}-{stamp}.jsonl",
                                profile.name, profile.sha256)
         try:
-            hw = profile.hardware
-            self.bus = FeetechBus(port, hw.baudrate, hw.reply_timeout_s, retries, hw.model)
+            self.bus = FeetechBus.for_profile(port, profile, retries)
             self.safety.reset(self.calibration.to_controls(self.bus.read_positions(self.ids)))
             self.bus.write_velocities(self.calibration.speeds())
             self.bus.torque(self.ids, True)

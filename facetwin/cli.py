@@ -128,7 +128,7 @@ def _calibrate(args: argparse.Namespace) -> int:
     p = profiles.load(args.profile)
     print(f"torque off: hold the face at neutral, then move every joint of {p.name} "
           f"through its full range by hand for {args.seconds:g} s", flush=True)
-    with FeetechBus(args.port, p.hardware.baudrate) as bus:
+    with FeetechBus.for_profile(args.port, p) as bus:
         calibration = record(bus, p, args.seconds)
         if args.write_limits:
             write_limits(bus, calibration)

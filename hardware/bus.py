@@ -1,6 +1,6 @@
 """A Feetech STS servo bus over pyserial.
 
-    with FeetechBus("/dev/ttyUSB0", model="STS3215") as bus:   # torque off on exit, always
+    with FeetechBus.for_profile("/dev/ttyUSB0", profile) as bus:  # torque off on exit, always
         bus.torque(ids, True)
         bus.write_positions({1: 2048, 2: 2100})    # one sync write
         bus.read_positions([1, 2])                 # one sync read
@@ -26,6 +26,7 @@ from facetwin.hardware.protocol import (
     PacketReader, PortGone, decode, encode, fault, packet, sync_write_packet,
 )
 from facetwin.hardware.servo_models import Register, ServoModel, servo_model
+from facetwin.profile import Profile
 
 _PORT_ERRORS = (serial.SerialException, OSError, TypeError, termios.error)
 
@@ -44,6 +45,12 @@ class FeetechBus:
             self._serial = serial.Serial(port, baudrate, timeout=0, write_timeout=0.1)
         except (serial.SerialException, OSError) as exc:
             raise PortGone(f"cannot open servo bus {port!r}: {exc}") from None
+
+    @classmethod
+    def for_profile(cls, port: str, profile: Profile, retries: int = 1) -> FeetechBus:
+        """The bus of ``profile``'s face: its baud rate, reply timeout and servo model."""
+        hw = profile.hardware
+        return cls(port, hw.baudrate, hw.reply_timeout_s, retries, hw.model)
 
     # -- context -----------------------------------------------------------------------
     def __enter__(self) -> FeetechBus:

@@ -49,7 +49,7 @@ def torque_states(vbus) -> set[bool]:
 def test_virtual_servos_power_up_like_feetech_sts_servos(rena, vbus):
     servo = vbus.servos[5]
     assert servo.torque_on  # a real STS servo holds its position from power-up
-    with FeetechBus(str(vbus.link), model=rena.hardware.model) as bus:
+    with FeetechBus.for_profile(str(vbus.link), rena) as bus:
         assert bus.read_register(5, "Model_Number") == servo.model.number
         assert bus.read_register(5, "Torque_Enable") == 1
         lo, hi = servo.limits
@@ -69,7 +69,7 @@ def test_virtual_servos_power_up_like_feetech_sts_servos(rena, vbus):
 def test_driver_reads_writes_and_turns_torque_off_on_exit(rena, vbus):
     cal = Calibration.load(rena)
     with pytest.raises(RuntimeError, match="boom"):
-        with FeetechBus(str(vbus.link), model=rena.hardware.model) as bus:
+        with FeetechBus.for_profile(str(vbus.link), rena) as bus:
             bus.ping(1)
             assert bus.read_positions(cal.ids) == {i: s.neutral for i, s in cal.servos.items()}
             bus.write_positions({5: 2300, 6: 1800})
@@ -84,7 +84,7 @@ def test_driver_reads_writes_and_turns_torque_off_on_exit(rena, vbus):
 
 
 def test_faults_raise_typed_errors_after_the_retries(rena, vbus):
-    with FeetechBus(str(vbus.link), retries=1, model=rena.hardware.model) as bus:
+    with FeetechBus.for_profile(str(vbus.link), rena, retries=1) as bus:
         for inject, error, attempts in [(lambda: vbus.faults.silent.add(3), BusTimeout, 2),
                                         (lambda: vbus.faults.corrupt.add(3), CorruptPacket, 2),
                                         (lambda: vbus.faults.error_bits.update({3: 0x04}),
@@ -118,7 +118,7 @@ def test_calibration_records_hand_moved_ranges_and_writes_limits(rena, vbus, tmp
                 vbus.servos[sid].turn_by_hand(home[sid] if end is None else (lo, hi)[end])
 
     home = vbus.present()
-    with FeetechBus(str(vbus.link), model=rena.hardware.model) as bus:
+    with FeetechBus.for_profile(str(vbus.link), rena) as bus:
         # Times in 64ths of a second add up exactly on the injected clock.
         cal = record(bus, rena, seconds=15 / 64, period_s=1 / 64, progress=operator,
                      clock=clock, sleep=clock.advance)
@@ -144,7 +144,7 @@ def test_calibration_records_hand_moved_ranges_and_writes_limits(rena, vbus, tmp
 def test_a_missing_calibration_is_said_aloud(rena, vbus, tmp_path):
     nominal = Calibration.load(rena)
     assert nominal.is_nominal
-    with FeetechBus(str(vbus.link), model=rena.hardware.model) as bus:
+    with FeetechBus.for_profile(str(vbus.link), rena) as bus:
         with pytest.raises(CalibrationError, match="nominal calibration.*facetwin calibrate"):
             write_limits(bus, nominal)
     assert vbus.servos[1].limits == nominal.servos[1].limits  # nothing was written
