@@ -43,10 +43,10 @@ from botorch.optim.closures import get_loss_closure_with_grads
 from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import qmc
-from threadpoolctl import threadpool_limits
 
 from facetwin.agents.search import Search
 from facetwin.envs.expression import residual_weights
+from facetwin.threads import single_threaded
 
 EXPLAINED_VARIANCE = 0.999
 MAX_COMPONENTS = 24
@@ -156,13 +156,11 @@ class BayesOpt(Search):
 
 @contextmanager
 def _single_threaded():
-    """GPs this small gain nothing from torch's or BLAS's threads (the same speed on an
-    idle 2-core machine), and on a loaded one their spin-waiting made each proposal
-    three times slower."""
+    """Torch's pool too, which it sizes itself (see :mod:`facetwin.threads`)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with threadpool_limits(limits=1):
+        with single_threaded(rescan=True):
             yield
     finally:
         torch.set_num_threads(threads)

@@ -113,5 +113,5 @@ def target_id(target) -> str:
     if isinstance(target, str):
         return f"expression:{target}"
     a = np.ascontiguousarray(target)
-    kind = "picture" if a.ndim == 3 else "controls"
+    kind = "picture" if a.ndim >= 2 else "controls"
     return f"{kind}:{hashlib.sha256(a.tobytes()).hexdigest()[:16]}"

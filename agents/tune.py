@@ -48,7 +48,7 @@ def tune(profile: str, target, out: Path, name: str | None = None,
     """Optimise ``target`` (an expression name, a control vector, or an RGB picture of
     a person) on the twin with each of ``methods``; the first method's best is kept."""
     out = Path(out)
-    picture = not isinstance(target, str) and np.ndim(target) == 3
+    picture = not isinstance(target, str) and np.ndim(target) >= 2
     name = name or (target if isinstance(target, str) else "picture" if picture else "target")
     features = "camera" if picture else "ground_truth"
     options = {"target": target}

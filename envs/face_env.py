@@ -53,6 +53,7 @@ from facetwin.landmarks import N_LANDMARKS
 from facetwin.library import load_library
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
+from facetwin.threads import single_threaded
 
 FEATURE_BOUND = 1000.0  # mm and degrees: far beyond any face's reach
 BACKENDS = ("twin", "serial")
@@ -89,7 +90,8 @@ class FaceTwinEnv(gym.Env):
             profiles.load(profile)
         self.render_mode, self.step_mode = render_mode, step_mode
         self.randomization = randomization or Randomization()
-        self.size = int(image_size or p.camera.size)
+        self.size = p.camera.size if image_size is None else _checked(
+            "image_size", image_size, profiles.IMAGE_SIZES, "pixels", integer=True)
         self.expressions = dict(p.expressions)
         if library is not None:
             self.expressions.update(load_library(library, p))
@@ -109,7 +111,8 @@ class FaceTwinEnv(gym.Env):
         self._desired = np.zeros(N_FEATURES, dtype=np.float32)
         self._image: np.ndarray | None = None
         self._face_seen = True
-        rate = control_rate_hz or p.control_rate_hz
+        rate = p.control_rate_hz if control_rate_hz is None else _checked(
+            "control_rate_hz", control_rate_hz, profiles.CONTROL_RATES_HZ, "Hz")
         with ExitStack() as undo:  # a part that fails to start leaves nothing running
             self.detector = FaceMeshDetector() if features == "camera" else None
             if self.detector is not None:
@@ -140,8 +143,7 @@ class FaceTwinEnv(gym.Env):
         """Expression features of the person in ``image`` (RGB), relative to ``neutral``
         (the same person at rest; the robot's neutral when not given), limited to what
         this face can reach (cached)."""
-        return self.targets.of_picture(_rgb(image), None if neutral is None else _rgb(neutral),
-                                       gain)
+        return self.targets.of_picture(image, neutral, gain)
 
     def perceived_reach(self) -> tuple[np.ndarray, np.ndarray]:
         """How far each landmark can move from neutral on this face (camera-plane mm)."""
@@ -151,6 +153,7 @@ class FaceTwinEnv(gym.Env):
         return sum(reward_terms(achieved_goal, desired_goal).values())
 
     # -- Gymnasium API -----------------------------------------------------------------
+    @single_threaded()
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         options = dict(options or {})
@@ -169,7 +172,7 @@ class FaceTwinEnv(gym.Env):
                 raise ValueError(f"profile {self.profile.name!r} has no expression "
                                  f"{target!r}; library: {', '.join(sorted(library))}")
             self.target_name, self._desired = target, self.features_of(library[target])
-        elif np.ndim(target) == 3:
+        elif np.ndim(target) >= 2:  # a control vector is flat; anything else is a picture
             self.target_name = "picture"
             self._desired = self.human_features_of(target, target_neutral)
         else:
@@ -179,6 +182,7 @@ class FaceTwinEnv(gym.Env):
         obs = self.observe()
         return obs, self._info(obs, settle_s=0.0)
 
+    @single_threaded()
     def step(self, action):
         stepped = self.backend.step(action, self.step_mode)
         obs = self.observe()
@@ -187,6 +191,7 @@ class FaceTwinEnv(gym.Env):
         info["safety"] = stepped.report.as_dict()
         return obs, sum(info["reward_terms"].values()), False, False, info
 
+    @single_threaded()
     def observe(self) -> dict[str, np.ndarray]:
         """Look at the face as it is now, without commanding it."""
         self._image, controls = self.backend.observe()
@@ -242,9 +247,12 @@ class FaceTwinEnv(gym.Env):
             self.detector.close()
 
 
-def _rgb(image) -> np.ndarray:
-    a = np.asarray(image)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.dtype != np.uint8:
-        raise ValueError(f"a picture target must be an RGB uint8 array (H, W, 3), got "
-                         f"{a.dtype} {a.shape}")
-    return np.ascontiguousarray(a[..., :3])
+def _checked(name: str, value, within: tuple[float, float], unit: str, integer: bool = False):
+    """A keyword argument inside its range, or a ValueError naming it."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    if isinstance(value, bool) or not isinstance(value, kinds) or \
+            not within[0] <= value <= within[1]:
+        whole = "a whole number " if integer else ""
+        raise ValueError(f"{name} must be {whole}from {within[0]:g} to {within[1]:g} {unit}, "
+                         f"got {value!r}")
+    return int(value) if integer else float(value)

@@ -10,27 +10,66 @@ import numpy as np
 from facetwin.envs.expression import pack
 
 
+MIN_PICTURE_SIDE = 32  # pixels; MediaPipe's face detector fails on degenerate images
+
+
+def check_picture(image, what: str = "picture") -> np.ndarray:
+    """``image`` as a contiguous RGB uint8 array, or a ValueError naming ``what`` and what
+    is wrong with it. Grey pictures ((H, W) or (H, W, 1)) become RGB; alpha is dropped."""
+    try:
+        a = np.asarray(image)
+    except Exception as exc:  # ragged sequences, objects numpy cannot hold
+        raise ValueError(f"the {what} is not an image array: {exc}") from None
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"the {what} must be an (H, W, 3) RGB or (H, W) grey image, got "
+                         f"shape {a.shape}")
+    if a.dtype != np.uint8:
+        raise ValueError(f"the {what} must have uint8 pixels (0-255), got {a.dtype}")
+    h, w = a.shape[:2]
+    if min(h, w) < MIN_PICTURE_SIDE:
+        raise ValueError(f"the {what} is {w} x {h} pixels; a face needs at least "
+                         f"{MIN_PICTURE_SIDE} x {MIN_PICTURE_SIDE}")
+    a = np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[..., :3]
+    return np.ascontiguousarray(a)
+
+
 class FaceMeshDetector:
-    """MediaPipe face mesh on single RGB images; landmarks in pixels, or None."""
+    """MediaPipe face mesh on single RGB images; landmarks in pixels, or None.
+
+    Pictures are checked before MediaPipe sees them, and a MediaPipe graph that fails
+    anyway is replaced by a fresh one: one bad picture never breaks the detector."""
 
     def __init__(self, static_image_mode: bool = True):
+        self.static_image_mode = static_image_mode
+        self._mesh = self._new_mesh()
+
+    def _new_mesh(self):
         import mediapipe as mp
 
-        self._mesh = mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=static_image_mode, refine_landmarks=True, max_num_faces=1)
+        return mp.solutions.face_mesh.FaceMesh(
+            static_image_mode=self.static_image_mode, refine_landmarks=True, max_num_faces=1)
 
-    def __call__(self, image: np.ndarray) -> np.ndarray | None:
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"expected an RGB uint8 image (H, W, 3), got {image.dtype} "
-                             f"{image.shape}")
-        result = self._mesh.process(image)
+    def __call__(self, image: np.ndarray, what: str = "picture") -> np.ndarray | None:
+        image = check_picture(image, what)
+        if self._mesh is None:
+            raise ValueError("this face detector is closed")
+        try:
+            result = self._mesh.process(image)
+        except (RuntimeError, ValueError) as exc:
+            self.close()
+            self._mesh = self._new_mesh()
+            raise ValueError(f"MediaPipe could not read the {what}: {exc}") from None
         if not result.multi_face_landmarks:
             return None
         h, w = image.shape[:2]
         return np.array([[p.x * w, p.y * h] for p in result.multi_face_landmarks[0].landmark])
 
     def close(self) -> None:
-        self._mesh.close()
+        if self._mesh is not None:
+            self._mesh.close()
+            self._mesh = None
 
 
 def agreement(detector: FaceMeshDetector, env, n: int, seed: int = 0) -> dict[str, float]:

@@ -15,7 +15,9 @@ import hashlib
 import numpy as np
 
 from facetwin.envs.expression import head_frame_landmarks, twin_features
-from facetwin.envs.perception import FaceMeshDetector, human_features, perceived_features
+from facetwin.envs.perception import (
+    FaceMeshDetector, check_picture, human_features, perceived_features,
+)
 from facetwin.envs.safety import SafetyFilter
 from facetwin.landmarks import N_LANDMARKS
 from facetwin.profile import Profile
@@ -60,13 +62,17 @@ class TargetModel:
         if self.features != "camera":
             raise ValueError("a picture target is seen through the camera: make the env "
                              "with features='camera'")
-        images = [image] + ([] if neutral is None else [neutral])
+        named = {"target picture": image}
+        if neutral is not None:
+            named["target_neutral picture"] = neutral
+        named = {what: check_picture(i, what) for what, i in named.items()}
         digest = hashlib.sha256(repr(gain).encode())
-        for i in images:
-            digest.update(np.ascontiguousarray(i).tobytes())
+        for i in named.values():
+            digest.update(repr(i.shape).encode())
+            digest.update(i.tobytes())
         key = digest.digest()
         if key not in self._cache:
-            found = [self.detector(i) for i in images]
+            found = [self.detector(i, what) for what, i in named.items()]
             if any(f is None for f in found):
                 which = "target" if found[0] is None else "target_neutral"
                 raise ValueError(f"MediaPipe found no face in the {which} picture")

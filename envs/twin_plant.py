@@ -3,10 +3,10 @@
 The virtual bus (``facetwin.hardware``) knows nothing of physics. :class:`PlantProcess`
 runs the twin in a process of its own, so that physics and rendering never hold up the
 bus's replies: the bus hands it the servos' present positions and the time it read them;
-the twin integrates up to that time, skipping none of it (on a loaded machine it falls
-behind real time and stays honest about it), and every frame period of twin time it
-renders its camera and replaces the frame file with a PNG stamped with the time the
-picture shows. The serial backend reads that file as its camera and waits for frames
+the twin integrates up to that time, skipping none of it, and every frame period of
+twin time it renders its camera and replaces the frame file with a PNG stamped with the
+time the picture shows. On a loaded machine it can fall behind real time: it then
+catches up on physics first and renders only the newest frame, as a camera drops frames. The serial backend reads that file as its camera and waits for frames
 stamped after the face arrived, so a plant that lags is waited for, never read stale.
 """
 
@@ -20,9 +20,11 @@ from facetwin import profile as profiles
 from facetwin.files import atomic_write
 from facetwin.hardware.calibration import Calibration
 from facetwin.hardware.camera import stamped_png
+from facetwin.threads import single_threaded
 
 FRAME_PERIOD_S = 0.04  # a 25 fps camera
 READY_WAIT_S = 120.0  # a fresh process imports MuJoCo, pyrender and the face
+MAX_CATCH_UP_S = 0.25  # of physics between looks at the servos, when behind
 
 
 class PlantError(RuntimeError):
@@ -60,19 +62,21 @@ class TwinPlant:
         self._start = at
         self.publish()
 
+    @property
+    def next_frame(self) -> float:
+        """When the next frame is due, in twin time."""
+        return self._start + self._next_frame * self._dt
+
     def advance(self, present: dict[int, int], until: float) -> None:
-        """Drive the servos to ``present`` (ticks) and integrate up to ``until``, publishing
-        a frame at every frame period of twin time on the way."""
+        """Drive the servos to ``present`` (ticks) and integrate up to ``until``."""
         self.twin.command(self.calibration.to_controls(present))
-        target = int((until - self._start) / self._dt + 1e-6)
-        while self._steps < target:
-            n = min(target, self._next_frame) - self._steps
-            self.twin.step(n)
-            self._steps += n
-            if self._steps >= self._next_frame:
-                self.publish()
+        steps = int((until - self._start) / self._dt + 1e-6) - self._steps
+        if steps > 0:
+            self.twin.step(steps)
+            self._steps += steps
 
     def publish(self) -> None:
+        """Render the twin as it is now; replace the frame file, stamped with the time."""
         atomic_write(self.frame_path, stamped_png(self.renderer.render(), self.clock, self.frames))
         self.frames += 1
         self._next_frame = self._steps + self._frame_steps
@@ -136,12 +140,19 @@ def _run(profile_path, frame_path, size, ids, sample, stop, ready) -> None:
     plant.start(at=latest()[0])
     ready.set()
     try:
-        while running():
-            now, present = latest()
-            if now - plant.clock < plant.frame_period_s / 4:
-                time.sleep(0.002)
-                continue
-            # A frame period at a time, so a plant that fell behind still shows progress.
-            plant.advance(present, min(now, plant.clock + plant.frame_period_s))
+        with single_threaded():
+            while running():
+                now, present = latest()
+                # A frame period at a time; further behind than that, catch up on physics
+                # first (a few times faster than real time) and show only the newest frame.
+                behind = now - plant.clock > plant.frame_period_s
+                until = min(now, plant.clock + MAX_CATCH_UP_S) if behind else \
+                    min(now, plant.next_frame)
+                if until - plant.clock < plant.twin.model.opt.timestep:
+                    time.sleep(0.002)
+                    continue
+                plant.advance(present, until)
+                if plant.clock >= plant.next_frame:
+                    plant.publish()
     finally:
         plant.close()

@@ -249,12 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     from facetwin.hardware.camera import CameraError
     from facetwin.hardware.journal import JournalError
     from facetwin.hardware.protocol import BusError
+    from facetwin.hardware.virtual_bus import LinkError
     from facetwin.library import LibraryError
 
     try:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
-            HardwareError, CameraError, PlantError, RunLogError, LibraryError,
+            HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
             UsageError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2

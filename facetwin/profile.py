@@ -20,11 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from facetwin.hardware.servo_models import BAUD_RATES
 from facetwin.hardware.servo_models import MODELS as SERVO_MODELS
 from facetwin.landmarks import N_SKIN
 
 ROBOTS_DIR = Path(str(resources.files("facetwin.assets") / "robots"))
 GROUPS = ("brows", "lids", "gaze", "nose", "mouth", "jaw", "head", "neck")
+CONTROL_BOUND = 1e4  # control units: no face's range reaches further from 0
+IMAGE_SIZES = (32, 2048)  # pixels, square: MediaPipe needs 32; beyond 2048 is a typo
+CONTROL_RATES_HZ = (1.0, 1000.0)
+TWIN_BOUNDS = {"joints": (180.0, "deg"), "landmarks": (50.0, "mm")}  # largest |at_low|, |at_high|
 # Joints of the twin's rig that a control may drive (degrees); built in facetwin.sim.model.
 RIG_JOINTS = (
     "neck_yaw", "neck_pitch", "neck_roll", "head_yaw", "head_pitch", "head_roll",
@@ -52,6 +57,10 @@ def to_unit(x, neutral, low, high) -> np.ndarray:
 
 class ProfileError(ValueError):
     """A profile file that cannot be used; the message names file, control and field."""
+
+    @classmethod
+    def at(cls, path: Path, where: str, field_name: str, problem: str) -> ProfileError:
+        return cls(f"{path}: {where}: field '{field_name}': {problem}")
 
 
 @dataclass(frozen=True)
@@ -245,7 +254,10 @@ def load(name_or_path: str | Path) -> Profile:
         if not path.exists():
             raise ProfileError(f"no robot profile {name_or_path!r}; "
                                f"available: {', '.join(available())}")
-    raw_bytes = path.read_bytes()
+    try:
+        raw_bytes = path.read_bytes()
+    except OSError as exc:
+        raise ProfileError(f"cannot read robot profile {path}: {exc}") from None
     try:
         raw = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -254,13 +266,36 @@ def load(name_or_path: str | Path) -> Profile:
 
 
 class _Parser:
+    """Reads a profile's TOML. Every number has a physical range and every table its
+    type and known keys, checked where the field is read; errors name the file, the
+    place (control, coupling, table) and the field."""
+
     def __init__(self, path: Path, raw: dict[str, Any], sha256: str):
         self.path, self.raw, self.sha256 = path, raw, sha256
 
     def fail(self, where: str, field_name: str, problem: str) -> ProfileError:
-        return ProfileError(f"{self.path}: {where}: field '{field_name}': {problem}")
+        return ProfileError.at(self.path, where, field_name, problem)
 
-    def number(self, table: dict, key: str, where: str, default: float | None = None) -> float:
+    def table(self, parent: dict, key: str, where: str, known: set[str],
+              required: bool = False) -> dict:
+        """``parent[key]`` as a table with no keys outside ``known`` ({} when absent)."""
+        if key not in parent and not required:
+            return {}
+        value = parent.get(key)
+        if not isinstance(value, dict):
+            raise self.fail(where, key, f"must be a table, got {value!r}")
+        self.known(value, known, key if where == "profile" else where)
+        return value
+
+    def known(self, table: dict, known: set[str], where: str) -> None:
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise self.fail(where, unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
+
+    def number(self, table: dict, key: str, where: str, default: float | None = None,
+               within: tuple[float, float] | None = None, unit: str = "",
+               integer: bool = False) -> float:
+        """A finite number, inside ``within`` (inclusive) when given."""
         if key not in table:
             if default is None:
                 raise self.fail(where, key, "missing")
@@ -269,52 +304,60 @@ class _Parser:
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
                 or not math.isfinite(value):
             raise self.fail(where, key, f"must be a finite number, got {value!r}")
-        return float(value)
-
-    def positive(self, table: dict, key: str, where: str, default: float | None = None) -> float:
-        value = self.number(table, key, where, default)
-        if value <= 0:
-            raise self.fail(where, key, f"must be positive, got {value}")
-        return value
+        if integer and value != int(value):
+            raise self.fail(where, key, f"must be a whole number, got {value!r}")
+        if within is not None and not within[0] <= value <= within[1]:
+            raise self.fail(where, key, f"{value!r} is outside {within[0]:g}-{within[1]:g}"
+                                        f"{' ' + unit if unit else ''}")
+        return int(value) if integer else float(value)
 
     def profile(self) -> Profile:
         raw = self.raw
+        self.known(raw, {"name", "description", "control_rate_hz", "camera", "servo", "safety",
+                         "hardware", "controls", "couplings", "expressions"}, "profile")
         name = raw.get("name")
-        if not isinstance(name, str) or not name:
-            raise self.fail("profile", "name", "missing or not a string")
-        cam = raw.get("camera", {})
+        if not isinstance(name, str) or not name.isidentifier():
+            raise self.fail("profile", "name", f"must be an identifier, got {name!r}")
+        description = raw.get("description", "")
+        if not isinstance(description, str):
+            raise self.fail("profile", "description", f"must be a string, got {description!r}")
+        cam = self.table(raw, "camera", "profile", {"distance", "height", "fovy_deg", "size"})
         camera = Camera(
-            distance=self.positive(cam, "distance", "camera", 0.5),
-            height=self.number(cam, "height", "camera", 0.0),
-            fovy_deg=self.positive(cam, "fovy_deg", "camera", 30.0),
-            size=int(self.positive(cam, "size", "camera", 256)),
+            distance=self.number(cam, "distance", "camera", 0.5, (0.05, 5.0), "m"),
+            height=self.number(cam, "height", "camera", 0.0, (-1.0, 1.0), "m"),
+            fovy_deg=self.number(cam, "fovy_deg", "camera", 30.0, (5.0, 120.0), "deg"),
+            size=self.number(cam, "size", "camera", 256, IMAGE_SIZES, "pixels", integer=True),
         )
-        servo_defaults = raw.get("servo", {})
-        full_range_s = self.positive(servo_defaults, "full_range_s", "servo", 0.15)
-        torque = self.positive(servo_defaults, "torque_nm", "servo", 1.5)
+        servo = self.table(raw, "servo", "profile", {"full_range_s", "torque_nm"})
+        full_range_s = self.number(servo, "full_range_s", "servo", 0.15, (0.005, 60.0), "s")
+        torque = self.number(servo, "torque_nm", "servo", 1.5, (0.01, 100.0), "N m")
 
         entries = raw.get("controls")
         if not isinstance(entries, list) or not entries:
             raise self.fail("profile", "controls", "missing or empty")
         controls = [self.control(i, e, full_range_s, torque) for i, e in enumerate(entries)]
         self.check_relations(controls)
-        safety = raw.get("safety", {})
+        safety = self.table(raw, "safety", "profile", {"watchdog_s", "strain_ceiling"})
         names = {c.name: c for c in controls}
-        couplings = tuple(self.coupling(i, e, names)
-                          for i, e in enumerate(raw.get("couplings", [])))
+        couplings = raw.get("couplings", [])
+        if not isinstance(couplings, list):
+            raise self.fail("profile", "couplings", f"must be a list of tables, got {couplings!r}")
         profile = Profile(
             name=name,
-            description=str(raw.get("description", "")),
+            description=description,
             path=self.path,
             sha256=self.sha256,
-            control_rate_hz=self.positive(raw, "control_rate_hz", "profile", 50.0),
+            control_rate_hz=self.number(raw, "control_rate_hz", "profile", 50.0,
+                                        CONTROL_RATES_HZ, "Hz"),
             camera=camera,
             controls=tuple(controls),
             expressions={},
-            watchdog_s=self.positive(safety, "watchdog_s", "safety", 0.5),
-            strain_ceiling=self.positive(safety, "strain_ceiling", "safety", 0.35),
-            couplings=couplings,
-            hardware=self.hardware(raw.get("hardware", {})),
+            watchdog_s=self.number(safety, "watchdog_s", "safety", 0.5, (0.01, 60.0), "s"),
+            strain_ceiling=self.number(safety, "strain_ceiling", "safety", 0.35, (0.01, 10.0)),
+            couplings=tuple(self.coupling(i, e, names) for i, e in enumerate(couplings)),
+            hardware=self.hardware(self.table(raw, "hardware", "profile", {
+                "protocol", "model", "baudrate", "ticks_per_turn", "travel_deg",
+                "reply_timeout_ms"})),
         )
         profile.expressions.update(self.expressions(profile))
         return profile
@@ -326,6 +369,8 @@ class _Parser:
         if not isinstance(name, str) or not name.isidentifier():
             raise self.fail(f"control #{i}", "name", f"must be an identifier, got {name!r}")
         where = f"control '{name}'"
+        self.known(entry, {"name", "group", "range", "neutral", "mirror", "servos",
+                           "servo_direction", "max_speed", "torque_nm", "twin"}, where)
         group = entry.get("group")
         if group not in GROUPS:
             raise self.fail(where, "group", f"{group!r} is not one of {', '.join(GROUPS)}")
@@ -335,8 +380,9 @@ class _Parser:
                         and math.isfinite(v) for v in rng)):
             raise self.fail(where, "range", f"must be [low, high] numbers, got {rng!r}")
         low, high = float(rng[0]), float(rng[1])
-        if not low < high:
-            raise self.fail(where, "range", f"low {low} must be below high {high}")
+        if not -CONTROL_BOUND <= low < high <= CONTROL_BOUND:
+            raise self.fail(where, "range", f"[{low}, {high}]: low must be below high, both "
+                                            f"within +-{CONTROL_BOUND:g}")
         neutral = self.number(entry, "neutral", where)
         if not low <= neutral <= high:
             raise self.fail(where, "neutral", f"{neutral} is outside the range [{low}, {high}]")
@@ -344,13 +390,16 @@ class _Parser:
         if mirror is not None and not isinstance(mirror, str):
             raise self.fail(where, "mirror", f"must be a control name, got {mirror!r}")
         servos = entry.get("servos", [])
-        if not (isinstance(servos, list) and all(isinstance(s, int) and 0 <= s < 254
-                                                 for s in servos)):
+        if not (isinstance(servos, list) and all(
+                isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 254 for s in servos)):
             raise self.fail(where, "servos", f"must be a list of bus ids 0-253, got {servos!r}")
+        width = high - low
         return Control(
             name=name, group=group, low=low, high=high, neutral=neutral, mirror=mirror,
-            max_speed=self.positive(entry, "max_speed", where, (high - low) / full_range_s),
-            torque=self.positive(entry, "torque_nm", where, torque),
+            # Its whole range in 1 ms to 60 s: anything else is a unit slip.
+            max_speed=self.number(entry, "max_speed", where, width / full_range_s,
+                                  (width / 60.0, width / 0.001), "units/s"),
+            torque=self.number(entry, "torque_nm", where, torque, (0.01, 100.0), "N m"),
             servos=tuple(servos),
             twin=self.twin(entry.get("twin"), where),
             servo_direction=self.direction(entry, where),
@@ -362,9 +411,7 @@ class _Parser:
             raise self.fail(where, "servo_direction", f"must be 1 or -1, got {value!r}")
         return int(value)
 
-    def hardware(self, table: Any) -> Hardware:
-        if not isinstance(table, dict):
-            raise self.fail("hardware", "hardware", "must be a table")
+    def hardware(self, table: dict) -> Hardware:
         protocol = table.get("protocol", "feetech-sts")
         if protocol not in ("feetech-sts",):
             raise self.fail("hardware", "protocol", f"{protocol!r} is not supported "
@@ -373,12 +420,17 @@ class _Parser:
         if model not in SERVO_MODELS:
             raise self.fail("hardware", "model", f"{model!r} is not a supported servo model "
                                                  f"(supported: {', '.join(sorted(SERVO_MODELS))})")
+        baudrate = self.number(table, "baudrate", "hardware", 1_000_000, integer=True)
+        if baudrate not in BAUD_RATES:
+            raise self.fail("hardware", "baudrate", f"{baudrate} is not a rate the servos "
+                                                    f"offer ({', '.join(map(str, BAUD_RATES))})")
         return Hardware(
-            protocol=protocol, model=model,
-            baudrate=int(self.positive(table, "baudrate", "hardware", 1_000_000)),
-            ticks_per_turn=int(self.positive(table, "ticks_per_turn", "hardware", 4096)),
-            travel_deg=self.positive(table, "travel_deg", "hardware", 120.0),
-            reply_timeout_s=self.positive(table, "reply_timeout_ms", "hardware", 10.0) / 1e3,
+            protocol=protocol, model=model, baudrate=baudrate,
+            ticks_per_turn=self.number(table, "ticks_per_turn", "hardware", 4096, (256, 65536),
+                                       integer=True),
+            travel_deg=self.number(table, "travel_deg", "hardware", 120.0, (1.0, 360.0), "deg"),
+            reply_timeout_s=self.number(table, "reply_timeout_ms", "hardware", 10.0,
+                                        (0.1, 1000.0), "ms") / 1e3,
         )
 
     def coupling(self, i: int, entry: Any, controls: dict[str, Control]) -> Coupling:
@@ -396,6 +448,7 @@ class _Parser:
             return tuple(value)
 
         kind = entry.get("kind")
+        self.known(entry, {"kind", "controls", "groups", "active_above", "when"}, where)
         if kind == "tie":
             tied = names(entry.get("controls"), "controls")
             if len(set(tied)) < 2:
@@ -409,7 +462,8 @@ class _Parser:
             flat = [n for g in parsed for n in g]
             if len(flat) != len(set(flat)):
                 raise self.fail(where, "groups", "a control appears in more than one group")
-            return Exclusive(parsed, self.positive(entry, "active_above", where, 0.02))
+            return Exclusive(parsed, self.number(entry, "active_above", where, 0.02,
+                                                 (0.001, 0.999), "of the range"))
         if kind == "forbidden":
             when = entry.get("when")
             if not (isinstance(when, list) and len(when) >= 2):
@@ -421,6 +475,7 @@ class _Parser:
         if not isinstance(entry, dict) or entry.get("control") not in controls:
             raise self.fail(where, "when", f"each condition needs a known 'control', "
                                            f"got {entry!r}")
+        self.known(entry, {"control", "above", "below"}, where)
         c = controls[entry["control"]]
         if ("above" in entry) == ("below" in entry):
             raise self.fail(where, "when", f"condition on '{c.name}' needs exactly one of "
@@ -437,9 +492,16 @@ class _Parser:
         if not isinstance(spec, dict):
             raise self.fail(where, "twin", "missing (how the twin realises the control)")
         if "mirror_of" in spec:
-            return TwinRealisation(0.0, 0.0, mirror_of=str(spec["mirror_of"]))
-        at_low = self.number(spec, "at_low", where + " twin")
-        at_high = self.number(spec, "at_high", where + " twin")
+            self.known(spec, {"mirror_of"}, where + " twin")
+            if not isinstance(spec["mirror_of"], str):
+                raise self.fail(where, "twin.mirror_of", f"must be a control name, got "
+                                                         f"{spec['mirror_of']!r}")
+            return TwinRealisation(0.0, 0.0, mirror_of=spec["mirror_of"])
+        self.known(spec, {"at_low", "at_high", "joints", "landmarks", "direction", "parent",
+                          "symmetric"}, where + " twin")
+        bound, unit = TWIN_BOUNDS["joints" if "joints" in spec else "landmarks"]
+        at_low = self.number(spec, "at_low", where + " twin", within=(-bound, bound), unit=unit)
+        at_high = self.number(spec, "at_high", where + " twin", within=(-bound, bound), unit=unit)
         if "joints" in spec:
             joints = spec["joints"]
             if not (isinstance(joints, list) and joints):
@@ -450,7 +512,8 @@ class _Parser:
                                     f"unknown rig joint {j!r}; known: {', '.join(RIG_JOINTS)}")
             return TwinRealisation(at_low, at_high, joints=tuple(joints))
         marks = spec.get("landmarks")
-        if not (isinstance(marks, list) and all(isinstance(m, int) for m in marks)):
+        if not (isinstance(marks, list) and all(
+                isinstance(m, int) and not isinstance(m, bool) for m in marks)):
             raise self.fail(where, "twin.landmarks",
                             "give either twin.joints or twin.landmarks (skin landmark ids)")
         bad = [m for m in marks if not 0 <= m < N_SKIN]
@@ -459,15 +522,20 @@ class _Parser:
                             f"ids {bad} are not skin landmarks (0-{N_SKIN - 1})")
         direction = spec.get("direction")
         if not (isinstance(direction, list) and len(direction) == 3
-                and all(isinstance(v, (int, float)) for v in direction)
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and math.isfinite(v) for v in direction)
                 and np.linalg.norm(direction) > 0):
             raise self.fail(where, "twin.direction", f"must be a non-zero [x, y, z], "
                                                      f"got {direction!r}")
+        parent, symmetric = spec.get("parent", "head"), spec.get("symmetric", False)
+        if not isinstance(parent, str):
+            raise self.fail(where, "twin.parent", f"must be head, jaw or a control, got {parent!r}")
+        if not isinstance(symmetric, bool):
+            raise self.fail(where, "twin.symmetric", f"must be true or false, got {symmetric!r}")
         unit = np.asarray(direction, dtype=float) / np.linalg.norm(direction)
         return TwinRealisation(at_low, at_high, linkage=Linkage(
-            landmarks=tuple(marks), direction=tuple(float(v) for v in unit),
-            parent=str(spec.get("parent", "head")), symmetric=bool(spec.get("symmetric", False)),
-        ))
+            landmarks=tuple(marks), direction=tuple(float(v) for v in unit), parent=parent,
+            symmetric=symmetric))
 
     def check_relations(self, controls: list[Control]) -> None:
         by_name: dict[str, Control] = {}
@@ -524,7 +592,8 @@ class _Parser:
     def expressions(self, profile: Profile) -> dict[str, np.ndarray]:
         table = self.raw.get("expressions", {})
         if not isinstance(table, dict):
-            raise self.fail("expressions", "expressions", "must be a table of tables")
+            raise self.fail("expressions", "expressions", f"must be a table of tables, got "
+                                                          f"{table!r}")
         library = {"neutral": profile.neutral.copy()}
         for expr, values in table.items():
             where = f"expression '{expr}'"

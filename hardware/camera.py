@@ -103,6 +103,9 @@ class FrameFileCamera(_Camera):
         self.name = str(self.path)
         self._key: tuple | None = None
         self._frame: Frame | None = None
+        if not self.path.is_file():
+            raise CameraError(f"camera {self.name}: no such frame file (the virtual bus's twin "
+                              "camera writes LINK.png once it is ready)")
 
     def read(self) -> Frame:
         """The file's present frame (decoded again only when the file changed)."""

@@ -20,6 +20,8 @@ class Register:
 
 
 EEPROM_END = 40  # registers below this address are EEPROM: written only while unlocked
+# The rates an STS servo's Baud_Rate register can select.
+BAUD_RATES = (1_000_000, 500_000, 250_000, 128_000, 115_200, 57_600, 38_400, 19_200)
 
 
 def _ro(address: int, size: int, sign_bit: int | None = None) -> Register:

@@ -16,6 +16,7 @@ servos' present positions.
 from __future__ import annotations
 
 import collections
+import fcntl
 import os
 import select
 import threading
@@ -31,6 +32,10 @@ from facetwin.hardware.protocol import (
 )
 from facetwin.hardware.servo_models import EEPROM_END, ServoModel, servo_model
 from facetwin.profile import Profile
+
+
+class LinkError(RuntimeError):
+    """The link path cannot become this bus's port; the message says why."""
 
 
 class Plant(Protocol):
@@ -145,6 +150,8 @@ class VirtualBus:
         self._threads: list[threading.Thread] = []
         self._master: int | None = None
         self._slave: int | None = None
+        self._port: str | None = None  # the pseudo-terminal the link points at
+        self._link_lock = None
 
     @classmethod
     def for_profile(cls, profile: Profile, link: str | Path, calibration=None,
@@ -161,10 +168,11 @@ class VirtualBus:
     def start(self) -> VirtualBus:
         self._master, self._slave = os.openpty()
         tty.setraw(self._slave)
-        if self.link.is_symlink() or self.link.exists():
-            self.link.unlink()
-        self.link.parent.mkdir(parents=True, exist_ok=True)
-        self.link.symlink_to(os.ttyname(self._slave))
+        try:
+            self._claim_link(os.ttyname(self._slave))
+        except BaseException:
+            self.stop()  # the bus owns its plant: nothing is left running
+            raise
         self._threads = [threading.Thread(target=self._serve, daemon=True, name="virtual-bus")]
         if self.plant is not None:
             self._threads.append(threading.Thread(target=self._drive_plant, daemon=True,
@@ -173,6 +181,33 @@ class VirtualBus:
             t.start()
         return self
 
+    def _claim_link(self, port: str) -> None:
+        """Point the link at ``port``. A running bus holds a lock beside its link, so a
+        link whose lock is free is stale and may go; anything else stays, with the reason."""
+        link = self.link
+        link.parent.mkdir(parents=True, exist_ok=True)
+        self._link_lock = open(link.with_name(f".{link.name}.lock"), "a+")
+        try:
+            fcntl.flock(self._link_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._link_lock.seek(0)
+            owner = self._link_lock.read().strip() or "?"
+            self._link_lock.close()
+            self._link_lock = None
+            raise LinkError(f"{link} is the port of a virtual bus that is still running (pid "
+                            f"{owner}); stop it, or give another --link") from None
+        self._link_lock.truncate(0)
+        self._link_lock.write(str(os.getpid()))
+        self._link_lock.flush()
+        if link.is_symlink() and os.readlink(link).startswith("/dev/pts/"):
+            link.unlink()  # its bus is gone: the lock was free
+        elif link.is_symlink() or link.exists():
+            what = f"a link to {os.readlink(link)}" if link.is_symlink() else "not a link"
+            raise LinkError(f"{link} exists and is {what}, not a virtual bus's port; refusing "
+                            "to replace it: give another --link")
+        link.symlink_to(port)
+        self._port = port
+
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
@@ -180,6 +215,9 @@ class VirtualBus:
         self.vanish()
         if self.plant is not None:
             self.plant.close()
+        if self._link_lock is not None:
+            self._link_lock.close()  # releases the lock
+            self._link_lock = None
 
     def __enter__(self) -> VirtualBus:
         return self.start()
@@ -196,8 +234,10 @@ class VirtualBus:
                 except OSError:
                     pass
         self._master = self._slave = None
-        if self.link.is_symlink():
-            self.link.unlink()
+        if self._port is not None and self.link.is_symlink() and \
+                os.readlink(self.link) == self._port:
+            self.link.unlink()  # ours alone: never another bus's link
+        self._port = None
 
     # -- serving -----------------------------------------------------------------------
     def _serve(self) -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facetwin.profile import Control, Profile
+from facetwin.profile import Control, Profile, ProfileError
 from facetwin.sim.face import FaceAsset
 
 TIMESTEP_S = 0.001
@@ -163,8 +163,10 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
             actuated.append(ActuatedJoint(name, ci, "slide"))
             for m in marks:
                 if m in gripped_by:
-                    raise ValueError(f"profile {profile.name}: skin landmark {m} is gripped by "
-                                     f"both '{gripped_by[m]}' and '{c.name}'")
+                    raise ProfileError.at(
+                        profile.path, f"control '{c.name}'", "twin.landmarks",
+                        f"skin landmark {m} is gripped by '{gripped_by[m]}' too (a symmetric "
+                        "linkage grips the mirror image as well)")
                 gripped_by[m] = c.name
                 owner[m] = name
 
@@ -207,8 +209,8 @@ def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, copy: bool) -
             return _linkage_anchor(profile, face, child, copy)
         p = face.vertices[list(link.landmarks)].mean(axis=0)
         return face.mirror_point(p) if link.mirrored != copy else p
-    raise ValueError(f"profile {profile.name}: control '{c.name}' has a linkage that grips "
-                     "no landmarks and carries no other linkage")
+    raise ProfileError.at(profile.path, f"control '{c.name}'", "twin.landmarks",
+                          "the linkage grips no landmarks and carries no other linkage")
 
 
 def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, _Body],

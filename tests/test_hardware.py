@@ -261,6 +261,7 @@ def test_observations_come_from_frames_captured_after_the_face_arrived(rena, vbu
     sid = rena.control("jaw_open").servos[0]
     camera = LaggingCamera(vbus, tmp_path / "frame.png", sid, lag_s=0.4)
     camera.start()
+    wait_until(camera.path.exists, what="the camera's first frame")
     backend = SerialBackend(rena, str(vbus.link), camera.path, 16,
                             journal=tmp_path / "j.jsonl", frame_wait_s=5.0)
     try:

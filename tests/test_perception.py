@@ -19,8 +19,16 @@ def test_mediapipe_finds_the_twin_and_agrees_with_its_ground_truth(profile):
     assert result["median_error_px"] <= 3.5
 
 
-def test_detector_refuses_what_is_not_an_rgb_image():
+def test_detector_refuses_what_is_not_an_image_and_survives_it():
     import numpy as np
+    from skimage.data import astronaut
 
-    with pytest.raises(ValueError, match="RGB uint8"):
-        FaceMeshDetector()(np.zeros((8, 8), dtype=np.float32))
+    detector = FaceMeshDetector()
+    for bad, why in [(np.zeros((64, 64), np.float32), "uint8 pixels"),
+                     (np.zeros((0, 5, 3), np.uint8), "0 x 0 pixels|5 x 0 pixels"),
+                     (np.zeros((64, 64, 2), np.uint8), "shape"), ("a face", "shape")]:
+        with pytest.raises(ValueError, match=why):
+            detector(bad)
+    assert detector(astronaut()[..., 0]) is not None  # a grey picture is a picture
+    detector.close()
+    detector.close()
