@@ -19,11 +19,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facetwin import profile as profiles
 from facetwin.agents.optimize import Run, make_twin_env, run_search, target_id
 from facetwin.agents.runlog import read_runlog
 from facetwin.agents.search import make_search
 from facetwin.envs.face_env import FaceTwinEnv
-from facetwin.library import save_library
+from facetwin.files import Busy, hold_lock
+from facetwin.library import load_library, save_library
+
+
+class OutputError(ValueError):
+    """The output folder or the run's settings cannot be used; the message says why."""
 
 
 @dataclass
@@ -47,52 +53,73 @@ def tune(profile: str, target, out: Path, name: str | None = None,
          image_size: int = 256, progress: bool = True) -> Tuned:
     """Optimise ``target`` (an expression name, a control vector, or an RGB picture of
     a person) on the twin with each of ``methods``; the first method's best is kept."""
+    if budget < 1 or batch < 1 or workers < 1:
+        raise OutputError(f"budget, batch and workers must each be at least 1, got {budget}, "
+                          f"{batch} and {workers}")
+    p = profiles.load(profile)
     out = Path(out)
+    if (out / "library.json").exists():
+        load_library(out / "library.json", p)  # another profile's is refused before any work
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = hold_lock(out / ".facetwin-optimize.lock", f"output folder {out}")
+    except OSError as exc:
+        raise OutputError(f"cannot use {out} as the output folder: {exc.strerror or exc}") \
+            from None
+    except Busy as exc:
+        raise OutputError(f"{exc}: wait for that run to end, or give another --out") from None
+    with lock:
+        return _tune(p, target, out, name, methods, budget, seed, batch, workers,
+                     target_neutral, image_size, progress)
+
+
+def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_neutral,
+          image_size, progress) -> Tuned:
     picture = not isinstance(target, str) and np.ndim(target) >= 2
     name = name or (target if isinstance(target, str) else "picture" if picture else "target")
     features = "camera" if picture else "ground_truth"
     options = {"target": target}
     if target_neutral is not None:
         options["target_neutral"] = target_neutral
-    viewer = FaceTwinEnv(profile, image_size=image_size, features=features)
-    p = viewer.profile
-    viewer.reset(options=options)  # fails early on a bad target
-    header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target)}
-    # One worker evaluates on the viewer itself; more run as a vector env of twins.
-    env = viewer if workers <= 1 else make_twin_env(profile, workers, image_size, features)
-    runs = []
+    viewer = FaceTwinEnv(p, image_size=image_size, features=features)
     try:
-        for method in methods:
-            search = make_search(method, p.low, p.high, p.neutral, seed, batch,
-                                 p.strain_ceiling)
-            runs.append(run_search(env, options, search, budget, batch,
-                                   out / "runs" / f"{method}-s{seed}.jsonl", header,
-                                   progress=progress))
+        viewer.reset(options=options)  # fails early on a bad target
+        runs = _run_methods(viewer, p, options, target, out, methods, budget, seed, batch,
+                            workers, image_size, features, progress)
+        best = np.array(runs[0].best["applied"])
+        library = save_library(out / "library.json", p, {name: best})
+        shown = None if picture else p.expressions[target] if isinstance(target, str) else target
+        paths = {label: out / f"{label}.png" for label in ("before", "after", "target")}
+        for label, controls in (("before", p.neutral), ("after", best), ("target", shown)):
+            if controls is not None:
+                viewer.reset(options=options)
+                frame, *_ = viewer.step(controls)
+                Image.fromarray(frame["image"]).save(paths[label])
+        if picture:
+            Image.fromarray(np.asarray(target)[..., :3]).save(paths["target"])
     finally:
-        if env is not viewer:
-            env.close()
-
-    best = np.array(runs[0].best["applied"])
-    library = save_library(out / "library.json", p, {name: best})
-    paths = {}
-    for label, controls in (("before", p.neutral), ("after", best)):
-        viewer.reset(options=options)
-        frame, *_ = viewer.step(controls)
-        paths[label] = out / f"{label}.png"
-        Image.fromarray(frame["image"]).save(paths[label])
-    paths["target"] = out / "target.png"
-    if picture:
-        Image.fromarray(np.asarray(target)[..., :3]).save(paths["target"])
-    else:
-        viewer.reset(options=options)
-        shown = p.expressions[target] if isinstance(target, str) else target
-        frame, *_ = viewer.step(shown)
-        Image.fromarray(frame["image"]).save(paths["target"])
-    viewer.close()
+        viewer.close()
     convergence = plot_convergence(out / "runs", out / "convergence.png",
                                    f"{name} on {p.name}")
     return Tuned(name, runs, library, convergence, paths["before"], paths["after"],
                  paths["target"])
+
+
+def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, workers,
+                 image_size, features, progress) -> list[Run]:
+    header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target)}
+    # One worker evaluates on the viewer itself; more run as a vector env of twins.
+    env = viewer if workers <= 1 else make_twin_env(str(p.path), workers, image_size, features)
+    try:
+        return [run_search(env, options,
+                           make_search(method, p.low, p.high, p.neutral, seed, batch,
+                                       p.strain_ceiling),
+                           budget, batch, out / "runs" / f"{method}-s{seed}.jsonl", header,
+                           progress=progress)
+                for method in methods]
+    finally:
+        if env is not viewer:
+            env.close()
 
 
 def plot_convergence(runs_dir: Path, path: Path, title: str) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.profile import Profile
+from facetwin.threads import single_threaded
 
 MIN_CONTRIBUTION = 0.01  # strain below this is dropped from the stored table
 N_CHECK_SAMPLES = 60
@@ -40,6 +41,7 @@ class StrainEnvelope:
     rise: np.ndarray  # (triangles, controls): strain with the control at its high end
     fall: np.ndarray  # (triangles, controls): strain with the control at its low end
 
+    @single_threaded()
     def predict(self, u: np.ndarray) -> float:
         """Predicted peak strain for normalised command ``u`` (0 at neutral)."""
         up, down = np.maximum(u, 0.0), np.maximum(-u, 0.0)

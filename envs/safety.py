@@ -21,6 +21,7 @@ is safe too, and ramps stay inside the envelope.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from facetwin.envs.envelope import StrainEnvelope, load_envelope
 from facetwin.profile import Exclusive, Forbidden, Profile, Tie
+from facetwin.threads import single_threaded
 
 _EPS = 1e-9
 
@@ -161,6 +163,7 @@ class SafetyFilter:
         return a
 
     # -- 2-4. where the face may go ----------------------------------------------------
+    @single_threaded()
     def target(self, command) -> tuple[np.ndarray, SafetyReport]:
         """The safe command nearest in spirit to ``command``, ignoring the rate."""
         p = self.profile
@@ -244,6 +247,7 @@ class SafetyFilter:
         return fixed + lo * np.where(s, u, 0.0)
 
     # -- 5. rate -----------------------------------------------------------------------
+    @single_threaded()
     def __call__(self, command, dt: float | None = None) -> tuple[np.ndarray, SafetyReport]:
         """Filter ``command`` for the next ``dt`` seconds (default: one control period)
         and remember the result as the last applied command."""
@@ -292,11 +296,16 @@ class SafetyFilter:
                     report.yielding += [self.names[i] for i in g]
         return end
 
-    def ramp(self, goal, dt: float | None = None, max_periods: int = 10_000):
+    def ramp(self, goal, dt: float | None = None):
         """Commands that bring the face from the last applied command to ``goal`` at the
-        profile's speeds, one per period (start-up, shut-down and the watchdog)."""
-        for _ in range(max_periods):
+        profile's speeds, one per period (a settled step, start-up, shut-down, the
+        watchdog). It ends within the periods that the slowest control needs to cross its
+        range twice (once for an exclusive group to yield, once to rise)."""
+        dt = self.profile.control_period_s if dt is None else float(dt)
+        crossing_s = 2.0 / self._speed_u.min()  # from one end of the range to the other
+        for _ in range(2 * math.ceil(crossing_s / dt) + 2):
             applied, report = self(goal, dt)
             yield applied, report
             if report.reached:
                 return
+        raise RuntimeError(f"the ramp to {goal} did not arrive in time: a bug in the filter")

@@ -140,26 +140,27 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     import gymnasium as gym
-    import numpy as np
 
     import facetwin.envs  # noqa: F401  (registers the env)
-    from facetwin.hardware.journal import JournalError, read_journal
+    from facetwin.hardware.journal import JournalError, journaled_commands, read_journal
 
+    if args.backend == "serial" and not (args.port and args.camera):
+        raise UsageError("--backend serial needs --port and --camera")
     header, records, torn = read_journal(args.journal)
     p = profiles.load(header["profile"])
     if p.sha256 != header["profile_sha256"]:
         raise JournalError(f"{args.journal} was recorded with another version of profile "
                            f"{p.name!r} (hash {header['profile_sha256'][:12]}, now "
                            f"{p.sha256[:12]})")
-    commands = [r for r in records if r.get("kind") == "command"]
+    commands = journaled_commands(args.journal, records, len(p.controls))
     kwargs = {"port": args.port, "camera": args.camera} if args.backend == "serial" else {}
     env = gym.make("facetwin/FaceTwin-v0", profile=p, backend=args.backend,
                    step_mode="period", **kwargs)
     env.reset(seed=0)
     modified = 0
     try:
-        for r in commands:
-            *_, info = env.step(np.asarray(r["requested"], dtype=np.float32))
+        for command in commands:
+            *_, info = env.step(command)
             modified += bool(info["safety"]["reasons"])
     finally:
         env.close()
@@ -242,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     from facetwin.agents.runlog import RunLogError
+    from facetwin.agents.tune import OutputError
     from facetwin.envs.envelope import EnvelopeError
     from facetwin.envs.serial_backend import HardwareError
     from facetwin.envs.twin_plant import PlantError
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
             HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            UsageError) as exc:
+            OutputError, UsageError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

@@ -1,11 +1,35 @@
-"""Files that survive a crash: whole files replaced atomically, and append-only JSON
-Lines whose torn last line is dropped."""
+"""Files that survive a crash: whole files replaced atomically, append-only JSON Lines
+whose torn last line is dropped, and locks that a dead process cannot keep."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
+
+
+class Busy(RuntimeError):
+    """Another running process holds the lock; the message names it."""
+
+
+def hold_lock(path: Path, what: str):
+    """Take the lock file ``path`` for this process, or raise :class:`Busy` naming the
+    holder of ``what``. The kernel releases it when the returned file is closed or the
+    process dies, however it dies: a lock that is free means its last holder is gone."""
+    path = Path(path)
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise Busy(f"{what} is in use by another running process (pid {holder})") from None
+    f.truncate(0)
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
 
 
 def atomic_write(path: Path, data: bytes | str) -> Path:

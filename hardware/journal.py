@@ -9,9 +9,12 @@ line is skipped when reading.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
+
+import numpy as np
 
 from facetwin.files import read_jsonl
 
@@ -57,9 +60,33 @@ class Journal:
 
 
 def read_journal(path: Path) -> tuple[dict, list[dict], int]:
-    """The header, the records after it, and how many torn lines were skipped."""
+    """The header, the records after it, and how many torn lines were skipped; a line
+    that is not a journal record is named."""
     records, torn = read_jsonl(path, JournalError)
-    headers = [r for r in records if r.get("kind") == "header"]
-    if not records or records[0].get("kind") != "header":
+    for line, r in enumerate(records, 1):
+        if not isinstance(r, dict) or not isinstance(r.get("kind"), str):
+            raise JournalError(f"{path}:{line}: not a journal record: {str(r)[:60]}")
+    if not records or records[0]["kind"] != "header":
         raise JournalError(f"{path} does not start with a journal header")
-    return headers[0], [r for r in records if r.get("kind") != "header"], torn
+    header = records[0]
+    for key in ("profile", "profile_sha256"):
+        if not isinstance(header.get(key), str):
+            raise JournalError(f"{path}:1: the header has no '{key}'")
+    return header, records[1:], torn
+
+
+def journaled_commands(path: Path, records: list[dict], n_controls: int) -> list[np.ndarray]:
+    """What each ``command`` record requested, checked: ``n_controls`` finite numbers."""
+    out = []
+    for line, r in enumerate(records, 2):
+        if r["kind"] != "command":
+            continue
+        v = r.get("requested")
+        if not (isinstance(v, list) and len(v) == n_controls and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                for x in v)):
+            raise JournalError(f"{path}:{line}: 'requested' must be {n_controls} finite "
+                               f"numbers (one per control of the header's profile), got "
+                               f"{str(v)[:60]}")
+        out.append(np.asarray(v, dtype=np.float32))
+    return out

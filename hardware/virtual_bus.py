@@ -16,7 +16,6 @@ servos' present positions.
 from __future__ import annotations
 
 import collections
-import fcntl
 import os
 import select
 import threading
@@ -26,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from facetwin.files import Busy, hold_lock
 from facetwin.hardware.protocol import (
     BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, AngleLimitError, PacketReader, decode,
     encode, packet,
@@ -186,19 +186,11 @@ class VirtualBus:
         link whose lock is free is stale and may go; anything else stays, with the reason."""
         link = self.link
         link.parent.mkdir(parents=True, exist_ok=True)
-        self._link_lock = open(link.with_name(f".{link.name}.lock"), "a+")
         try:
-            fcntl.flock(self._link_lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._link_lock.seek(0)
-            owner = self._link_lock.read().strip() or "?"
-            self._link_lock.close()
-            self._link_lock = None
-            raise LinkError(f"{link} is the port of a virtual bus that is still running (pid "
-                            f"{owner}); stop it, or give another --link") from None
-        self._link_lock.truncate(0)
-        self._link_lock.write(str(os.getpid()))
-        self._link_lock.flush()
+            self._link_lock = hold_lock(link.with_name(f".{link.name}.lock"),
+                                        f"{link}, a virtual bus's port,")
+        except Busy as exc:
+            raise LinkError(f"{exc}: stop that bus, or give another --link") from None
         if link.is_symlink() and os.readlink(link).startswith("/dev/pts/"):
             link.unlink()  # its bus is gone: the lock was free
         elif link.is_symlink() or link.exists():

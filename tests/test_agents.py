@@ -80,17 +80,22 @@ def test_a_scorer_drives_the_search_from_images(emo11_env, tmp_path):
     assert run.best["score"] > run.records[0]["score"]
 
 
+def _evaluation(index: int, score: float) -> dict:
+    return {"batch": index // 2, "batch_size": 2, "index": index, "controls": [0.1, 0.2],
+            "applied": [0.1, 0.2], "score": score}
+
+
 def test_run_log_drops_a_torn_line_and_refuses_another_run(tmp_path):
     path = tmp_path / "run.jsonl"
     header = {"method": "bo", "seed": 0, "batch": 2, "profile": "emo11",
               "profile_sha256": "abc", "target": "expression:happiness"}
     log = RunLog(path, header)
-    log.append({"index": 0, "score": -1.0})
+    log.append(_evaluation(0, -1.0))
     with open(path, "a") as f:
         f.write('{"kind":"eval","index":1,"sco')  # killed mid-write
     resumed = RunLog(path, header)
     assert [r["index"] for r in resumed.records] == [0]
-    resumed.append({"index": 1, "score": -0.5})
+    resumed.append(_evaluation(1, -0.5))
     assert [r["index"] for r in RunLog(path, header).records] == [0, 1]
     with pytest.raises(RunLogError, match="seed"):
         RunLog(path, {**header, "seed": 1})

@@ -2,6 +2,7 @@
 careless or hostile user tries, and the clear error each gets."""
 
 import collections
+import json
 import os
 import re
 import signal
@@ -19,6 +20,7 @@ import pytest
 import facetwin.envs  # noqa: F401
 from conftest import wait_until
 from facetwin import profile as profiles
+from facetwin.agents.runlog import RunLog, RunLogError, read_runlog
 from facetwin.cli import main
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.serial_backend import HardwareError, SerialBackend
@@ -27,6 +29,7 @@ from facetwin.hardware.bus import FeetechBus
 from facetwin.hardware.camera import CameraError, stamped_png
 from facetwin.hardware.journal import read_journal
 from facetwin.hardware.virtual_bus import LinkError, VirtualBus
+from facetwin.library import save_library
 from facetwin.profile import ProfileError
 from facetwin.profile_fuzz import check, mutate
 
@@ -50,7 +53,7 @@ def test_the_virtual_bus_replaces_only_a_stale_link(tmp_path, capsys):
     link = tmp_path / "face"
     with VirtualBus.for_profile(emo, link) as first:
         port = os.readlink(link)
-        with pytest.raises(LinkError, match=f"still running \\(pid {os.getpid()}\\)"):
+        with pytest.raises(LinkError, match=f"running process \\(pid {os.getpid()}\\)"):
             VirtualBus.for_profile(emo, link).start()
         assert os.readlink(link) == port  # the refused bus took nothing, removed nothing
         with FeetechBus.for_profile(str(link), emo) as bus:
@@ -207,3 +210,101 @@ def test_fuzzed_profiles_load_and_step_or_name_a_field(tmp_path):
             mutant, what = mutate(text, rng)
             outcomes[check(mutant, name, tmp_path, rng).split(":")[0]] += 1
     assert outcomes["loaded"] > 5 and outcomes["refused"] > 20  # both sides of the contract
+
+
+# -- 5. the run log --------------------------------------------------------------------
+def _log(path) -> RunLog:
+    header = {"method": "bo", "seed": 0, "batch": 2, "profile": "emo11",
+              "profile_sha256": "abc", "target": "expression:happiness"}
+    log = RunLog(path, header)
+    for k in range(4):
+        log.append({"batch": k // 2, "batch_size": 2, "index": k, "controls": [0.1, 0.2],
+                    "applied": [0.1, 0.2], "score": -1.0 + 0.1 * k})
+    return header
+
+
+def test_an_edited_run_log_record_is_refused_and_named_by_its_line(tmp_path):
+    path = tmp_path / "bo-s0.jsonl"
+    header = _log(path)
+    lines = path.read_text().splitlines()
+    lines[2] = lines[2].replace('"score":-0.9', '"score":99')  # a flattering edit
+    path.write_text("\n".join(lines) + "\n")
+    for read in (lambda: RunLog(path, header), lambda: read_runlog(path)):
+        with pytest.raises(RunLogError, match=f"{path}:3: .*edited or damaged"):
+            read()
+    path.write_text("[1, 2]\n")
+    with pytest.raises(RunLogError, match="not a run log"):
+        read_runlog(path)
+
+
+def test_two_runs_on_one_output_folder_the_second_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "facetwin.cli", "optimize", "--profile",
+                              "emo11", "--target", "surprise", "--budget", "40", "--workers", "1",
+                              "--out", str(out)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        wait_until((out / "runs" / "bo-s0.jsonl").exists, timeout_s=300,
+                   what="the first run's log")
+        assert main(["optimize", "--profile", "emo11", "--target", "surprise", "--budget", "4",
+                     "--out", str(out)]) == 2
+        assert f"pid {first.pid}" in capsys.readouterr().err
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_library_of_another_profile_is_refused_before_any_evaluation(tmp_path, capsys):
+    x2c = profiles.load("x2c30")
+    save_library(tmp_path / "library.json", x2c, {"smile": x2c.neutral})
+    assert main(["optimize", "--profile", "emo11", "--target", "surprise", "--budget", "4",
+                 "--out", str(tmp_path)]) == 2
+    assert "made for profile 'x2c30'" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()
+
+
+# -- 6. messages, not tracebacks -------------------------------------------------------
+def _journal(path, header: dict, *records) -> Path:
+    lines = [json.dumps({"kind": "header", **header})] + [json.dumps(r) for r in records]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys):
+    emo, x2c = profiles.load("emo11"), profiles.load("x2c30")
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    header = {"profile": "x2c30", "profile_sha256": x2c.sha256}
+    command = {"kind": "command", "requested": [0.5] * len(emo.controls)}
+    cases = [
+        (["optimize", "--profile", "emo11", "--target", "surprise", "--budget", "0",
+          "--out", str(tmp_path / "o")], "at least 1"),
+        (["optimize", "--profile", "emo11", "--target", "surprise", "--out", str(a_file)],
+         "cannot use .*a_file as the output folder"),
+        (["optimize", "--profile", "emo11", "--target", "surprise",
+          "--out", str(a_file / "sub")], "cannot use .*sub as the output folder"),
+        (["replay", str(_journal(tmp_path / "a.jsonl", header, command))],
+         r"a\.jsonl:2: 'requested' must be 30 finite numbers"),
+        (["replay", str(_journal(tmp_path / "b.jsonl", {"profile": "x2c30"}))],
+         r"b\.jsonl:1: the header has no 'profile_sha256'"),
+        (["replay", str(_journal(tmp_path / "c.jsonl", header, {"kind": "command"}))],
+         r"c\.jsonl:2: 'requested' must be"),
+        (["replay", str(_journal(tmp_path / "d.jsonl", header, [1, 2]))],
+         r"d\.jsonl:2: not a journal record"),
+        (["replay", str(tmp_path / "a.jsonl"), "--backend", "serial"], "needs --port"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert re.search(message, err) and "Traceback" not in err and err.count("\n") == 1, err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"image_size": 0}, "image_size must be a whole number from 32"),
+    ({"image_size": 2.7}, "image_size must be a whole number"),
+    ({"control_rate_hz": 1e12}, "control_rate_hz must be from 1 to 1000 Hz"),
+])
+def test_env_arguments_out_of_range_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FaceTwinEnv("emo11", **kwargs)
