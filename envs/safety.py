@@ -296,14 +296,19 @@ class SafetyFilter:
                     report.yielding += [self.names[i] for i in g]
         return end
 
+    def ramp_periods(self, dt: float | None = None) -> int:
+        """The most periods a ramp takes: the slowest control crossing its whole range
+        twice (once for an exclusive group to yield, once to rise)."""
+        dt = self.profile.control_period_s if dt is None else float(dt)
+        crossing_s = 2.0 / self._speed_u.min()
+        return 2 * math.ceil(crossing_s / dt) + 2
+
     def ramp(self, goal, dt: float | None = None):
         """Commands that bring the face from the last applied command to ``goal`` at the
         profile's speeds, one per period (a settled step, start-up, shut-down, the
         watchdog). It ends within the periods that the slowest control needs to cross its
         range twice (once for an exclusive group to yield, once to rise)."""
-        dt = self.profile.control_period_s if dt is None else float(dt)
-        crossing_s = 2.0 / self._speed_u.min()  # from one end of the range to the other
-        for _ in range(2 * math.ceil(crossing_s / dt) + 2):
+        for _ in range(self.ramp_periods(dt)):
             applied, report = self(goal, dt)
             yield applied, report
             if report.reached:

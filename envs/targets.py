@@ -34,7 +34,8 @@ class TargetModel:
         self.camera = PinholeCamera.from_profile(profile.camera, image_size)
         self.twin.reset(controls=profile.neutral)
         self.neutral_landmarks = head_frame_landmarks(self.twin)
-        self._cache: dict[bytes, np.ndarray] = {}
+        self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
+        self._pictures: dict[bytes, np.ndarray] = {}
         self._reach: tuple[np.ndarray, np.ndarray] | None = None
         self.renderer = self.detector = self.perceived_neutral = None
         if features == "camera":
@@ -44,15 +45,22 @@ class TargetModel:
 
     def of_controls(self, controls) -> np.ndarray:
         """Features of ``controls`` after the safety filter, on the nominal twin."""
+        return self.face_of(controls)[0]
+
+    def face_of(self, controls) -> tuple[np.ndarray, np.ndarray]:
+        """Features and landmark pixels of ``controls`` after the safety filter, on the
+        nominal twin (both cached)."""
         controls, _ = self.safety.target(controls)
         key = controls.tobytes()
         if key not in self._cache:
             if self.features == "ground_truth":
                 self.twin.reset(controls=controls)
-                self._cache[key] = twin_features(self.twin, self.neutral_landmarks)
+                pixels = self.camera.project(self.twin.landmarks_3d())
+                self._cache[key] = twin_features(self.twin, self.neutral_landmarks), pixels
             else:
-                self._cache[key] = perceived_features(self.seen(controls),
-                                                      self.perceived_neutral, self.camera)
+                pixels = self.seen(controls)
+                self._cache[key] = perceived_features(pixels, self.perceived_neutral,
+                                                      self.camera), pixels
         return self._cache[key]
 
     def of_picture(self, image: np.ndarray, neutral: np.ndarray | None = None,
@@ -71,15 +79,16 @@ class TargetModel:
             digest.update(repr(i.shape).encode())
             digest.update(i.tobytes())
         key = digest.digest()
-        if key not in self._cache:
+        if key not in self._pictures:
             found = [self.detector(i, what) for what, i in named.items()]
             if any(f is None for f in found):
                 which = "target" if found[0] is None else "target_neutral"
                 raise ValueError(f"MediaPipe found no face in the {which} picture")
             human_neutral = found[1] if neutral is not None else self.perceived_neutral
-            self._cache[key] = human_features(found[0], human_neutral, self.perceived_neutral,
-                                              self.camera, self.reach(), gain)
-        return self._cache[key]
+            self._pictures[key] = human_features(found[0], human_neutral,
+                                                 self.perceived_neutral, self.camera,
+                                                 self.reach(), gain)
+        return self._pictures[key]
 
     def reach(self) -> tuple[np.ndarray, np.ndarray]:
         """How far each landmark can move from neutral on this face, in camera-plane mm

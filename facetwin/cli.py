@@ -70,6 +70,39 @@ def _read_rgb(path: Path):
     return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
 
 
+def _collect(args: argparse.Namespace) -> int:
+    from facetwin.agents.collect import collect
+
+    meta = collect(args.profile, args.strategy, args.samples, args.out, workers=args.workers,
+                   image_size=args.image_size, seed=args.seed, images=not args.no_images,
+                   trajectory=args.trajectory)
+    splits = ", ".join(f"{k} {len(v)}" for k, v in meta["splits"].items())
+    print(f"{args.out}: {meta['rows']} rows in {meta['sequences']} sequences ({splits}); "
+          f"card: {args.out / 'README.md'}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from facetwin.agents.train import train
+
+    info = train(args.model, args.data, args.out, epochs=args.epochs, features=args.features,
+                 image_size=args.image_size, seed=args.seed)
+    fit = f"validation L1 {info['val_l1']:.4f}, " if "val_l1" in info else ""
+    print(f"{args.model}: {fit}{info['train_samples']} training samples, {info['seconds']} s")
+    print(f"wrote {args.out / 'model.safetensors'}, {args.out / 'model.json'}"
+          + (f", {args.out / 'loss.png'}" if "val_l1" in info else ""))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from facetwin.agents.inverse_eval import evaluate, table
+
+    result = evaluate(args.model, args.data, closed_loop=args.closed_loop)
+    print(table(result))
+    print(f"wrote {args.model / 'evaluation.json'}")
+    return 0
+
+
 def _profiles(args: argparse.Namespace) -> int:
     for name in profiles.available():
         p = profiles.load(name)
@@ -209,6 +242,40 @@ def main(argv: list[str] | None = None) -> int:
     opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
     opt.set_defaults(func=_optimize)
 
+    col = sub.add_parser("collect", help="babble on the twin and write a dataset (Parquet "
+                                         "shards, meta.json, a dataset card); resumable")
+    col.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
+    col.add_argument("--strategy", default="babble",
+                     choices=["random", "babble", "expert", "symmetric"])
+    col.add_argument("--samples", type=int, required=True, help="settled samples (commands)")
+    col.add_argument("--workers", type=int, default=1, help="processes, each with its twin")
+    col.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
+    col.add_argument("--image-size", type=int, default=256, help="render size in pixels")
+    col.add_argument("--seed", type=int, default=0)
+    col.add_argument("--no-images", action="store_true", help="leave the renders out")
+    col.add_argument("--trajectory", action="store_true",
+                     help="a row for every control period of each transition")
+    col.set_defaults(func=_collect)
+
+    tr = sub.add_parser("train", help="fit an inverse model (or a baseline) to a dataset")
+    tr.add_argument("--model", required=True,
+                    choices=["mlp", "kan", "cnn", "neutral", "random", "nearest", "ridge"])
+    tr.add_argument("--data", type=Path, required=True, help="a folder made by collect")
+    tr.add_argument("--out", type=Path, required=True, help="model folder")
+    tr.add_argument("--epochs", type=int, help="default: the model's recipe")
+    tr.add_argument("--features", choices=["ground_truth", "mediapipe"], default="ground_truth",
+                    help="what landmark models read (mediapipe: as the robot's camera sees)")
+    tr.add_argument("--image-size", type=int, default=64, help="the image model's input")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="a model against its baselines on the test split")
+    ev.add_argument("--model", type=Path, required=True, help="model folder")
+    ev.add_argument("--data", type=Path, required=True, help="a folder made by collect")
+    ev.add_argument("--closed-loop", type=int, default=200,
+                    help="test samples executed on the twin (default 200)")
+    ev.set_defaults(func=_evaluate)
+
     sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
 
     env = sub.add_parser("envelope", help="compute a profile's skin-strain envelope on the "
@@ -242,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.set_defaults(func=_replay)
 
     args = parser.parse_args(argv)
+    from facetwin.agents.dataset import DatasetError
+    from facetwin.agents.model_store import ModelError
     from facetwin.agents.runlog import RunLogError
     from facetwin.agents.tune import OutputError
     from facetwin.envs.envelope import EnvelopeError
@@ -258,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
             HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            OutputError, UsageError) as exc:
+            OutputError, DatasetError, ModelError, UsageError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

@@ -141,6 +141,12 @@ class Twin:
                 d.qvel[self._skin_dofs]
             mujoco.mj_step(m, d)
 
+    def still(self) -> bool:
+        """The servos have reached their goals and nothing moves faster than settling
+        allows (one step's look: :meth:`settle` wants it for several in a row)."""
+        return np.array_equal(self._setpoint, self._target) and \
+            np.abs(self.data.qvel).max() < SETTLE_SPEED
+
     def settle(self, max_time: float = MAX_SETTLE_S) -> int:
         """Step until the servos reach their goals and the skin stops; returns the steps.
 

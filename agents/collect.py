@@ -1,0 +1,203 @@
+"""``facetwin collect``: a face babbles on the twin and a dataset is written as it goes.
+
+    collect("emo11", "babble", samples=20_000, out=Path("data/emo11"), workers=2)
+
+Workers are processes, each with its own twin, MediaPipe and safety filter; each makes
+whole shards (blocks of sequences) and writes them atomically. Killed at any point (even
+with SIGKILL) and run again with the same arguments, a collection makes exactly the
+shards that are missing: no sample lost, none made twice. A larger ``samples`` extends
+a dataset; anything else that would change its content is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing as mp
+import queue
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
+
+from facetwin import profile as profiles
+from facetwin.agents.dataset import (
+    DatasetError, Plan, done_shards, open_plan, write_meta, write_shard,
+)
+from facetwin.agents.strategies import STRATEGIES, make_strategy
+from facetwin.files import Busy, hold_lock
+from facetwin.sim.twin import MAX_SETTLE_S
+
+SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
+
+
+def collect(profile: str, strategy: str, samples: int, out: Path, workers: int = 1,
+            image_size: int = 256, seed: int = 0, images: bool = True,
+            trajectory: bool = False, progress: bool = True) -> dict:
+    """Collect (or complete) a dataset of ``samples`` settled samples; returns its meta."""
+    if strategy not in STRATEGIES:
+        raise DatasetError(f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
+    if samples < 1 or workers < 1:
+        raise DatasetError(f"samples and workers must be at least 1, got {samples} and "
+                           f"{workers}")
+    p = profiles.load(profile)
+    out = Path(out)
+    plan = Plan(p.name, p.sha256, strategy, seed, SEQUENCE_LENGTH, image_size, images,
+                trajectory)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = hold_lock(out / ".facetwin-collect.lock", f"dataset folder {out}")
+    except OSError as exc:
+        raise DatasetError(f"cannot use {out} as the dataset folder: {exc.strerror or exc}") \
+            from None
+    except Busy as exc:
+        raise DatasetError(f"{exc}: wait for that collection to end") from None
+    with lock:
+        neutral = _neutral(p, image_size)
+        open_plan(out, plan, p, neutral)
+        done = {s.name for s in done_shards(out)}
+        todo = [first for first in plan.shard_firsts(samples)
+                if plan.shard_path(out, first).name not in done]
+        rows_per_shard = plan.sequences_per_shard * plan.sequence_length
+        total = len(plan.shard_firsts(samples)) * rows_per_shard
+        with tqdm(total=total, initial=total - len(todo) * rows_per_shard, unit="sample",
+                  desc=f"collect {p.name} {strategy}", disable=not progress,
+                  smoothing=0.05) as bar:
+            _run(str(p.path), plan, out, todo, workers, bar)
+        return write_meta(out, plan, p, neutral, complete=True)
+
+
+def _neutral(p: profiles.Profile, image_size: int) -> dict:
+    """The face at rest, as the dataset's features are measured against it."""
+    from facetwin.envs.face_env import FaceTwinEnv
+
+    env = FaceTwinEnv(p, image_size=image_size, features="camera")
+    try:
+        return {"landmarks": env.targets.camera.project(env.targets.twin.landmarks_3d())
+                .ravel().tolist(),
+                "mediapipe": env.targets.perceived_neutral.ravel().tolist()}
+    finally:
+        env.close()
+
+
+def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int,
+         bar: tqdm) -> None:
+    if not todo:
+        return
+    if workers == 1:  # here, telling the bar itself
+        _start_worker(profile_path, plan, bar.update)
+        for first in todo:
+            _collect_shard(out, first)
+        return
+    ctx = mp.get_context("spawn")
+    made = ctx.Queue()
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                             initargs=(profile_path, plan, made.put)) as pool:
+        pending = {pool.submit(_collect_shard, out, first) for first in todo}
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for f in finished:
+                f.result()  # a worker's error ends the collection, with its traceback
+            _drain(made, bar)
+    _drain(made, bar)
+
+
+def _drain(made, bar: tqdm) -> None:
+    while True:
+        try:
+            bar.update(made.get_nowait())
+        except queue.Empty:
+            return
+
+
+# -- in a worker process ---------------------------------------------------------------
+_worker: _Worker | None = None
+
+
+def _start_worker(profile_path: str, plan: Plan, report) -> None:
+    global _worker
+    _worker = _Worker(profiles.load(profile_path), plan, report)
+
+
+def _collect_shard(out: Path, first: int) -> None:
+    _worker.shard(out, first)
+
+
+class _Worker:
+    """One twin, its MediaPipe and a strategy, making whole shards."""
+
+    def __init__(self, profile: profiles.Profile, plan: Plan, report):
+        from facetwin.envs.face_env import FaceTwinEnv
+        from facetwin.envs.perception import FaceMeshDetector
+
+        self.profile, self.plan, self.report = profile, plan, report  # report(samples made)
+        self.env = FaceTwinEnv(profile, image_size=plan.image_size,
+                               step_mode="period" if plan.trajectory else "settle")
+        self.detector = FaceMeshDetector()
+        self.strategy = make_strategy(plan.strategy, profile)
+        self.parent = mp.parent_process()
+
+    def shard(self, out: Path, first: int) -> None:
+        rows = []
+        for k in range(first, first + self.plan.sequences_per_shard):
+            if self.parent is not None and not self.parent.is_alive():
+                raise SystemExit("the collection this worker served is gone")
+            rows += self.sequence(k)
+        write_shard(self.plan.shard_path(out, first), rows, len(self.profile.controls))
+
+    def sequence(self, k: int) -> list[dict]:
+        """Sequence ``k``: a pure function of the plan's seed and ``k``."""
+        plan, env = self.plan, self.env
+        rng = np.random.default_rng([plan.seed, k])
+        env.reset(seed=int(rng.integers(2**31)), options={"target": "neutral"})
+        commands = self.strategy.sequence(rng, plan.sequence_length)
+        requested, rows = next(commands), []
+        for step in range(plan.sequence_length):
+            transition = self.transition(requested, k, step)
+            rows += transition
+            self.report(1)
+            if step + 1 < plan.sequence_length:
+                requested = commands.send(np.asarray(transition[-1]["applied"], float))
+        return rows
+
+    def transition(self, requested: np.ndarray, k: int, step: int) -> list[dict]:
+        """The rows of one command: its settled end, or every control period of it."""
+        if not self.plan.trajectory:
+            obs, _, _, _, info = self.env.step(requested)
+            return [self.row(obs, info, requested, k, step, 0, True, info["settle_s"])]
+        env, rows, elapsed = self.env, [], 0.0
+        period_s = 1.0 / self.profile.control_rate_hz
+        limit = env.backend.safety.ramp_periods() + int(MAX_SETTLE_S / period_s)
+        for period in range(limit):
+            obs, _, _, _, info = env.step(requested)
+            elapsed += info["settle_s"]
+            reached = info["safety"]["rate_fraction"] >= 1.0 and not info["safety"]["yielding"]
+            settled = (reached and env.twin.still()) or period == limit - 1
+            rows.append(self.row(obs, info, requested, k, step, period, settled, elapsed))
+            if settled:
+                return rows
+        return rows
+
+    def row(self, obs, info, requested, k, step, period, settled, time_s) -> dict:
+        image = obs["image"]
+        seen = self.detector(image)
+        pos, rot = self.env.twin.head_pose()
+        png = None
+        if self.plan.images:
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, "PNG", compress_level=1)
+            png = buffer.getvalue()
+        return {
+            "sequence": k, "step": step, "period": period, "settled": settled,
+            "time_s": time_s, "requested": np.asarray(requested, np.float32),
+            "applied": info["applied"], "controls": obs["controls"],
+            "landmarks": obs["landmarks"].ravel(), "features": obs["achieved_goal"],
+            "mediapipe": (np.full(obs["landmarks"].size, np.nan, np.float32) if seen is None
+                          else seen.astype(np.float32).ravel()),
+            "face_found": seen is not None,
+            "head_pose": np.concatenate([Rotation.from_matrix(rot).as_rotvec(degrees=True),
+                                         pos * 1e3]).astype(np.float32),
+            "strain": info["strain_max"], "image": png, "seed": self.plan.seed,
+        }

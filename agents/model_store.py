@@ -1,0 +1,76 @@
+"""Inverse models on disk: ``model.safetensors`` (weights and normalisation, tensors only:
+nothing in it runs when loaded) and ``model.json`` (the architecture, the profile and its
+sha256, the inputs, the dataset it was trained on).
+
+    save_model(out, "mlp", module, profile, inputs="ground_truth", dataset=meta)
+    module, config = load_model(out, profile)     # another profile's model is refused
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from facetwin.agents.models import ARCHITECTURES
+from facetwin.files import atomic_write
+from facetwin.profile import Profile
+
+FORMAT = "facetwin-model/1"
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be used here; the message says why."""
+
+
+def save_model(out: Path, name: str, module: torch.nn.Module, profile: Profile, inputs: str,
+               dataset: dict, training: dict | None = None) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
+    save_file(tensors, str(out / "model.safetensors"))
+    config = {
+        "format": FORMAT, "model": name, "architecture": module.config, "inputs": inputs,
+        "profile": profile.name, "profile_sha256": profile.sha256, "controls": profile.names,
+        "outputs": "each control from its low (0) to its high (1) end",
+        "normalisation": "inputs standardised with the training split's mean and spread "
+                         "(the tensors standardize.mean and standardize.std)",
+        "dataset": {k: dataset[k] for k in ("profile", "plan", "rows", "sequences")} | {
+            "splits": {k: len(v) for k, v in dataset["splits"].items()}},
+        "training": training or {},
+    }
+    atomic_write(out / "model.json", json.dumps(config, indent=1) + "\n")
+    return out
+
+
+def read_config(model_dir: Path) -> dict:
+    path = Path(model_dir) / "model.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{model_dir} is not a FaceTwin model ({path}: {exc})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelError(f"{path} is not a FaceTwin model ({FORMAT})")
+    if config.get("model") not in ARCHITECTURES:
+        raise ModelError(f"{path}: unknown model {config.get('model')!r}")
+    return config
+
+
+def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:
+    """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
+    config = read_config(model_dir)
+    if config["profile"] != profile.name:
+        raise ModelError(f"{model_dir} was trained for profile {config['profile']!r}, not "
+                         f"{profile.name!r}: its controls mean nothing on another face")
+    if config["profile_sha256"] != profile.sha256:
+        raise ModelError(f"{model_dir} was trained on another version of profile "
+                         f"{profile.name!r} (sha256 {config['profile_sha256'][:12]}, now "
+                         f"{profile.sha256[:12]}); train it again")
+    module = ARCHITECTURES[config["model"]](**config["architecture"])
+    try:
+        module.load_state_dict(load_file(str(Path(model_dir) / "model.safetensors")))
+    except (OSError, RuntimeError) as exc:
+        raise ModelError(f"{model_dir}: the weights do not fit model.json ({exc})") from None
+    return module.eval(), config
