@@ -27,7 +27,8 @@ from facetwin.agents.dataset import (
     DatasetError, Plan, done_shards, open_plan, write_meta, write_shard,
 )
 from facetwin.agents.strategies import STRATEGIES, make_strategy
-from facetwin.files import Busy, hold_lock
+from facetwin.files import claim_folder
+from facetwin.profile import IMAGE_SIZES
 from facetwin.sim.twin import MAX_SETTLE_S
 
 SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
@@ -35,8 +36,10 @@ SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
 
 def collect(profile: str, strategy: str, samples: int, out: Path, workers: int = 1,
             image_size: int = 256, seed: int = 0, images: bool = True,
-            trajectory: bool = False, progress: bool = True) -> dict:
-    """Collect (or complete) a dataset of ``samples`` settled samples; returns its meta."""
+            trajectory: bool = False, shard_sequences: int = 16,
+            progress: bool = True) -> dict:
+    """Collect (or complete) a dataset of ``samples`` settled samples, in shards of
+    ``shard_sequences`` sequences of 8 (rounded up to whole shards); returns its meta."""
     if strategy not in STRATEGIES:
         raise DatasetError(f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
     if samples < 1 or workers < 1:
@@ -44,17 +47,13 @@ def collect(profile: str, strategy: str, samples: int, out: Path, workers: int =
                            f"{workers}")
     p = profiles.load(profile)
     out = Path(out)
+    if not IMAGE_SIZES[0] <= image_size <= IMAGE_SIZES[1] or shard_sequences < 1:
+        raise DatasetError(f"image size must be {IMAGE_SIZES[0]}-{IMAGE_SIZES[1]} pixels and "
+                           f"shards hold at least 1 sequence, got {image_size} and "
+                           f"{shard_sequences}")
     plan = Plan(p.name, p.sha256, strategy, seed, SEQUENCE_LENGTH, image_size, images,
-                trajectory)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = hold_lock(out / ".facetwin-collect.lock", f"dataset folder {out}")
-    except OSError as exc:
-        raise DatasetError(f"cannot use {out} as the dataset folder: {exc.strerror or exc}") \
-            from None
-    except Busy as exc:
-        raise DatasetError(f"{exc}: wait for that collection to end") from None
-    with lock:
+                trajectory, shard_sequences)
+    with claim_folder(out, "dataset folder", DatasetError):
         neutral = _neutral(p, image_size)
         open_plan(out, plan, p, neutral)
         done = {s.name for s in done_shards(out)}

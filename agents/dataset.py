@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 
 from facetwin import __version__
 from facetwin.envs.expression import N_FEATURES
-from facetwin.files import atomic_write
+from facetwin.files import atomic_write, read_document
 from facetwin.landmarks import N_LANDMARKS
 from facetwin.profile import Profile
 
@@ -117,13 +117,8 @@ def open_plan(root: Path, plan: Plan, profile: Profile, neutral: dict) -> None:
     meta_path = Path(root) / "meta.json"
     if meta_path.exists():
         meta = read_meta(root)
-        if meta["profile"] != plan.profile:
-            raise DatasetError(f"{root} holds a dataset of profile {meta['profile']!r}, not "
-                               f"{plan.profile!r}; give another --out")
-        if meta["profile_sha256"] != plan.profile_sha256:
-            raise DatasetError(f"{root} was collected with another version of profile "
-                               f"{plan.profile!r} (sha256 {meta['profile_sha256'][:12]}, now "
-                               f"{plan.profile_sha256[:12]}); give another --out")
+        profile.require_same(meta["profile"], meta["profile_sha256"], f"dataset {root}",
+                             DatasetError, "give another --out")
         for key, value in plan.__dict__.items():
             if meta["plan"].get(key) != value:
                 raise DatasetError(f"{root} was collected with {key} = {meta['plan'].get(key)!r}"
@@ -162,14 +157,8 @@ def _sequence_range(shard: Path) -> tuple[int, int]:
 
 
 def read_meta(root: Path) -> dict:
-    path = Path(root) / "meta.json"
-    try:
-        meta = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DatasetError(f"{root} is not a FaceTwin dataset ({path}: {exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise DatasetError(f"{path} is not a FaceTwin dataset's meta ({FORMAT})")
-    return meta
+    return read_document(Path(root) / "meta.json", FORMAT, "a FaceTwin dataset's meta",
+                         DatasetError)
 
 
 def load_columns(root: Path, columns: list[str], split: str | None = None) -> dict:
@@ -201,7 +190,7 @@ def _card(meta: dict) -> str:
 {"(every control period of each transition)" if plan['trajectory'] else "(each settled)"},
 collected on the FaceTwin twin of profile `{meta['profile']}` (sha256
 `{meta['profile_sha256'][:16]}...`) with seed {plan['seed']}, FaceTwin {meta['facetwin']}.
-{"Complete." if meta['complete'] else "Collection in progress, or interrupted: run the same command again."}
+{"Complete." if meta['complete'] else "Collection in progress, or interrupted: run it again."}
 
 - Splits by sequence (never by frame): {counts} sequences (`meta.json`: `splits`).
 - Every command passed the safety filter: `requested` is what the strategy asked for,

@@ -36,8 +36,10 @@ from facetwin.envs.targets import TargetModel
 from facetwin.files import atomic_write
 
 
-def evaluate(model_dir: Path, data: Path, closed_loop: int = 200,
+def evaluate(model_dir: Path, data: Path, closed_loop: int = 200, rate_s: float = 1.0,
              progress: bool = True) -> dict:
+    """The table for the model in ``model_dir`` on ``data``'s test split (also written to
+    ``model_dir/evaluation.json``); ``rate_s`` is how long each inference rate is timed."""
     p, meta = dataset_profile(data)
     module, config = load_model(model_dir, p)
     inputs = config["inputs"]
@@ -62,7 +64,7 @@ def evaluate(model_dir: Path, data: Path, closed_loop: int = 200,
     for name, (predictor, split) in bar:
         predicted = _predict(predictor, split.x)
         rows.append({"name": name, **_l1(predicted, split, p),
-                     **loop.errors(predicted), **_rates(predictor, split.x)})
+                     **loop.errors(predicted), **_rates(predictor, split.x, rate_s)})
     rows.append({"name": "applied controls (floor)", "l1": 0.0,
                  **loop.errors(test.y), "rate_batch1": None, "rate_batched": None})
     result = {"profile": p.name, "dataset": str(data), "test_samples": len(test.y),

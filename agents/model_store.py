@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from facetwin.agents.models import ARCHITECTURES
-from facetwin.files import atomic_write
+from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
 
 FORMAT = "facetwin-model/1"
@@ -47,12 +47,7 @@ def save_model(out: Path, name: str, module: torch.nn.Module, profile: Profile, 
 
 def read_config(model_dir: Path) -> dict:
     path = Path(model_dir) / "model.json"
-    try:
-        config = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{model_dir} is not a FaceTwin model ({path}: {exc})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ModelError(f"{path} is not a FaceTwin model ({FORMAT})")
+    config = read_document(path, FORMAT, "a FaceTwin model", ModelError)
     if config.get("model") not in ARCHITECTURES:
         raise ModelError(f"{path}: unknown model {config.get('model')!r}")
     return config
@@ -61,13 +56,8 @@ def read_config(model_dir: Path) -> dict:
 def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:
     """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
     config = read_config(model_dir)
-    if config["profile"] != profile.name:
-        raise ModelError(f"{model_dir} was trained for profile {config['profile']!r}, not "
-                         f"{profile.name!r}: its controls mean nothing on another face")
-    if config["profile_sha256"] != profile.sha256:
-        raise ModelError(f"{model_dir} was trained on another version of profile "
-                         f"{profile.name!r} (sha256 {config['profile_sha256'][:12]}, now "
-                         f"{profile.sha256[:12]}); train it again")
+    profile.require_same(config["profile"], config["profile_sha256"], f"model {model_dir}",
+                         ModelError, "train it again")
     module = ARCHITECTURES[config["model"]](**config["architecture"])
     try:
         module.load_state_dict(load_file(str(Path(model_dir) / "model.safetensors")))

@@ -17,7 +17,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -28,6 +27,7 @@ from facetwin.agents.inputs import FEATURE_KINDS, load_split, region_columns, to
 from facetwin.agents.model_store import ModelError, save_model
 from facetwin.agents.models import ARCHITECTURES, BASELINES
 from facetwin.envs.expression import N_FEATURES
+from facetwin.plots import log_lines
 from facetwin.profile import Tie
 
 
@@ -54,10 +54,8 @@ def dataset_profile(data: Path) -> tuple[profiles.Profile, dict]:
     """The profile a dataset was collected on, as it is now; refused if it changed."""
     meta = read_meta(data)
     p = profiles.load(meta["profile"])
-    if p.sha256 != meta["profile_sha256"]:
-        raise DatasetError(f"{data} was collected with another version of profile "
-                           f"{p.name!r} (sha256 {meta['profile_sha256'][:12]}, now "
-                           f"{p.sha256[:12]}); collect it again")
+    p.require_same(meta["profile"], meta["profile_sha256"], f"dataset {data}", DatasetError,
+                   "collect it again")
     return p, meta
 
 
@@ -96,7 +94,9 @@ def train(name: str, data: Path, out: Path, epochs: int | None = None,
             module.standardize.fit(train_split.x)
         history = _fit(module, RECIPES[name], train_split, val_split, epochs, _ties(p), seed,
                        progress, desc=f"train {name} on {p.name}")
-        _plot(history, Path(out) / "loss.png", f"{name} on {p.name} ({inputs})")
+        log_lines(Path(out) / "loss.png", [(history["train_l1"], "train"),
+                                           (history["val_l1"], "validation")],
+                  f"{name} on {p.name} ({inputs})", "epoch", "command L1 (0-1 per control)")
     training = {"seconds": round(time.perf_counter() - started, 1),
                 "train_samples": len(train_split.y), "val_samples": len(val_split.y),
                 "recipe": RECIPES[name].__dict__ if name in RECIPES else None,
@@ -175,24 +175,3 @@ def _l1(module, split, batch: int = 512) -> float:
     x = torch.tensor(split.x)
     pred = torch.cat([module(x[k:k + batch]) for k in range(0, len(x), batch)])
     return float((pred - torch.as_tensor(split.y)).abs().mean())
-
-
-def _plot(history: dict, path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 3.4), dpi=100)
-    for key, label in (("train_l1", "train"), ("val_l1", "validation")):
-        ax.plot(np.arange(1, len(history[key]) + 1), history[key], label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("command L1 (0-1 per control)")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

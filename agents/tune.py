@@ -24,8 +24,9 @@ from facetwin.agents.optimize import Run, make_twin_env, run_search, target_id
 from facetwin.agents.runlog import read_runlog
 from facetwin.agents.search import make_search
 from facetwin.envs.face_env import FaceTwinEnv
-from facetwin.files import Busy, hold_lock
+from facetwin.files import claim_folder
 from facetwin.library import load_library, save_library
+from facetwin.plots import log_lines
 
 
 class OutputError(ValueError):
@@ -60,15 +61,7 @@ def tune(profile: str, target, out: Path, name: str | None = None,
     out = Path(out)
     if (out / "library.json").exists():
         load_library(out / "library.json", p)  # another profile's is refused before any work
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = hold_lock(out / ".facetwin-optimize.lock", f"output folder {out}")
-    except OSError as exc:
-        raise OutputError(f"cannot use {out} as the output folder: {exc.strerror or exc}") \
-            from None
-    except Busy as exc:
-        raise OutputError(f"{exc}: wait for that run to end, or give another --out") from None
-    with lock:
+    with claim_folder(out, "output folder", OutputError):
         return _tune(p, target, out, name, methods, budget, seed, batch, workers,
                      target_neutral, image_size, progress)
 
@@ -123,26 +116,11 @@ def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, 
 
 
 def plot_convergence(runs_dir: Path, path: Path, title: str) -> Path:
-    """Best score so far against evaluations, one line per run log in ``runs_dir``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=100)
+    """Best distance so far against evaluations, one line per run log in ``runs_dir``."""
+    lines = []
     for log in sorted(Path(runs_dir).glob("*.jsonl")):
         header, records = read_runlog(log)
         if records:
-            best = np.maximum.accumulate([r["score"] for r in records])
-            ax.plot(np.arange(1, len(best) + 1), -best,
-                    label=f"{header['method']} (seed {header['seed']})")
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel("best expression distance (mm)")
-    ax.set_yscale("log")
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+            lines.append((-np.maximum.accumulate([r["score"] for r in records]),
+                          f"{header['method']} (seed {header['seed']})"))
+    return log_lines(path, lines, title, "evaluations", "best expression distance (mm)")

@@ -6,7 +6,8 @@ bus's replies: the bus hands it the servos' present positions and the time it re
 the twin integrates up to that time, skipping none of it, and every frame period of
 twin time it renders its camera and replaces the frame file with a PNG stamped with the
 time the picture shows. On a loaded machine it can fall behind real time: it then
-catches up on physics first and renders only the newest frame, as a camera drops frames. The serial backend reads that file as its camera and waits for frames
+catches up on physics first and renders only the newest frame, as a camera drops frames.
+The serial backend reads that file as its camera and waits for frames
 stamped after the face arrived, so a plant that lags is waited for, never read stale.
 """
 

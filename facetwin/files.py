@@ -65,3 +65,30 @@ def read_jsonl(path: Path, error: type[Exception]) -> tuple[list[dict], int]:
                 raise error(f"{path}:{n}: not a JSON line: {line[:60]!r}") from None
             torn += 1  # the process died mid-write
     return records, torn
+
+
+def claim_folder(path: Path, what: str, error: type[Exception]):
+    """Make ``path`` (a folder one run at a time writes to) and hold its lock; anything
+    in the way becomes ``error`` with the reason. Returns the lock to close (or use in a
+    ``with``) when the run ends."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return hold_lock(path / ".facetwin.lock", f"{what} {path}")
+    except OSError as exc:
+        raise error(f"cannot use {path} as the {what}: {exc.strerror or exc}") from None
+    except Busy as exc:
+        raise error(f"{exc}: wait for that run to end, or give another folder") from None
+
+
+def read_document(path: Path, format_tag: str, what: str, error: type[Exception]) -> dict:
+    """A JSON object whose ``format`` is ``format_tag``, or ``error`` saying what
+    ``path`` is not (``what``: "an expression library", "a FaceTwin model", ...)."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise error(f"{path} is not {what}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != format_tag:
+        raise error(f"{path} is not {what} (format {format_tag!r})")
+    return doc

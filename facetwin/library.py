@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.files import atomic_write
+from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
 
 FORMAT = "facetwin-library/1"
@@ -50,20 +50,9 @@ def save_library(path: Path, profile: Profile, expressions: dict[str, np.ndarray
 def load_library(path: Path, profile: Profile) -> dict[str, np.ndarray]:
     """The expressions of a library file as control vectors of ``profile``."""
     path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise LibraryError(f"cannot read expression library {path}: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise LibraryError(f"{path} is not an expression library (format {FORMAT!r})")
-    made_for, sha = doc.get("profile"), doc.get("profile_sha256")
-    if made_for != profile.name:
-        raise LibraryError(f"{path} was made for profile {made_for!r}, not {profile.name!r}: "
-                           "its control values mean nothing on another face")
-    if sha != profile.sha256:
-        raise LibraryError(f"{path} was made for another version of profile {profile.name!r} "
-                           f"(sha256 {str(sha)[:12]}..., now {profile.sha256[:12]}...): "
-                           "make it again on this profile")
+    doc = read_document(path, FORMAT, "an expression library", LibraryError)
+    profile.require_same(doc.get("profile"), doc.get("profile_sha256"), str(path), LibraryError,
+                         "make it again on this profile")
     table = doc.get("expressions")
     if not isinstance(table, dict):
         raise LibraryError(f"{path}: 'expressions' must map names to control tables")

@@ -225,6 +225,17 @@ class Profile:
     def neutral(self) -> np.ndarray:
         return np.array([c.neutral for c in self.controls], dtype=np.float32)
 
+    def require_same(self, name, sha256, what: str, error: type[Exception],
+                     remedy: str) -> None:
+        """Refuse ``what``, a file made for profile ``name`` at ``sha256``, unless it was
+        made for this profile as it is now: its values mean nothing on another face."""
+        if name != self.name:
+            raise error(f"{what} was made for profile {name!r}, not {self.name!r}: its "
+                        "values mean nothing on another face")
+        if sha256 != self.sha256:
+            raise error(f"{what} was made for another version of profile {self.name!r} "
+                        f"(sha256 {str(sha256)[:12]}, now {self.sha256[:12]}); {remedy}")
+
     def index(self, name: str) -> int:
         for i, c in enumerate(self.controls):
             if c.name == name:

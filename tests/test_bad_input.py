@@ -51,7 +51,7 @@ def test_the_virtual_bus_replaces_only_a_stale_link(tmp_path, capsys):
     assert os.readlink(elsewhere) == str(precious)
 
     link = tmp_path / "face"
-    with VirtualBus.for_profile(emo, link) as first:
+    with VirtualBus.for_profile(emo, link):
         port = os.readlink(link)
         with pytest.raises(LinkError, match=f"running process \\(pid {os.getpid()}\\)"):
             VirtualBus.for_profile(emo, link).start()

@@ -66,7 +66,7 @@ class RegionAttentionKAN(nn.Module):
         super().__init__()
         self.config = {"n_inputs": n_inputs, "n_controls": n_controls, "dim": dim,
                        "heads": heads, "hidden": hidden, "grid": grid,
-                       "regions": [r.tolist() for r in regions]}
+                       "regions": [np.asarray(r).tolist() for r in regions]}
         self.standardize = Standardize(n_inputs)
         for k, cols in enumerate(regions):
             self.register_buffer(f"region_{k}", torch.as_tensor(cols, dtype=torch.long))
