@@ -5,7 +5,7 @@ kept in --out and reused when there).
     python bench/inverse.py [--profiles emo11 x2c30] [--samples 20000] [--out bench/out/inverse]
 
 1. Collection rate, W=1 against W=2 worker processes, in one run (a fresh dataset each,
-   --rate-samples samples).
+   --rate-samples samples, so that starting the workers weighs little).
 2. Per profile: a dataset of --samples settled samples (the babble strategy, W=2).
 3. Per profile: mlp and kan on ground-truth features, mlp on MediaPipe features (what
    the robot's camera sees), cnn on the renders; each evaluated on the test split against
@@ -45,7 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profiles", nargs="+", default=["emo11", "x2c30"])
     parser.add_argument("--samples", type=int, default=20_000)
-    parser.add_argument("--rate-samples", type=int, default=512)
+    parser.add_argument("--rate-samples", type=int, default=2048)
     parser.add_argument("--closed-loop", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("bench/out/inverse"))
     args = parser.parse_args()

@@ -3,7 +3,8 @@
     python bench/twin.py [--evals 100] [--mediapipe-renders 200]
 
 - physics steps/s: 1 kHz MuJoCo steps under random in-range commands at servo rate;
-- settled evals/s: command, settle, render 256x256, ground-truth landmarks;
+- settled evals/s: command, settle, render 256x256, ground-truth landmarks; and the CPU
+  cores the env keeps busy meanwhile (CPU time over wall time);
 - median settle: simulated time from command to a still face;
 - render fps: 256x256 RGB frames;
 - peak memory: maximum resident set of a fresh process holding one env;
@@ -21,6 +22,11 @@ import sys
 import time
 
 import numpy as np
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measure(profile: str, evals: int, mp_renders: int) -> dict:
@@ -42,11 +48,12 @@ def measure(profile: str, evals: int, mp_renders: int) -> dict:
 
     env.reset(seed=0)
     settle_s = []
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _cpu_s()
     for _ in range(evals):
         _, _, _, _, info = env.step(rng.uniform(p.low, p.high))
         settle_s.append(info["settle_s"])
-    settled = evals / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    settled, cores = evals / wall, (_cpu_s() - cpu0) / wall
 
     t0 = time.perf_counter()
     for _ in range(100):
@@ -54,7 +61,8 @@ def measure(profile: str, evals: int, mp_renders: int) -> dict:
     render = 100 / (time.perf_counter() - t0)
 
     result = {"profile": profile, "physics_steps_per_s": physics,
-              "settled_evals_per_s": settled, "median_settle_ms": 1e3 * float(np.median(settle_s)),
+              "settled_evals_per_s": settled, "cpu_cores": cores,
+              "median_settle_ms": 1e3 * float(np.median(settle_s)),
               "render_fps": render,
               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
     if mp_renders:
@@ -83,7 +91,8 @@ def main() -> None:
                              check=True, capture_output=True, text=True).stdout
         rows.append(json.loads(out.strip().splitlines()[-1]))
     cols = [("profile", "{}"), ("physics_steps_per_s", "{:.0f}"),
-            ("settled_evals_per_s", "{:.1f}"), ("median_settle_ms", "{:.0f}"),
+            ("settled_evals_per_s", "{:.1f}"), ("cpu_cores", "{:.2f}"),
+            ("median_settle_ms", "{:.0f}"),
             ("render_fps", "{:.0f}"), ("peak_rss_mb", "{:.0f}")]
     if args.mediapipe_renders:
         cols += [("renders", "{}"), ("detection_rate", "{:.1%}"),

@@ -89,7 +89,9 @@ class FeetechBus:
     def _receive(self, ids: list[int], deadline: float) -> dict[int, Packet]:
         got: dict[int, Packet] = {}
         wanted = set(ids)
-        while wanted - got.keys():
+        corrupt_before = self._reader.corrupt
+        # Every reply in, good or corrupt: nothing more will come, so no use waiting.
+        while len(got) + self._reader.corrupt - corrupt_before < len(wanted):
             left = deadline - time.perf_counter()
             try:
                 # Past the deadline, still take what already arrived: a process that was

@@ -134,6 +134,19 @@ def test_the_kan_layer_is_made_of_cubic_b_splines():
     np.testing.assert_allclose(basis.sum(axis=1), 1.0, atol=1e-6)  # a partition of unity
 
 
+def test_the_folded_mlp_is_the_same_function():
+    from facetwin.agents.models.mlp import LandmarkMLP
+
+    mlp = LandmarkMLP(1437, 16)
+    mlp.standardize.fit(np.random.default_rng(0).normal(3.0, 2.0, (64, 1437)))
+    mlp.train()
+    mlp(torch.randn(32, 1437))  # batch norms learn running statistics
+    x = torch.randn(5, 1437)
+    with torch.no_grad():
+        unfolded = mlp.eval().net(mlp.standardize(x))
+        torch.testing.assert_close(mlp(x), unfolded, rtol=1e-5, atol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     out, _ = dataset
