@@ -14,3 +14,4 @@ bench:
 	.venv/bin/python bench/twin.py
 	.venv/bin/python bench/bus.py
 	.venv/bin/python bench/faults.py
+	.venv/bin/python bench/profile_fuzz.py
