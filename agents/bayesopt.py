@@ -16,7 +16,10 @@ What the GP models depends on the target:
   tractable in tens of evaluations;
 * a scorer: the score itself.
 
-The first ``n_init`` evaluations are the start point and a scrambled Sobol design.
+The first ``n_init`` evaluations are the start point and a scrambled Sobol design. A
+warm start (``start_side``, e.g. from an inverse model's proposal) draws the design, and
+the first trust region, from a box of that side around the start point instead: the
+search refines a good guess rather than surveying the whole box.
 Every random choice is seeded by the run's seed and the number of evaluations so far,
 so the next batch depends on the evaluations alone (``stateless``).
 """
@@ -51,6 +54,7 @@ from facetwin.threads import single_threaded
 EXPLAINED_VARIANCE = 0.999
 MAX_COMPONENTS = 24
 TR_START, TR_MIN, TR_MAX, TR_PATIENCE = 0.8, 1 / 64, 1.6, 3
+WARM_INIT = 4  # evaluations before the GP of a warm start: its guess and 3 around it
 
 
 class BayesOpt(Search):
@@ -59,15 +63,22 @@ class BayesOpt(Search):
 
     def __init__(self, low, high, x0, seed: int, n_init: int | None = None,
                  strain_limit: float | None = None, restarts: int = 4,
-                 raw_samples: int = 256, mc_samples: int = 64, batch: int = 2):
+                 raw_samples: int = 256, mc_samples: int = 64, batch: int = 2,
+                 start_side: float | None = None):
         super().__init__(low, high, x0, seed)
         d = len(self.low)
-        self.n_init = n_init or min(10, max(4, d // 2))
+        if start_side is not None and not 0 < start_side <= 1:
+            raise ValueError(f"start_side is a fraction of each control's range in (0, 1], "
+                             f"got {start_side!r}")
+        self.start_side = start_side
+        self.n_init = n_init or (WARM_INIT if start_side else min(10, max(4, d // 2)))
         self.strain_limit = strain_limit
         self.batch = batch
         self.restarts, self.raw_samples, self.mc_samples = restarts, raw_samples, mc_samples
         m = int(np.ceil(np.log2(self.n_init)))  # Sobol points come in powers of 2
         sobol = qmc.Sobol(d, scramble=True, seed=seed).random_base2(m)[:self.n_init - 1]
+        if start_side:
+            sobol = self.to_unit(self.x0) + start_side * (sobol - 0.5)
         self.design = np.vstack([self.x0, self.from_unit(sobol)])
         self.records: list[dict] = []
 
@@ -117,7 +128,7 @@ class BayesOpt(Search):
         a fraction of each control's range (TuRBO, Eriksson et al. 2019): it doubles
         after 3 batches in a row that improve on the best, halves after as many that do
         not. A function of the scores so far, so a resumed run agrees."""
-        side, wins, losses = TR_START, 0, 0
+        side, wins, losses = self.start_side or TR_START, 0, 0
         best = self.scores[:self.n_init].max()
         for start in range(self.n_init, len(self.scores), self.batch):
             batch_best = self.scores[start:start + self.batch].max()

@@ -55,14 +55,22 @@ class InverseModelAgent:
             return self.base.features_of(a)
         return self.base.human_features_of(a)
 
-    @torch.no_grad()
     def propose(self, target) -> np.ndarray:
         """The controls the model gives for ``target``."""
         if self.inputs == "image":
             picture = check_picture(target, "target picture")
-            x = image_input(picture, self.config["architecture"]["image_size"])
-        else:
-            x = self.features_of(target)
+            return self._controls(image_input(picture, self.config["architecture"]["image_size"]))
+        return self._controls(self.features_of(target))
+
+    def propose_features(self, features) -> np.ndarray:
+        """The controls the model gives for expression features (the env's
+        ``desired_goal``); a feature model's way to take any target the env takes."""
+        if self.inputs == "image":
+            raise ModelError("an image model needs the target's picture, not its features")
+        return self._controls(np.asarray(features, np.float32))
+
+    @torch.no_grad()
+    def _controls(self, x) -> np.ndarray:
         y = self.module(torch.as_tensor(np.asarray(x)[None]))[0].numpy()
         return from_unit_box(y, self.profile).astype(np.float32)
 

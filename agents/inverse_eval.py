@@ -94,6 +94,8 @@ class _ClosedLoop:
         self.targets = TargetModel(p, SafetyFilter(p), image_size, "ground_truth")
 
     def errors(self, predicted: np.ndarray) -> dict:
+        if not len(self.picks):
+            return {"closed_loop_mm": None, "closed_loop_px": None}
         mm, px = [], []
         for i in self.picks:
             achieved, seen = self.targets.face_of(from_unit_box(predicted[i], self.p))
@@ -133,7 +135,12 @@ def table(result: dict) -> str:
              "| model | command L1 | closed loop mm | closed loop px | batch 1 /s (1 core) "
              "| batched /s |", "|---|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
-        rates = [f"{r[k]:,.0f}" if r[k] else "" for k in ("rate_batch1", "rate_batched")]
-        lines.append(f"| {r['name']} | {r['l1']:.4f} | {r['closed_loop_mm']:.3f} | "
-                     f"{r['closed_loop_px']:.2f} | {rates[0]} | {rates[1]} |")
+        cells = [_cell(r[k], f) for k, f in (
+            ("closed_loop_mm", ".3f"), ("closed_loop_px", ".2f"), ("rate_batch1", ",.0f"),
+            ("rate_batched", ",.0f"))]
+        lines.append(f"| {r['name']} | {r['l1']:.4f} | {' | '.join(cells)} |")
     return "\n".join(lines)
+
+
+def _cell(value, spec: str) -> str:
+    return "" if value is None else format(value, spec)

@@ -92,10 +92,11 @@ METHODS = ("bo", "random", "cmaes")
 
 
 def make_search(method: str, low, high, x0, seed: int, batch: int = 2,
-                strain_limit: float | None = None) -> Search:
+                strain_limit: float | None = None, start_side: float | None = None) -> Search:
     """A search over ``[low, high]`` from ``x0``. ``batch`` (q) and ``strain_limit`` (the
     outcome constraint) shape BO's proposals; the baselines do not model strain (the
-    env's safety filter still bounds it for every method)."""
+    env's safety filter still bounds it for every method). ``start_side`` makes BO a
+    local search about ``x0`` (a warm start)."""
     if method == "random":
         return RandomSearch(low, high, x0, seed)
     if method == "cmaes":
@@ -103,5 +104,6 @@ def make_search(method: str, low, high, x0, seed: int, batch: int = 2,
     if method == "bo":
         from facetwin.agents.bayesopt import BayesOpt
 
-        return BayesOpt(low, high, x0, seed, strain_limit=strain_limit, batch=batch)
+        return BayesOpt(low, high, x0, seed, strain_limit=strain_limit, batch=batch,
+                        start_side=start_side)
     raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")

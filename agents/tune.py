@@ -8,7 +8,9 @@ writes, in ``out``:
 - ``library.json``: the best controls of the first method under the target's name
   (made for this profile; other libraries' entries in the file are kept);
 - ``convergence.png``: best score against evaluations, every run in ``runs/``;
-- ``before.png`` (neutral), ``after.png`` (the best controls), ``target.png``.
+- ``before.png`` (neutral), ``after.png`` (the best controls), ``target.png``;
+- with ``init_model``, ``model.png``: the inverse model's one-shot face, where the search
+  starts (its first evaluation, and the centre of BO's first trust region).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 from PIL import Image
 
 from facetwin import profile as profiles
+from facetwin.agents.inverse_agent import InverseModelAgent
+from facetwin.agents.model_store import ModelError, read_config
 from facetwin.agents.optimize import Run, make_twin_env, run_search, target_id
 from facetwin.agents.runlog import read_runlog
 from facetwin.agents.search import make_search
@@ -27,6 +31,9 @@ from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.files import claim_folder
 from facetwin.library import load_library, save_library
 from facetwin.plots import log_lines
+
+
+WARM_START_SIDE = 0.25  # BO about a model's proposal: a box a quarter of each range wide
 
 
 class OutputError(ValueError):
@@ -42,6 +49,7 @@ class Tuned:
     before: Path
     after: Path
     target: Path
+    model: Path | None = None  # the inverse model's one-shot face, with init_model
 
     @property
     def best(self) -> dict:
@@ -51,9 +59,12 @@ class Tuned:
 def tune(profile: str, target, out: Path, name: str | None = None,
          methods=("bo",), budget: int = 100, seed: int = 0, batch: int = 2,
          workers: int = 1, target_neutral: np.ndarray | None = None,
-         image_size: int = 256, progress: bool = True) -> Tuned:
+         image_size: int = 256, progress: bool = True,
+         init_model: Path | None = None) -> Tuned:
     """Optimise ``target`` (an expression name, a control vector, or an RGB picture of
-    a person) on the twin with each of ``methods``; the first method's best is kept."""
+    a person) on the twin with each of ``methods``; the first method's best is kept.
+    ``init_model`` (an inverse model's folder) starts every method from the model's
+    proposal for the target, BO as a local search about it."""
     if budget < 1 or batch < 1 or workers < 1:
         raise OutputError(f"budget, batch and workers must each be at least 1, got {budget}, "
                           f"{batch} and {workers}")
@@ -63,27 +74,37 @@ def tune(profile: str, target, out: Path, name: str | None = None,
         load_library(out / "library.json", p)  # another profile's is refused before any work
     with claim_folder(out, "output folder", OutputError):
         return _tune(p, target, out, name, methods, budget, seed, batch, workers,
-                     target_neutral, image_size, progress)
+                     target_neutral, image_size, progress, init_model)
 
 
 def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_neutral,
-          image_size, progress) -> Tuned:
+          image_size, progress, init_model) -> Tuned:
     picture = not isinstance(target, str) and np.ndim(target) >= 2
     name = name or (target if isinstance(target, str) else "picture" if picture else "target")
-    features = "camera" if picture else "ground_truth"
+    reads_camera = init_model is not None and read_config(init_model)["inputs"] == "mediapipe"
+    if picture and init_model is not None and not reads_camera:
+        raise ModelError(f"{init_model} reads the twin's ground truth; a picture target is "
+                         "seen through a camera: train the model with --features mediapipe")
+    features = "camera" if picture or reads_camera else "ground_truth"
     options = {"target": target}
     if target_neutral is not None:
         options["target_neutral"] = target_neutral
     viewer = FaceTwinEnv(p, image_size=image_size, features=features)
     try:
-        viewer.reset(options=options)  # fails early on a bad target
+        obs, _ = viewer.reset(options=options)  # fails early on a bad target
+        start = p.neutral if init_model is None else \
+            InverseModelAgent(init_model, viewer).propose_features(obs["desired_goal"])
         runs = _run_methods(viewer, p, options, target, out, methods, budget, seed, batch,
-                            workers, image_size, features, progress)
+                            workers, image_size, features, progress, start,
+                            None if init_model is None else str(init_model))
         best = np.array(runs[0].best["applied"])
         library = save_library(out / "library.json", p, {name: best})
         shown = None if picture else p.expressions[target] if isinstance(target, str) else target
-        paths = {label: out / f"{label}.png" for label in ("before", "after", "target")}
-        for label, controls in (("before", p.neutral), ("after", best), ("target", shown)):
+        faces = [("before", p.neutral), ("after", best), ("target", shown)]
+        if init_model is not None:
+            faces.append(("model", start))
+        paths = {label: out / f"{label}.png" for label, _ in faces}
+        for label, controls in faces:
             if controls is not None:
                 viewer.reset(options=options)
                 frame, *_ = viewer.step(controls)
@@ -95,18 +116,20 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
     convergence = plot_convergence(out / "runs", out / "convergence.png",
                                    f"{name} on {p.name}")
     return Tuned(name, runs, library, convergence, paths["before"], paths["after"],
-                 paths["target"])
+                 paths["target"], paths.get("model"))
 
 
 def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, workers,
-                 image_size, features, progress) -> list[Run]:
-    header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target)}
+                 image_size, features, progress, start, init_model) -> list[Run]:
+    header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target),
+              "init_model": init_model}
     # One worker evaluates on the viewer itself; more run as a vector env of twins.
     env = viewer if workers <= 1 else make_twin_env(str(p.path), workers, image_size, features)
     try:
         return [run_search(env, options,
-                           make_search(method, p.low, p.high, p.neutral, seed, batch,
-                                       p.strain_ceiling),
+                           make_search(method, p.low, p.high, start, seed, batch,
+                                       p.strain_ceiling,
+                                       None if init_model is None else WARM_START_SIDE),
                            budget, batch, out / "runs" / f"{method}-s{seed}.jsonl", header,
                            progress=progress)
                 for method in methods]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from facetwin.envs.expression import pack
+from facetwin.landmarks import N_LANDMARKS
 
 
 MIN_PICTURE_SIDE = 32  # pixels; MediaPipe's face detector fails on degenerate images
@@ -124,6 +125,13 @@ def _mm(displacement_px: np.ndarray, camera) -> np.ndarray:
     """Pixel displacements on the face's plane in millimetres, face axes (y up)."""
     mm_per_px = camera.pose[2, 3] / camera.focal_px * 1e3
     return displacement_px * mm_per_px * [1.0, -1.0]  # image y runs down
+
+
+def feature_pixels(features: np.ndarray, neutral_pixels: np.ndarray, camera) -> np.ndarray:
+    """Where camera features put each landmark on the image of a face whose neutral
+    landmarks are ``neutral_pixels``: the inverse of ``perceived_features`` (roll aside)."""
+    mm = np.asarray(features, float)[:N_LANDMARKS * 3].reshape(N_LANDMARKS, 3)[:, :2]
+    return neutral_pixels + mm / _mm(np.ones((1, 2)), camera)
 
 
 def _features(displacement_mm: np.ndarray, roll_deg: float) -> np.ndarray:

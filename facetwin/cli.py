@@ -44,12 +44,17 @@ def _optimize(args: argparse.Namespace) -> int:
     name = args.name or (args.target or args.target_image.stem)
     tuned = tune(args.profile, target, args.out, name=name, methods=methods,
                  budget=args.budget, seed=args.seed, batch=args.batch, workers=args.workers,
-                 target_neutral=neutral)
+                 target_neutral=neutral, init_model=args.init_model)
+    if tuned.model is not None:
+        first = tuned.runs[0].records[0]
+        print(f"model's one-shot face: expression distance {-first['score']:.3f}")
     for run in tuned.runs:
         print(f"{run.method:7s} best expression distance {-run.best['score']:.3f} "
               f"after {len(run.records)} evaluations")
-    for path in (tuned.library, tuned.convergence, tuned.before, tuned.after, tuned.target):
-        print(f"wrote {path}")
+    for path in (tuned.library, tuned.convergence, tuned.before, tuned.after, tuned.target,
+                 tuned.model):
+        if path is not None:
+            print(f"wrote {path}")
     return 0
 
 
@@ -100,6 +105,29 @@ def _evaluate(args: argparse.Namespace) -> int:
     result = evaluate(args.model, args.data, closed_loop=args.closed_loop)
     print(table(result))
     print(f"wrote {args.model / 'evaluation.json'}")
+    return 0
+
+
+def _mimic(args: argparse.Namespace) -> int:
+    from facetwin.agents.mimic import mimic
+    from facetwin.agents.smoothing import OneEuroFilter
+
+    if args.backend == "serial" and not (args.port and args.camera):
+        raise UsageError("--backend serial needs --port and --camera")
+    neutral = _read_rgb(args.neutral) if args.neutral else None
+    try:
+        smoothing = OneEuroFilter(args.min_cutoff, args.beta, args.d_cutoff)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    summary = mimic(args.profile, args.model, args.source, args.out, backend=args.backend,
+                    port=args.port, camera=args.camera, journal=args.journal, neutral=neutral,
+                    neutral_frames=args.neutral_frames, smoothing=smoothing, gain=args.gain,
+                    fps=args.fps, preview=False if args.no_preview else None)
+    lat = summary["camera_to_command_ms"]
+    print(f"{summary['frames']} frames, a face in {summary['faces_found']}, "
+          f"{summary['frames_per_s']:.1f} frames/s, camera -> command p50 {lat['p50']} ms "
+          f"p95 {lat['p95']} ms" + (" (interrupted)" if summary["interrupted"] else ""))
+    print(f"wrote {summary['video']}\nwrote {args.out / 'summary.json'}")
     return 0
 
 
@@ -239,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     opt.add_argument("--seed", type=int, default=0)
     opt.add_argument("--batch", type=int, default=2, help="controls proposed at a time (q)")
     opt.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
+    opt.add_argument("--init-model", type=Path,
+                     help="an inverse model's folder: start from its proposal and refine it")
     opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
     opt.set_defaults(func=_optimize)
 
@@ -276,6 +306,34 @@ def main(argv: list[str] | None = None) -> int:
                     help="test samples executed on the twin (default 200)")
     ev.set_defaults(func=_evaluate)
 
+    mim = sub.add_parser("mimic", help="a person's face (webcam, video, picture, folder) "
+                                       "drives the robot's through an inverse model")
+    mim.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
+    mim.add_argument("--model", type=Path, required=True,
+                     help="a model folder trained with --features mediapipe")
+    mim.add_argument("--source", required=True,
+                     help="<video0> or a webcam index, a video file, an image, a folder")
+    mim.add_argument("--out", type=Path, default=Path("out/mimic"), help="output folder")
+    mim.add_argument("--neutral", type=Path, help="a picture of the person at rest")
+    mim.add_argument("--neutral-frames", type=int, default=10,
+                     help="else the first N frames with a face are the person at rest "
+                          "(0: the robot's neutral stands in)")
+    mim.add_argument("--backend", choices=["twin", "serial"], default="twin")
+    mim.add_argument("--port", help="the servo bus (serial backend)")
+    mim.add_argument("--camera", help="the robot's camera (serial backend)")
+    mim.add_argument("--journal", type=Path, help="the serial session's journal "
+                                                  "(default: journals/PROFILE-TIME.jsonl)")
+    mim.add_argument("--gain", type=float, default=1.0, help="expression gain (Emo's K)")
+    mim.add_argument("--min-cutoff", type=float, default=1.0,
+                     help="One-Euro cutoff on a held pose, Hz (lower: smoother)")
+    mim.add_argument("--beta", type=float, default=5.0,
+                     help="One-Euro speed coefficient (higher: less lag on moves)")
+    mim.add_argument("--d-cutoff", type=float, default=1.0, help="One-Euro speed cutoff, Hz")
+    mim.add_argument("--fps", type=float, default=30.0,
+                     help="frame rate of a folder of images or a held picture")
+    mim.add_argument("--no-preview", action="store_true", help="no window even with a display")
+    mim.set_defaults(func=_mimic)
+
     sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
 
     env = sub.add_parser("envelope", help="compute a profile's skin-strain envelope on the "
@@ -312,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     from facetwin.agents.dataset import DatasetError
     from facetwin.agents.model_store import ModelError
     from facetwin.agents.runlog import RunLogError
+    from facetwin.agents.sources import SourceError
     from facetwin.agents.tune import OutputError
     from facetwin.envs.envelope import EnvelopeError
     from facetwin.envs.serial_backend import HardwareError
@@ -327,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
             HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            OutputError, DatasetError, ModelError, UsageError) as exc:
+            OutputError, DatasetError, ModelError, SourceError, UsageError) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

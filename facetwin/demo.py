@@ -36,36 +36,43 @@ def contact_sheet(tiles: list[Image.Image], columns: int = 4) -> Image.Image:
     return sheet
 
 
+def library_schedule(library: dict[str, np.ndarray], fps: float, transition_s: float,
+                     hold_s: float) -> list[tuple[str, np.ndarray, bool]]:
+    """A performance of an expression library, one entry per video frame: the expression
+    the face is on or moving to, the controls, and whether the frame ends its hold. The
+    face rests at neutral, eases into each expression in turn and holds it, and returns
+    to neutral."""
+    names = [n for n in library if n != "neutral"] + ["neutral"]
+    n_move, n_hold = max(1, round(transition_s * fps)), max(1, round(hold_s * fps))
+    current = library["neutral"].astype(float)
+    frames = [("neutral", current, k == n_hold - 1) for k in range(n_hold)]
+    for name in names:
+        goal = library[name].astype(float)
+        for k in range(1, n_move + n_hold + 1):
+            blend = 0.5 - 0.5 * np.cos(np.pi * min(1.0, k / n_move))  # ease in and out
+            frames.append((name, current + blend * (goal - current), k == n_move + n_hold))
+        current = goal
+    return frames
+
+
 def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
              transition_s: float = 0.8, hold_s: float = 0.6) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     # Each video frame is one control period: 1/fps seconds of physics.
     env = FaceTwinEnv(profile, image_size=size, step_mode="period", control_rate_hz=fps)
-    library = env.profile.expressions
-    names = ["neutral"] + [n for n in library if n != "neutral"] + ["neutral"]
-    n_move, n_hold = max(1, round(transition_s * fps)), max(1, round(hold_s * fps))
-
+    frames = library_schedule(env.profile.expressions, fps, transition_s, hold_s)
     video = out / f"{env.profile.name}_expressions.mp4"
     tiles = []
     obs, _ = env.reset(seed=0, options={"target": "neutral"})
     tiles.append(_overlay(obs["image"], obs["landmarks"], "neutral"))
-    current = library["neutral"].astype(float)
-    with imageio.get_writer(video, fps=fps, macro_block_size=1) as writer, \
-            tqdm(total=(len(names) - 1) * (n_move + n_hold), unit="frame",
-                 desc=f"demo {env.profile.name}") as bar:
-        for name in names[1:]:
-            goal = library[name].astype(float)
-            for k in range(1, n_move + n_hold + 1):
-                s = min(1.0, k / n_move)
-                blend = 0.5 - 0.5 * np.cos(np.pi * s)  # ease in and out
-                obs, *_ = env.step(current + blend * (goal - current))
-                writer.append_data(obs["image"])
-                bar.update()
-            current = goal
-            if name != "neutral":
+    with imageio.get_writer(video, fps=fps, macro_block_size=1) as writer:
+        for name, controls, held in tqdm(frames, unit="frame", desc=f"demo {env.profile.name}"):
+            obs, *_ = env.step(controls)
+            writer.append_data(obs["image"])
+            if held and name != "neutral":
                 env.twin.settle()
-                obs = env.observe()
-                tiles.append(_overlay(obs["image"], obs["landmarks"], name))
+                seen = env.observe()
+                tiles.append(_overlay(seen["image"], seen["landmarks"], name))
     sheet_path = out / f"{env.profile.name}_contact_sheet.png"
     contact_sheet(tiles).save(sheet_path)
     env.close()

@@ -55,7 +55,8 @@ def stamped_png(image: np.ndarray, capture_time: float, seq: int) -> bytes:
     return out.getvalue()
 
 
-def _square(frame: np.ndarray, size: int) -> np.ndarray:
+def square_crop(frame: np.ndarray, size: int) -> np.ndarray:
+    """The centre square of ``frame`` (RGB, or grey made RGB), resized to ``size``."""
     frame = np.asarray(frame)
     if frame.ndim == 2:
         frame = np.repeat(frame[..., None], 3, axis=2)
@@ -126,7 +127,7 @@ class FrameFileCamera(_Camera):
         with Image.open(self.path) as im:
             im.load()
             text = getattr(im, "text", {}) or {}
-            image = _square(np.asarray(im.convert("RGB")), self.size)
+            image = square_crop(np.asarray(im.convert("RGB")), self.size)
         if STAMP_KEY in text:
             return Frame(image, float(text[STAMP_KEY]), int(text.get(SEQ_KEY, 0)))
         # No producer's stamp: the file's modification time, on the monotonic clock.
@@ -160,7 +161,7 @@ class StreamCamera(_Camera):
                 self._open()
                 return self.read()
         self._seq += 1
-        return Frame(_square(image, self.size), time.monotonic(), self._seq)
+        return Frame(square_crop(image, self.size), time.monotonic(), self._seq)
 
     def close(self) -> None:
         close = getattr(self._frames, "close", None)

@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -53,3 +58,23 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+
+DATASET_SAMPLES = 256  # two shards of 16 sequences of 8 samples
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory):
+    """A babbling dataset of emo11, collected by the command line, killed with SIGKILL
+    after its first shard and collected again."""
+    out = tmp_path_factory.mktemp("data") / "emo11"
+    command = [sys.executable, "-m", "facetwin.cli", "collect", "--profile", "emo11",
+               "--strategy", "babble", "--samples", str(DATASET_SAMPLES), "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: len(list((out / "shards").glob("seq-*.parquet"))) >= 1, timeout_s=600,
+               what="the first shard")
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    shards_at_kill = len(list((out / "shards").glob("seq-*.parquet")))
+    subprocess.run(command, check=True, capture_output=True, timeout=600)
+    return out, shards_at_kill

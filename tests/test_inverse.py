@@ -1,10 +1,6 @@
 """Datasets from the twin, inverse models and their baselines."""
 
 import io
-import os
-import signal
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow.dataset as pads
@@ -13,7 +9,7 @@ import torch
 from PIL import Image
 from scipy.interpolate import BSpline
 
-from conftest import wait_until
+from conftest import DATASET_SAMPLES as SAMPLES
 from facetwin import profile as profiles
 from facetwin.agents.collect import SEQUENCE_LENGTH, _Worker, collect
 from facetwin.agents.dataset import DatasetError, Plan, load_columns, read_meta
@@ -27,24 +23,6 @@ from facetwin.agents.train import train
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.safety import SafetyFilter
 
-SAMPLES = 256  # two shards of 16 sequences of 8 samples
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """A babbling dataset of emo11, collected by the command line, killed with SIGKILL
-    after its first shard and collected again."""
-    out = tmp_path_factory.mktemp("data") / "emo11"
-    command = [sys.executable, "-m", "facetwin.cli", "collect", "--profile", "emo11",
-               "--strategy", "babble", "--samples", str(SAMPLES), "--out", str(out)]
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_until(lambda: len(list((out / "shards").glob("seq-*.parquet"))) >= 1, timeout_s=600,
-               what="the first shard")
-    os.kill(first.pid, signal.SIGKILL)
-    first.wait()
-    shards_at_kill = len(list((out / "shards").glob("seq-*.parquet")))
-    subprocess.run(command, check=True, capture_output=True, timeout=600)
-    return out, shards_at_kill
 
 
 def test_a_killed_collection_resumes_with_every_sample_once(dataset):

@@ -93,7 +93,8 @@ def test_unknown_profile_and_invalid_toml(tmp_path):
 def test_mirror_partner_must_name_back(tmp_path):
     text = (profiles.ROBOTS_DIR / "x2c30.toml").read_text().replace(
         'mirror = "brow_inner_left"', 'mirror = "brow_outer_left"', 1)
-    with pytest.raises(ProfileError, match=r"control 'brow_inner_left'.*field 'mirror'.*does not name"):
+    with pytest.raises(ProfileError,
+                       match=r"control 'brow_inner_left'.*field 'mirror'.*does not name"):
         profiles.load(_write(tmp_path, text))
 
 
