@@ -10,7 +10,7 @@ without a face holds the last command.
 
 writes ``mimicry.mp4`` (person | robot | both landmark sets), ``summary.json`` (frames,
 faces found, frames/s, latency per stage, command jitter) and ``frames.jsonl`` (each
-frame's command) in the output folder.
+frame's command, and the model's output before smoothing) in the output folder.
 The same call drives the robot with ``backend="serial", port=..., camera=...``.
 """
 
@@ -66,6 +66,8 @@ class Mimic:
                  neutral: np.ndarray | None = None, neutral_frames: int = 10):
         self.profile = profile
         _check_model(model_dir, profile)
+        self.person_neutral = None if neutral is None else _landmarks_at_rest(neutral)
+        self.neutral_frames = 0 if neutral is not None else max(0, int(neutral_frames))
         self.module, _ = load_model(model_dir, profile)
         self.smoothing = smoothing if smoothing is not None else OneEuroFilter()
         self.gain = gain
@@ -74,15 +76,6 @@ class Mimic:
         self.robot = TargetModel(profile, SafetyFilter(profile), image_size, "camera",
                                  FaceMeshDetector())
         self.reach = self.robot.reach()
-        self.neutral_frames = 0 if neutral is not None else max(0, int(neutral_frames))
-        self.person_neutral = None
-        if neutral is not None:
-            detector = FaceMeshDetector()
-            found = detector(neutral, "neutral picture")
-            detector.close()
-            if found is None:
-                raise SourceError("MediaPipe found no face in the neutral picture")
-            self.person_neutral = found
         self._seen_neutral: list[np.ndarray] = []
         self.unit = to_unit_box(profile.neutral, profile)
 
@@ -120,6 +113,17 @@ class Mimic:
         self.detector.close()
         self.robot.detector.close()
         self.robot.close()
+
+
+def _landmarks_at_rest(picture: np.ndarray) -> np.ndarray:
+    detector = FaceMeshDetector()
+    try:
+        found = detector(picture, "neutral picture")
+    finally:
+        detector.close()
+    if found is None:
+        raise SourceError("MediaPipe found no face in the neutral picture")
+    return found
 
 
 def _check_model(model_dir: Path, profile: profiles.Profile) -> None:
@@ -219,7 +223,9 @@ def _run(src: Source, mimicker: Mimic, env, obs, out: Path, preview, progress,
                 units.append(command.unit)
             log.write(json.dumps({"frame": frame.index, "time": round(frame.time, 4),
                                   "face": command.person is not None,
-                                  "controls": np.round(command.controls, 5).tolist()}) + "\n")
+                                  "controls": np.round(command.controls, 5).tolist(),
+                                  "model": None if command.raw is None else
+                                  np.round(command.raw, 5).tolist()}) + "\n")
             video.put(frame.image, command, obs)
             if show is not None:
                 show(video.compose(frame.image, command, obs))

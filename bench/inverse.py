@@ -2,7 +2,7 @@
 babbling dataset of each profile. Prints the tables; resumable (datasets and models are
 kept in --out and reused when there).
 
-    python bench/inverse.py [--profiles emo11 x2c30] [--samples 20000] [--out bench/out/inverse]
+    python bench/inverse.py [--parts rate models] [--profiles emo11 x2c30] [--samples 20000]
 
 1. Collection rate, W=1 against W=2 worker processes, in one run (a fresh dataset each,
    --rate-samples samples, so that starting the workers weighs little).
@@ -48,34 +48,42 @@ def main() -> None:
     parser.add_argument("--rate-samples", type=int, default=2048)
     parser.add_argument("--closed-loop", type=int, default=200)
     parser.add_argument("--out", type=Path, default=Path("bench/out/inverse"))
+    parser.add_argument("--parts", nargs="+", choices=["rate", "models"],
+                        default=["rate", "models"],
+                        help="the collection rate (on an otherwise idle machine), the models")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    results = {}
-    rate = collection_rate(args.profiles[0], args.rate_samples)
-    print(f"collection ({args.profiles[0]}, babble, with renders and MediaPipe): W=1 "
-          f"{rate['w1_samples_per_s']:.1f} samples/s, W=2 {rate['w2_samples_per_s']:.1f} "
-          f"samples/s: {rate['speedup']:.2f}x", flush=True)
-    results["collection"] = rate
+    path = args.out / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    if "rate" in args.parts:
+        results["collection"] = collection_rate(args.profiles[0], args.rate_samples)
+        path.write_text(json.dumps(results, indent=1) + "\n")
+        rate = results["collection"]
+        print(f"collection ({args.profiles[0]}, babble, with renders and MediaPipe): W=1 "
+              f"{rate['w1_samples_per_s']:.1f} samples/s, W=2 {rate['w2_samples_per_s']:.1f} "
+              f"samples/s: {rate['speedup']:.2f}x", flush=True)
+    if "models" not in args.parts:
+        return
     for profile in args.profiles:
         data = args.out / profile / "data"
         started = time.perf_counter()
         meta = collect(profile, "babble", args.samples, data, workers=2)
         print(f"{profile}: {meta['rows']} samples ({time.perf_counter() - started:.0f} s, "
               "0 if already collected)", flush=True)
-        results[profile] = {}
+        results.setdefault(profile, {})
         for model, features in MODELS:
-            name = f"{model}-{features}"
+            name = f"{model}-{features}" if model != "cnn" else "cnn-image"
             folder = args.out / profile / name
             if not (folder / "model.json").exists():
                 shutil.rmtree(folder, ignore_errors=True)
                 info = train(model, data, folder, features=features)
                 print(f"{profile} {name}: trained in {info['seconds']:.0f} s, validation L1 "
                       f"{info['val_l1']:.4f}", flush=True)
-            result = evaluate(folder, data, closed_loop=args.closed_loop)
-            results[profile][name] = result
-            print(table(result), flush=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {args.out / 'results.json'}")
+            if name not in results[profile]:
+                results[profile][name] = evaluate(folder, data, closed_loop=args.closed_loop)
+            print(table(results[profile][name]), flush=True)
+            path.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

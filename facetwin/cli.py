@@ -12,7 +12,8 @@ from facetwin import profile as profiles
 def _demo(args: argparse.Namespace) -> int:
     from facetwin.demo import mimic_astronaut
 
-    sheet = mimic_astronaut(args.profile, args.out, budget=args.budget, workers=args.workers)
+    sheet = mimic_astronaut(args.profile, args.out, budget=args.budget, workers=args.workers,
+                            samples=args.samples)
     print(f"wrote {sheet}")
     return 0
 
@@ -235,11 +236,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="optimise the twin's face to mimic the astronaut "
-                                       "portrait; write portrait, face and convergence")
+    demo = sub.add_parser("demo", help="mimic the astronaut portrait with the twin's face: an "
+                                       "inverse model's one shot, refined by optimisation")
     demo.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--budget", type=int, default=60, help="evaluations (default: 60)")
+    demo.add_argument("--budget", type=int, default=30, help="evaluations (default: 30)")
+    demo.add_argument("--samples", type=int, default=2048,
+                      help="babbling samples the model learns from (default: 2048)")
     demo.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
     demo.set_defaults(func=_demo)
 

@@ -173,6 +173,12 @@ def test_bad_sources_and_models_are_named(model, dataset, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(SourceError, match="no images"):
         mimic("emo11", model[0], tmp_path / "empty", tmp_path / "out")
+    (tmp_path / "empty" / "note.png").write_text("not a picture")
+    with pytest.raises(SourceError, match="note.png: not a readable image"):
+        mimic("emo11", model[0], tmp_path / "empty", tmp_path / "out", progress=False)
+    with pytest.raises(SourceError, match="no face in the neutral picture"):
+        mimic("emo11", model[0], tmp_path / "empty", tmp_path / "out",
+              neutral=np.full((64, 64, 3), 128, np.uint8))
     ground_truth = tmp_path / "gt"
     train("mlp", dataset[0], ground_truth, epochs=1, progress=False)
     with pytest.raises(ModelError, match="--features mediapipe"):
