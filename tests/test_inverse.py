@@ -125,6 +125,20 @@ def test_the_folded_mlp_is_the_same_function():
         torch.testing.assert_close(mlp(x), unfolded, rtol=1e-5, atol=1e-6)
 
 
+def test_nearest_neighbour_is_the_closest_training_sample():
+    from facetwin.agents.models.baselines import NearestNeighbour
+
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(300, 40)), rng.random((300, 3))
+    nn_ = NearestNeighbour(40, 3)
+    nn_.fit(x, y)
+    queries = rng.normal(size=(25, 40))
+    z, zq = (x - x.mean(0)) / x.std(0), (queries - x.mean(0)) / x.std(0)
+    brute = y[np.argmin(((zq[:, None] - z[None]) ** 2).sum(-1), axis=1)]
+    np.testing.assert_allclose(nn_(torch.tensor(queries, dtype=torch.float32)).numpy(), brute,
+                               rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def trained(dataset, tmp_path_factory):
     out, _ = dataset
