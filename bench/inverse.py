@@ -83,7 +83,32 @@ def main() -> None:
                 results[profile][name] = evaluate(folder, data, closed_loop=args.closed_loop)
             print(table(results[profile][name]), flush=True)
             path.write_text(json.dumps(results, indent=1) + "\n")
+    print(summary_table(results))
     print(f"wrote {path}")
+
+
+def summary_table(results: dict) -> str:
+    """Every model and baseline of every profile in one Markdown table; baselines once
+    per kind of input they read."""
+    lines = ["| profile | model (inputs) | command L1 | closed loop mm | closed loop px | "
+             "batch 1 /s | batched /s |", "|---|---|---:|---:|---:|---:|---:|"]
+    for profile, evaluations in results.items():
+        if profile == "collection":
+            continue
+        seen = set()
+        for name, result in evaluations.items():
+            inputs = "mediapipe" if name.endswith("mediapipe") else "ground_truth"
+            for i, r in enumerate(result["rows"]):
+                reads = i and r["name"] not in ("neutral", "random")  # these read nothing
+                label = f"{r['name']} ({inputs})" if reads else r["name"]
+                if i and (label in seen or r["rate_batch1"] is None):
+                    continue
+                seen.add(label)
+                rates = [f"{r[k]:,.0f}" for k in ("rate_batch1", "rate_batched")]
+                lines.append(f"| {profile} | {label} | {r['l1']:.4f} | "
+                             f"{r['closed_loop_mm']:.3f} | {r['closed_loop_px']:.2f} | "
+                             f"{rates[0]} | {rates[1]} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
