@@ -187,7 +187,7 @@ def _run(src: Source, mimicker: Mimic, env, obs, out: Path, preview, progress,
     clock = time.perf_counter
     started = clock()
     frames_in = iter(src) if src.live else _prefetched(src)
-    log = open(out / "frames.jsonl", "w")
+    log = open(out / "frames.jsonl", "w", buffering=1)  # whole lines, as they come
     stop = _CtrlC()
     try:
         while (max_frames is None or frames < max_frames) and not stop.pressed:

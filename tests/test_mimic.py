@@ -118,8 +118,9 @@ def test_mimicry_on_the_serial_bus_sends_only_safe_commands_and_stops_cleanly(
              "--backend", "serial", "--port", str(link), "--camera", f"{link}.png",
              "--journal", str(journal), "--no-preview"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_until(lambda: (out / "frames.jsonl").exists()
-                   and len(frames_log(out)) >= 30, timeout_s=300, what="30 mimicked frames")
+        wait_until(lambda: (out / "frames.jsonl").exists()  # whole lines only
+                   and (out / "frames.jsonl").read_text().count("\n") >= 30,
+                   timeout_s=300, what="30 mimicked frames")
         run.send_signal(signal.SIGINT)  # Ctrl-C
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
