@@ -239,7 +239,8 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
         if b.name == "head":
             k = skin.tether_n_per_m
             for i in free:
-                lines.append(f'{pad}  <body name="skin_{i}" pos="{_fmt(face.vertices[i] - b.pivot)}">'
+                rest = _fmt(face.vertices[i] - b.pivot)
+                lines.append(f'{pad}  <body name="skin_{i}" pos="{rest}">'
                              f'<inertial pos="0 0 0" mass="{skin.vertex_mass_kg}" '
                              f'diaginertia="1e-9 1e-9 1e-9"/>'
                              + "".join(f'<joint name="skin_{i}_{a}" type="slide" axis="{ax}" '
