@@ -21,7 +21,7 @@ import queue
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.agents.inputs import from_unit_box, to_unit_box
-from facetwin.agents.model_store import ModelError, load_model, read_config
+from facetwin.agents.model_store import ModelError, config_for, load_model
 from facetwin.agents.smoothing import OneEuroFilter
 from facetwin.agents.sources import Source, SourceError, open_source
 from facetwin.envs.perception import FaceMeshDetector, feature_pixels, human_features
@@ -65,10 +65,10 @@ class Mimic:
                  smoothing: OneEuroFilter | None = None, gain: float = 1.0,
                  neutral: np.ndarray | None = None, neutral_frames: int = 10):
         self.profile = profile
-        _check_model(model_dir, profile)
+        self.module, config = load_model(model_dir, profile)  # another profile's is refused
+        _require_camera_inputs(model_dir, config)
         self.person_neutral = None if neutral is None else _landmarks_at_rest(neutral)
         self.neutral_frames = 0 if neutral is not None else max(0, int(neutral_frames))
-        self.module, _ = load_model(model_dir, profile)
         self.smoothing = smoothing if smoothing is not None else OneEuroFilter()
         self.gain = gain
         self.detector = FaceMeshDetector(static_image_mode=False)  # tracks across frames
@@ -126,10 +126,7 @@ def _landmarks_at_rest(picture: np.ndarray) -> np.ndarray:
     return found
 
 
-def _check_model(model_dir: Path, profile: profiles.Profile) -> None:
-    config = read_config(model_dir)
-    profile.require_same(config["profile"], config["profile_sha256"], f"model {model_dir}",
-                         ModelError, "train it again")
+def _require_camera_inputs(model_dir: Path, config: dict) -> None:
     if config["inputs"] != "mediapipe":
         raise ModelError(f"{model_dir} reads {config['inputs']} inputs; mimicry sees a "
                          "person through MediaPipe: train a model with --features mediapipe")
@@ -148,7 +145,7 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
     from facetwin.envs.face_env import FaceTwinEnv
 
     p = profiles.load(profile)
-    _check_model(model_dir, p)
+    _require_camera_inputs(model_dir, config_for(model_dir, p))  # before the source opens
     src = open_source(source, fps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,8 +162,7 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
             env.close()  # on the robot: ramp to neutral, torque off
         mimicker.close()
     summary |= {"profile": p.name, "model": str(model_dir), "source": src.name,
-                "backend": backend, "smoothing": {k: getattr(mimicker.smoothing, k)
-                                                  for k in ("min_cutoff", "beta", "d_cutoff")}}
+                "backend": backend, "smoothing": asdict(mimicker.smoothing)}
     atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
@@ -208,9 +204,10 @@ def _run(src: Source, mimicker: Mimic, env, obs, out: Path, preview, progress,
                 if k == 0:
                     command.timings["step"] = clock() - began
             periods += max(due, 0)
-            began = clock()
-            obs = base.observe()
-            timings["observe"].append(clock() - began)
+            if due > 0:  # else the face has not moved since the last look
+                began = clock()
+                obs = base.observe()
+                timings["observe"].append(clock() - began)
             command.timings["read"] = read
             for stage, seconds in command.timings.items():
                 timings[stage].append(seconds)

@@ -53,11 +53,17 @@ def read_config(model_dir: Path) -> dict:
     return config
 
 
-def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:
-    """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
+def config_for(model_dir: Path, profile: Profile) -> dict:
+    """``model.json`` of a model made for ``profile`` (as it is now), else ModelError."""
     config = read_config(model_dir)
     profile.require_same(config["profile"], config["profile_sha256"], f"model {model_dir}",
                          ModelError, "train it again")
+    return config
+
+
+def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:
+    """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
+    config = config_for(model_dir, profile)
     module = ARCHITECTURES[config["model"]](**config["architecture"])
     try:
         module.load_state_dict(load_file(str(Path(model_dir) / "model.safetensors")))

@@ -135,12 +135,14 @@ def pictures(model: Path, out: Path, cold_budget: int = 60, warm_budget: int = 2
             curves[f"{start}_s"] = time.perf_counter() - began
         goal = curves["cold"][cold_budget - 1]
         reached = np.flatnonzero(curves["model"] <= goal)
-        result[name] = {"cold_60": float(goal), "model_one_shot": float(curves["model"][0]),
+        result[name] = {"cold_60": float(goal), "neutral": float(curves["cold"][0]),
+                        "model_one_shot": float(curves["model"][0]),
                         "model_10": float(curves["model"][min(9, warm_budget - 1)]),
                         "evaluations_to_cold_60": int(reached[0]) + 1 if reached.size else None,
                         "cold_s": curves["cold_s"], "model_s": curves["model_s"]}
         r = result[name]
-        print(f"picture {name}: cold BO {r['cold_60']:.3f} mm after {cold_budget}; model alone "
+        print(f"picture {name}: neutral face {r['neutral']:.3f} mm (cold BO's first "
+              f"evaluation); cold BO {r['cold_60']:.3f} mm after {cold_budget}; model alone "
               f"{r['model_one_shot']:.3f}, model + BO {r['model_10']:.3f} after 10; the cold "
               f"60's distance reached in {r['evaluations_to_cold_60'] or f'>{warm_budget}'} "
               "evaluations", flush=True)

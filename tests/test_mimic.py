@@ -13,6 +13,7 @@ import pytest
 from conftest import wait_until
 from facetwin import profile as profiles
 from facetwin.agents.inputs import to_unit_box
+from facetwin.agents.inverse_agent import InverseModelAgent
 from facetwin.agents.inverse_eval import evaluate
 from facetwin.agents.mimic import mimic
 from facetwin.agents.model_store import ModelError
@@ -24,6 +25,7 @@ from facetwin.agents.tune import WARM_START_SIDE, tune
 from facetwin.cli import main
 from facetwin.demo import library_schedule, run_demo
 from facetwin.envs.envelope import load_envelope
+from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.hardware.journal import read_journal
 
 FPS, TRANSITION_S, HOLD_S = 25, 0.3, 0.4
@@ -195,6 +197,11 @@ def test_optimisation_starts_from_the_models_proposal(model, tmp_path):
                  init_model=model[0])
     header, records = read_runlog(tmp_path / "runs" / "bo-s0.jsonl")
     assert header["init_model"] == str(model[0]) and tuned.model.exists()
+    env = FaceTwinEnv("emo11", features="camera")
+    obs, _ = env.reset(options={"target": astronaut()})
+    proposal = InverseModelAgent(model[0], env).propose_features(obs["desired_goal"])
+    env.close()
+    np.testing.assert_allclose(records[0]["controls"], proposal, rtol=1e-6)
     p = profiles.load("emo11")
     first = to_unit_box(records[0]["controls"], p)
     around = np.array([to_unit_box(r["controls"], p) for r in records[1:]])
