@@ -1,0 +1,228 @@
+"""``facetwin annotate``: the pairwise annotation page and its JSON API (Flask).
+
+    server = AnnotationServer([load_pool("out/pool")], strategy="mergesort").start()
+    server.url                     # http://127.0.0.1:PORT/ ; server.close() to stop
+
+The API (every error is a 4xx with ``{"error": reason}``):
+
+- ``GET  /api/pools``: the pools served;
+- ``GET  /api/POOL/next?annotator=NAME``: the next pair for NAME (``pair`` is [left,
+  right]), or ``done``; progress as comparisons ``done`` of ``expected``;
+- ``POST /api/POOL/answer`` ``{"annotator", "pair": [left, right], "answer":
+  "left"|"right"|"tie"}``: logged (fsynced) before the reply;
+- ``POST /api/POOL/undo`` ``{"annotator"}``: removes NAME's last answer;
+- ``GET  /api/POOL/image/ID.png``: a face.
+
+Pairs asked for by an optimiser (:meth:`PoolSession.ask`, preferential BO) come before
+the strategy's to whichever annotator asks next.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from importlib import resources
+from pathlib import Path
+
+from flask import Flask, jsonify, redirect, request, send_file
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server
+
+from facetwin.agents.answers import ANSWERS, AnswerLog
+from facetwin.agents.pairing import (
+    STRATEGIES, active_budget, active_pair, side_of, sorting_budget, sorting_state,
+)
+from facetwin.agents.pool import Pool
+
+NAME = re.compile(r"^[\w .@-]{1,40}$")
+
+
+class BadRequest(ValueError):
+    def __init__(self, reason: str, status: int = 400):
+        super().__init__(reason)
+        self.status = status
+
+
+class PoolSession:
+    """One pool under annotation: its answer log and its pairing strategy."""
+
+    def __init__(self, pool: Pool, strategy: str = "mergesort", answers: Path | None = None):
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; available: "
+                             f"{', '.join(STRATEGIES)}")
+        self.pool, self.strategy = pool, strategy
+        self.log = AnswerLog(answers or pool.path / "answers.jsonl")
+        self._asked: list[tuple[str, str]] = []
+        self._answered = threading.Condition()
+
+    def next(self, annotator: str) -> dict:
+        mine = self.log.of(annotator)
+        pair, strategy, expected = self._next(annotator, mine)
+        reply = {"done": pair is None, "strategy": strategy,
+                 "progress": {"done": len(mine), "expected": max(expected, len(mine))}}
+        if pair is not None:
+            reply["pair"] = list(side_of(pair, annotator))
+        return reply
+
+    def _next(self, annotator: str, mine: list[dict]):
+        answered = {frozenset(r["pair"]) for r in mine}
+        with self._answered:
+            for pair in self._asked:
+                if frozenset(pair) not in answered:
+                    return pair, "asked", len(mine) + 1
+        pool = self.pool
+        if self.strategy == "active":
+            expected = active_budget(len(pool))
+            if len(mine) >= expected:
+                return None, "active", expected
+            return active_pair(pool.ids, pool.features, self.log.of(), annotator), \
+                "active", expected
+        originals = [i for i, o in zip(pool.ids, pool.origins) if o == "pool"]
+        added = [i for i, o in zip(pool.ids, pool.origins) if o != "pool"]
+        pair, _ = sorting_state(originals, added, mine, annotator)
+        return pair, "mergesort", sorting_budget(len(originals), len(added))
+
+    def answer(self, annotator: str, pair: list[str], answer: str) -> dict:
+        with self._answered:
+            strategy = "asked" if tuple(sorted(pair)) in self._asked else self.strategy
+        record = self.log.append(annotator, (pair[0], pair[1]), answer, strategy)
+        with self._answered:
+            key = tuple(sorted(pair))
+            if key in self._asked:
+                self._asked.remove(key)
+                self._answered.notify_all()
+        return record
+
+    def ask(self, pair: tuple[str, str], timeout: float | None = None) -> dict | None:
+        """Queue ``pair`` for the next annotator and wait for the answer (None on timeout)."""
+        key = tuple(sorted(pair))
+        with self._answered:
+            self._asked.append(key)
+            self._answered.wait_for(lambda: key not in self._asked, timeout)
+            if key in self._asked:
+                self._asked.remove(key)
+                return None
+        return next(r for r in reversed(self.log.of()) if sorted(r["pair"]) == list(key))
+
+
+def make_app(sessions: dict[str, PoolSession]) -> Flask:
+    app = Flask(__name__)
+    page = resources.files("facetwin.agents").joinpath("static/annotate.html").read_text()
+
+    def session_of(name: str) -> PoolSession:
+        if name not in sessions:
+            raise BadRequest(f"unknown pool {name!r}; served: {', '.join(sessions)}", 404)
+        return sessions[name]
+
+    def annotator_of(value) -> str:
+        if not isinstance(value, str) or not NAME.match(value):
+            raise BadRequest("annotator must be a name of 1 to 40 letters, digits, spaces "
+                             f"or . _ - @, got {value!r}")
+        return value
+
+    def body() -> dict:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise BadRequest("the request body must be a JSON object")
+        return data
+
+    @app.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest):
+        return jsonify(error=str(exc)), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        return jsonify(error=exc.description), exc.code
+
+    @app.get("/")
+    def index():
+        return redirect(f"/pool/{next(iter(sessions))}")
+
+    @app.get("/pool/<name>")
+    def annotate_page(name: str):
+        session_of(name)
+        return page
+
+    @app.get("/api/pools")
+    def pools():
+        return jsonify(pools=[{"name": n, "expression": s.pool.expression,
+                               "question": s.pool.question, "profile": s.pool.profile,
+                               "faces": len(s.pool), "strategy": s.strategy}
+                              for n, s in sessions.items()])
+
+    @app.get("/api/<name>/next")
+    def next_pair(name: str):
+        session = session_of(name)
+        reply = session.next(annotator_of(request.args.get("annotator")))
+        return jsonify(question=session.pool.question, **reply)
+
+    @app.post("/api/<name>/answer")
+    def answer(name: str):
+        session, data = session_of(name), body()
+        annotator = annotator_of(data.get("annotator"))
+        pair = data.get("pair")
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(i, str)
+                                                                  for i in pair)):
+            raise BadRequest(f"pair must be [left id, right id], got {pair!r}")
+        unknown = [i for i in pair if i not in session.pool.ids]
+        if unknown or pair[0] == pair[1]:
+            raise BadRequest(f"unknown pair {pair!r}: "
+                             + (f"no face {unknown[0]!r} in pool {name!r}" if unknown
+                                else "a face compared with itself"), 404 if unknown else 400)
+        if data.get("answer") not in ANSWERS:
+            raise BadRequest(f"answer must be one of {', '.join(ANSWERS)}, "
+                             f"got {data.get('answer')!r}")
+        session.answer(annotator, pair, data["answer"])
+        return jsonify(session.next(annotator))
+
+    @app.post("/api/<name>/undo")
+    def undo(name: str):
+        session, data = session_of(name), body()
+        annotator = annotator_of(data.get("annotator"))
+        removed = session.log.undo(annotator)
+        return jsonify(undone=removed, **session.next(annotator))
+
+    @app.get("/api/<name>/image/<item>.png")
+    def image(name: str, item: str):
+        pool = session_of(name).pool
+        if item not in pool.ids:
+            raise BadRequest(f"no face {item!r} in pool {name!r}", 404)
+        return send_file(pool.image_path(item), mimetype="image/png", max_age=3600)
+
+    return app
+
+
+class AnnotationServer:
+    """The annotation app on a werkzeug server in a background thread."""
+
+    def __init__(self, pools: list[Pool], strategy: str = "mergesort",
+                 host: str = "127.0.0.1", port: int = 8000):
+        names = [p.path.name for p in pools]
+        if len(set(names)) != len(names):
+            raise ValueError(f"pools must have different folder names, got {names}")
+        self.sessions = {p.path.name: PoolSession(p, strategy) for p in pools}
+        self._server = make_server(host, port, make_app(self.sessions), threaded=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
+                                        name="annotation-server")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self._server.host}:{self._server.server_port}"
+
+    def start(self) -> AnnotationServer:
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        self._server.serve_forever()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()

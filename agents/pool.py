@@ -1,0 +1,211 @@
+"""Candidate pools: a diverse set of faces for people to compare (HAPI, Sec. III-A).
+
+    pool = build_pool("emo11", "happiness", Path("out/pool"), size=100)
+    pool.ids, pool.controls, pool.features, pool.image_path(pool.ids[0])
+
+Candidates come from random safe commands about the expression (the default), from the
+evaluations of optimisation runs toward it, or from a dataset. Each is applied to the
+twin through the safety filter and rendered; the pool keeps the ``size`` most diverse by
+HAPI's pixel cosine distance (farthest-point selection, starting from the library's own
+expression, so the pool always holds it). A pool folder holds:
+
+- ``pool.json``: profile (and its sha256), expression, question, and per item its id,
+  origin (``pool``, or ``added`` for faces added later, e.g. by preferential BO) and the
+  controls the face applied, by name;
+- ``features.safetensors``: the items' expression features (rows in item order);
+- ``images/ID.png``: each item's render.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from safetensors.numpy import load as load_tensors, save as save_tensors
+from tqdm import tqdm
+
+from facetwin import profile as profiles
+from facetwin.files import atomic_write, read_document
+
+FORMAT = "facetwin-pool/1"
+SOURCES = ("random", "runs", "dataset")
+CANDIDATES_PER_ITEM = 4  # the pool is chosen from this many candidates per item
+RANDOM_SPREAD = 0.08  # random candidates: this fraction of each range about the way
+
+
+class PoolError(ValueError):
+    """A pool folder that cannot be used; the message says why."""
+
+
+@dataclass
+class Pool:
+    path: Path
+    profile: str
+    profile_sha256: str
+    expression: str
+    question: str
+    control_names: list[str]
+    ids: list[str]
+    origins: list[str]
+    controls: np.ndarray  # (n, n_controls), what each face applied
+    features: np.ndarray  # (n, n_features)
+    image_size: int
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def index(self, item_id: str) -> int:
+        try:
+            return self.ids.index(item_id)
+        except ValueError:
+            raise PoolError(f"pool {self.path} has no item {item_id!r}") from None
+
+    def image_path(self, item_id: str) -> Path:
+        self.index(item_id)  # an unknown id never becomes a path
+        return self.path / "images" / f"{item_id}.png"
+
+    def add(self, controls, features, image: np.ndarray, origin: str = "added") -> str:
+        """Add a face (its applied controls, features and render); returns its id."""
+        with self._lock:
+            item_id = f"c{len(self.ids):04d}"
+            Image.fromarray(image).save(self.path / "images" / f"{item_id}.png")
+            self.ids.append(item_id)
+            self.origins.append(origin)
+            self.controls = np.vstack([self.controls, np.asarray(controls, float)[None]])
+            self.features = np.vstack([self.features, np.asarray(features, np.float32)[None]])
+            self._save()
+            return item_id
+
+    def _save(self) -> None:
+        # Features first: pool.json is the index, and rows past it are ignored on load.
+        atomic_write(self.path / "features.safetensors",
+                     save_tensors({"features": np.ascontiguousarray(self.features,
+                                                                    dtype=np.float32)}))
+        doc = {
+            "format": FORMAT, "profile": self.profile, "profile_sha256": self.profile_sha256,
+            "expression": self.expression, "question": self.question,
+            "image_size": self.image_size,
+            "items": [{"id": i, "origin": o,
+                       "controls": dict(zip(self.control_names, np.round(c, 6).tolist()))}
+                      for i, o, c in zip(self.ids, self.origins, self.controls)],
+        }
+        atomic_write(self.path / "pool.json", json.dumps(doc, indent=1) + "\n")
+
+
+def question_for(expression: str) -> str:
+    return f"Which face shows more {expression}?"
+
+
+def load_pool(path: Path, profile: profiles.Profile | None = None) -> Pool:
+    """The pool in folder ``path``; with ``profile``, refused unless made for it."""
+    path = Path(path)
+    doc = read_document(path / "pool.json", FORMAT, "a FaceTwin pool", PoolError)
+    p = profile or profiles.load(doc["profile"])
+    p.require_same(doc["profile"], doc["profile_sha256"], f"pool {path}", PoolError,
+                   "build the pool again")
+    try:
+        features = load_tensors((path / "features.safetensors").read_bytes())["features"]
+        items = doc["items"]
+        controls = np.array([[item["controls"][n] for n in p.names] for item in items],
+                            dtype=float).reshape(len(items), len(p.names))
+    except (OSError, KeyError, TypeError, ValueError) as exc:
+        raise PoolError(f"pool {path} is damaged: {exc!r}") from None
+    if len(features) < len(items):
+        raise PoolError(f"pool {path}: features.safetensors has {len(features)} rows for "
+                        f"{len(items)} items")
+    return Pool(path, p.name, p.sha256, doc["expression"], doc["question"], list(p.names),
+                [item["id"] for item in items], [item["origin"] for item in items],
+                controls, features[:len(items)], doc["image_size"])
+
+
+def build_pool(profile: str, expression: str, out: Path, size: int = 100,
+               source: str = "random", source_path: Path | None = None, seed: int = 0,
+               image_size: int = 256, progress: bool = True) -> Pool:
+    """Render candidates for ``expression`` on the twin and keep the ``size`` most
+    diverse as a pool in ``out``."""
+    from facetwin.envs.face_env import FaceTwinEnv
+
+    p = profiles.load(profile)
+    if expression not in p.expressions:
+        raise PoolError(f"profile {p.name!r} has no expression {expression!r}; library: "
+                        f"{', '.join(sorted(p.expressions))}")
+    if size < 2:
+        raise PoolError(f"a pool needs at least 2 faces to compare, got size {size}")
+    out = Path(out)
+    if (out / "pool.json").exists():
+        raise PoolError(f"{out} already holds a pool; give another --out")
+    candidates = _candidates(p, expression, size, source, source_path, seed)
+    env = FaceTwinEnv(p, image_size=image_size)
+    faces = []
+    try:
+        for controls in tqdm(candidates, desc="rendering candidates", unit="face",
+                             disable=not progress, leave=False):
+            env.reset(options={"target": expression})
+            obs, _, _, _, info = env.step(controls.astype(np.float32))
+            faces.append((np.asarray(info["applied"], float), obs["achieved_goal"],
+                          obs["image"]))
+    finally:
+        env.close()
+    chosen = farthest_first([face[2] for face in faces], min(size, len(faces)))
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    pool = Pool(out, p.name, p.sha256, expression, question_for(expression), list(p.names),
+                [], [], np.empty((0, len(p.names))), np.empty((0, len(faces[0][1])), np.float32),
+                image_size)
+    for i in chosen:
+        pool.add(*faces[i], origin="pool")
+    return pool
+
+
+def _candidates(p, expression: str, size: int, source: str, source_path, seed: int):
+    """Candidate controls, the library's expression first."""
+    n = size * CANDIDATES_PER_ITEM
+    expr = np.asarray(p.expressions[expression], float)
+    if source == "random":
+        rng = np.random.default_rng(seed)
+        # Along the way from neutral to the expression and past it, plus noise: faces a
+        # person would weigh against each other for this expression.
+        way = rng.uniform(0.0, 2.5, (n - 1, 1))
+        noise = rng.normal(0.0, RANDOM_SPREAD, (n - 1, len(expr))) * (p.high - p.low)
+        rest = p.neutral + way * (expr - p.neutral) + noise
+    elif source == "runs":
+        rest = _from_runs(source_path)
+    elif source == "dataset":
+        from facetwin.agents.dataset import load_columns
+
+        rest = np.asarray(load_columns(Path(source_path), ["applied"])["applied"], float)
+        rest = np.random.default_rng(seed).permutation(rest)[:n - 1]
+    else:
+        raise PoolError(f"unknown pool source {source!r}; available: {', '.join(SOURCES)}")
+    if len(rest) == 0 or rest.shape[1] != len(expr):
+        raise PoolError(f"{source_path}: no {len(expr)}-control candidates for {p.name}")
+    return np.vstack([expr[None], np.clip(rest, p.low, p.high)])
+
+
+def _from_runs(folder) -> np.ndarray:
+    from facetwin.agents.runlog import read_runlog
+
+    logs = sorted(Path(folder).glob("**/*.jsonl")) if folder else []
+    if not logs:
+        raise PoolError(f"no optimisation run logs (*.jsonl) under {folder}")
+    return np.array([r["applied"] for log in logs for r in read_runlog(log)[1]], float)
+
+
+def farthest_first(images: list[np.ndarray], k: int, side: int = 64) -> list[int]:
+    """Indices of ``k`` images, each the farthest (pixel cosine distance, HAPI Eq. 1) from
+    those already chosen, starting from the first."""
+    small = np.stack([np.asarray(Image.fromarray(i).convert("L").resize((side, side)),
+                                 dtype=float).ravel() for i in images])
+    unit = small / np.maximum(np.linalg.norm(small, axis=1, keepdims=True), 1e-12)
+    chosen = [0]
+    nearest = 1.0 - unit @ unit[0]
+    for _ in range(k - 1):
+        nearest[chosen] = -np.inf
+        i = int(np.argmax(nearest))
+        chosen.append(i)
+        nearest = np.minimum(nearest, 1.0 - unit @ unit[i])
+    return chosen

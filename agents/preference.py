@@ -1,0 +1,349 @@
+"""Preference models: a score that agrees with the annotators' comparisons.
+
+    info = fit_preference(pool, read_answers(log), Path("out/pref"), kind="ranknet")
+    model = load_preference(Path("out/pref"), profile)
+    model.score_features(features)     # higher: preferred
+    model(obs)                         # the optimisers' scorer hook (an observation)
+
+Kinds:
+
+- ``ranknet``: a Siamese RankNet (HAPI, Sec. III-B): one small network scores each face
+  of a pair from its features' embedding (principal components, :mod:`embedding`);
+  P(a preferred to b) = sigmoid(s(a) - s(b)), trained with the pairwise cross-entropy
+  (can't tell is a target of 1/2);
+- ``ranknet-image``: the same over the render (64 px, a small convolutional network);
+- ``pairwise-gp``: BoTorch's ``PairwiseGP`` on the embedding (Chu & Ghahramani's
+  preference GP, Laplace approximation); the score is its posterior mean. Can't-tell
+  answers carry no comparison for it and are left out.
+
+Fitting reports k-fold cross-validated accuracy on held-out answered pairs (ties left
+out of the count) and, against every annotator whose merge sort is complete, Kendall's
+tau between the model's ranking of the pool and theirs. Saved as ``preference.safetensors``
+(tensors only) and ``preference.json`` (kind, profile and its sha256, the pool, the
+figures).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from scipy.stats import kendalltau
+from torch import nn
+
+from facetwin.agents.answers import AnswerLogError
+from facetwin.agents.embedding import Embedding
+from facetwin.agents.pairing import sorting_state
+from facetwin.agents.pool import Pool, load_pool
+from facetwin.files import atomic_write, read_document
+from facetwin.profile import Profile
+from facetwin.threads import single_threaded
+
+FORMAT = "facetwin-preference/1"
+KINDS = ("ranknet", "ranknet-image", "pairwise-gp")
+IMAGE_SIDE = 64
+TARGETS = {"left": 1.0, "right": 0.0, "tie": 0.5}
+
+
+class PreferenceError(ValueError):
+    """A preference model that cannot be fitted or used; the message says why."""
+
+
+@dataclass
+class Pairs:
+    """Answered pairs as pool indices: ``target`` is 1 when ``first`` was preferred."""
+    first: np.ndarray
+    second: np.ndarray
+    target: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    def subset(self, rows) -> Pairs:
+        return Pairs(self.first[rows], self.second[rows], self.target[rows])
+
+
+def pairs_of(pool: Pool, answers: list[dict]) -> Pairs:
+    index = {item: i for i, item in enumerate(pool.ids)}
+    rows = []
+    for n, r in enumerate(answers, 1):
+        missing = [i for i in r["pair"] if i not in index]
+        if missing:
+            raise AnswerLogError(f"answer {n} compares {missing[0]!r}, which is not in pool "
+                                 f"{pool.path}: the answers belong to another pool")
+        rows.append((index[r["pair"][0]], index[r["pair"][1]], TARGETS[r["answer"]]))
+    if not rows:
+        raise PreferenceError("no answers to learn from")
+    first, second, target = (np.array(c) for c in zip(*rows))
+    return Pairs(first.astype(int), second.astype(int), target.astype(float))
+
+
+class RankNet(nn.Module):
+    def __init__(self, n_inputs: int, hidden: int = 32):
+        super().__init__()
+        self.config = {"n_inputs": n_inputs, "hidden": hidden}
+        self.net = nn.Sequential(nn.Linear(n_inputs, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).squeeze(-1)
+
+
+class ImageRankNet(nn.Module):
+    def __init__(self, width: int = 16):
+        super().__init__()
+        self.config = {"width": width}
+        w = width
+        self.net = nn.Sequential(
+            nn.Conv2d(3, w, 5, 2, 2), nn.SiLU(), nn.Conv2d(w, 2 * w, 3, 2, 1), nn.SiLU(),
+            nn.Conv2d(2 * w, 4 * w, 3, 2, 1), nn.SiLU(), nn.Conv2d(4 * w, 4 * w, 3, 2, 1),
+            nn.SiLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.float() / 127.5 - 1.0).squeeze(-1)
+
+
+def train_ranknet(net: nn.Module, inputs: torch.Tensor, pairs: Pairs, epochs: int,
+                  seed: int, batch: int = 256, weight_decay: float = 1e-3) -> nn.Module:
+    """Pairwise cross-entropy on sigmoid(s(first) - s(second))."""
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=weight_decay)
+    first, second = torch.as_tensor(pairs.first), torch.as_tensor(pairs.second)
+    target = torch.as_tensor(pairs.target, dtype=torch.float32)
+    gen = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(epochs):
+        for rows in torch.randperm(len(target), generator=gen).split(batch):
+            used = torch.unique(torch.cat([first[rows], second[rows]]))
+            scores = torch.zeros(len(inputs))
+            scores[used] = net(inputs[used])
+            loss = nn.functional.binary_cross_entropy_with_logits(
+                scores[first[rows]] - scores[second[rows]], target[rows])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return net.eval()
+
+
+def fit_pairwise_gp(z: np.ndarray, pairs: Pairs):
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models.pairwise_gp import PairwiseGP, PairwiseLaplaceMarginalLogLikelihood
+
+    decided = pairs.target != 0.5
+    if not decided.any():
+        raise PreferenceError("every answer is can't tell: nothing for PairwiseGP to learn")
+    first, second = pairs.first[decided], pairs.second[decided]
+    win = pairs.target[decided] == 1.0
+    comparisons = np.stack([np.where(win, first, second), np.where(win, second, first)], 1)
+    gp = PairwiseGP(torch.as_tensor(z, dtype=torch.float64),
+                    torch.as_tensor(comparisons, dtype=torch.long))
+    fit_gpytorch_mll(PairwiseLaplaceMarginalLogLikelihood(gp.likelihood, gp))
+    return gp.eval()
+
+
+class PreferenceModel:
+    """A fitted preference model: scores for faces, higher is preferred."""
+
+    def __init__(self, kind: str, embedding: Embedding | None, module, config: dict):
+        self.kind, self.embedding, self.module, self.config = kind, embedding, module, config
+
+    def score_features(self, features: np.ndarray) -> np.ndarray:
+        if self.kind == "ranknet-image":
+            raise PreferenceError("this model scores renders: use score_images")
+        z = torch.as_tensor(self.embedding(np.atleast_2d(features)))
+        with torch.no_grad(), single_threaded():
+            if self.kind == "pairwise-gp":
+                return self.module.posterior(z.double()).mean.squeeze(-1).numpy()
+            return self.module(z.float()).numpy()
+
+    def score_images(self, images) -> np.ndarray:
+        if self.kind != "ranknet-image":
+            raise PreferenceError(f"a {self.kind} model scores features: use score_features")
+        with torch.no_grad(), single_threaded():
+            return self.module(image_batch(images)).numpy()
+
+    def __call__(self, obs: dict) -> float:
+        if self.kind == "ranknet-image":
+            return float(self.score_images([obs["image"]])[0])
+        return float(self.score_features(obs["achieved_goal"])[0])
+
+
+def image_batch(images) -> torch.Tensor:
+    small = [np.asarray(Image.fromarray(np.asarray(i)[..., :3]).resize((IMAGE_SIDE,) * 2))
+             for i in images]
+    return torch.as_tensor(np.stack(small)).permute(0, 3, 1, 2).contiguous()
+
+
+def _fit(kind: str, pool: Pool, pairs: Pairs, embedding: Embedding, epochs: int, seed: int):
+    with single_threaded():
+        if kind == "pairwise-gp":
+            return fit_pairwise_gp(embedding(pool.features), pairs)
+        if kind == "ranknet":
+            inputs = torch.as_tensor(embedding(pool.features), dtype=torch.float32)
+            return train_ranknet(RankNet(embedding.k), inputs, pairs, epochs, seed)
+        images = image_batch(np.asarray(Image.open(pool.image_path(i)).convert("RGB"))
+                             for i in pool.ids)
+        return train_ranknet(ImageRankNet(), images, pairs, epochs, seed, batch=64)
+
+
+def fit_model(kind: str, pool: Pool, answers: list[dict], epochs: int = 300,
+              seed: int = 0) -> PreferenceModel:
+    if kind not in KINDS:
+        raise PreferenceError(f"unknown preference model {kind!r}; available: "
+                              f"{', '.join(KINDS)}")
+    embedding = Embedding.fit(pool.features)
+    module = _fit(kind, pool, pairs_of(pool, answers), embedding, epochs, seed)
+    return PreferenceModel(kind, None if kind == "ranknet-image" else embedding, module, {})
+
+
+def pool_scores(model: PreferenceModel, pool: Pool) -> np.ndarray:
+    if model.kind == "ranknet-image":
+        return model.score_images(np.asarray(Image.open(pool.image_path(i)).convert("RGB"))
+                                  for i in pool.ids)
+    return model.score_features(pool.features)
+
+
+def accuracy(scores: np.ndarray, pairs: Pairs) -> float:
+    """Share of decided pairs whose preferred face the scores rank higher."""
+    decided = pairs.target != 0.5
+    if not decided.any():
+        return float("nan")
+    says_first = scores[pairs.first[decided]] > scores[pairs.second[decided]]
+    return float(np.mean(says_first == (pairs.target[decided] == 1.0)))
+
+
+def cross_validate(kind: str, pool: Pool, answers: list[dict], folds: int = 5,
+                   epochs: int = 300, seed: int = 0) -> list[float]:
+    """Accuracy on each fold's held-out answered pairs, the model fitted on the rest."""
+    pairs = pairs_of(pool, answers)
+    if len(pairs) < folds * 2:
+        raise PreferenceError(f"{len(pairs)} answers are too few for {folds}-fold "
+                              "cross-validation")
+    order = np.random.default_rng(seed).permutation(len(pairs))
+    out = []
+    for held in np.array_split(order, folds):
+        kept = np.setdiff1d(order, held)
+        train = [answers[i] for i in kept]
+        model = fit_model(kind, pool, train, epochs, seed)
+        out.append(accuracy(pool_scores(model, pool), pairs.subset(held)))
+    return out
+
+
+def rankings_of(pool: Pool, answers: list[dict]) -> dict[str, list[str]]:
+    """Each annotator's complete ranking (merge sort finished), most preferred first."""
+    originals = [i for i, o in zip(pool.ids, pool.origins) if o == "pool"]
+    added = [i for i, o in zip(pool.ids, pool.origins) if o != "pool"]
+    out = {}
+    for name in sorted({r["annotator"] for r in answers}):
+        _, ranking = sorting_state(originals, added, [r for r in answers
+                                                      if r["annotator"] == name], name)
+        if ranking is not None:
+            out[name] = ranking
+    return out
+
+
+def taus(pool: Pool, scores: np.ndarray, answers: list[dict]) -> dict[str, float]:
+    """Kendall's tau between the model's ranking and each complete annotator ranking."""
+    out = {}
+    for name, ranking in rankings_of(pool, answers).items():
+        position = {item: k for k, item in enumerate(ranking)}
+        ranked = [i for i in pool.ids if i in position]
+        model_order = [-scores[pool.index(i)] for i in ranked]
+        out[name] = round(float(kendalltau([position[i] for i in ranked], model_order)[0]), 4)
+    return out
+
+
+def fit_preference(pool: Pool, answers: list[dict], out: Path, kind: str = "ranknet",
+                   folds: int = 5, epochs: int = 300, seed: int = 0) -> dict:
+    """Cross-validate, fit on every answer, and save the model in ``out``."""
+    started = time.perf_counter()
+    fold_accuracy = cross_validate(kind, pool, answers, folds, epochs, seed) if folds > 1 \
+        else []
+    model = fit_model(kind, pool, answers, epochs, seed)
+    scores = pool_scores(model, pool)
+    info = {
+        "kind": kind, "answers": len(answers),
+        "annotators": sorted({r["annotator"] for r in answers}),
+        "cv_folds": folds, "cv_accuracy": [round(a, 4) for a in fold_accuracy],
+        "cv_accuracy_mean": round(float(np.mean(fold_accuracy)), 4) if fold_accuracy
+        else None,
+        "train_accuracy": round(accuracy(scores, pairs_of(pool, answers)), 4),
+        "kendall_tau": taus(pool, scores, answers),
+        "epochs": epochs, "seed": seed,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    save_preference(out, model, pool, info)
+    return info
+
+
+def save_preference(out: Path, model: PreferenceModel, pool: Pool, info: dict) -> Path:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if model.kind == "pairwise-gp":
+        # The GP's hyperparameters and its data; the rest it recomputes from them.
+        gp = model.module
+        tensors = {f"module.{k}": v for k, v in gp.named_parameters()}
+        tensors["gp.datapoints"] = gp.unconsolidated_datapoints
+        tensors["gp.comparisons"] = gp.unconsolidated_comparisons
+    else:
+        tensors = {f"module.{k}": v for k, v in model.module.state_dict().items()}
+    if model.embedding is not None:
+        tensors["embedding.mean"] = torch.as_tensor(model.embedding.mean)
+        tensors["embedding.components"] = torch.as_tensor(model.embedding.components)
+    tensors = {k: v.detach().clone().contiguous() for k, v in tensors.items()}
+    save_file(tensors, str(out / "preference.safetensors"))
+    config = {"format": FORMAT, "kind": model.kind,
+              "architecture": getattr(model.module, "config", {}),
+              "profile": pool.profile, "profile_sha256": pool.profile_sha256,
+              "expression": pool.expression, "question": pool.question,
+              "pool": str(pool.path), "fit": info}
+    atomic_write(out / "preference.json", json.dumps(config, indent=1) + "\n")
+    return out
+
+
+def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
+    """A saved preference model, refused unless made for ``profile`` as it is now."""
+    model_dir = Path(model_dir)
+    config = read_document(model_dir / "preference.json", FORMAT, "a FaceTwin preference "
+                           "model", PreferenceError)
+    profile.require_same(config.get("profile"), config.get("profile_sha256"),
+                         f"preference model {model_dir}", PreferenceError, "fit it again")
+    kind = config.get("kind")
+    if kind not in KINDS:
+        raise PreferenceError(f"{model_dir}: unknown preference model {kind!r}")
+    try:
+        tensors = load_file(str(model_dir / "preference.safetensors"))
+    except (OSError, ValueError) as exc:
+        raise PreferenceError(f"cannot read {model_dir / 'preference.safetensors'}: {exc}") \
+            from None
+    state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
+    embedding = None
+    if "embedding.mean" in tensors:
+        embedding = Embedding(tensors["embedding.mean"].numpy(),
+                              tensors["embedding.components"].numpy())
+    if kind == "pairwise-gp":
+        from botorch.models.pairwise_gp import PairwiseGP
+
+        module = PairwiseGP(tensors["gp.datapoints"], tensors["gp.comparisons"])
+    elif kind == "ranknet":
+        module = RankNet(**config["architecture"])
+    else:
+        module = ImageRankNet(**config["architecture"])
+    try:
+        module.load_state_dict(state, strict=kind != "pairwise-gp")
+    except RuntimeError as exc:
+        raise PreferenceError(f"{model_dir}: the weights do not fit a {kind}: {exc}") from None
+    return PreferenceModel(kind, embedding, module.eval(), config)
+
+
+def load_pool_of(model_dir: Path, profile: Profile) -> Pool:
+    """The pool a saved model was fitted on."""
+    config = read_document(Path(model_dir) / "preference.json", FORMAT,
+                           "a FaceTwin preference model", PreferenceError)
+    return load_pool(Path(config["pool"]), profile)

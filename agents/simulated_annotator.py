@@ -1,0 +1,90 @@
+"""A simulated annotator, for CI and benchmarks: it prefers the face whose expression is
+closer to a hidden target (the env's expression distance, mm), with Bradley-Terry noise
+and a band inside which it can't tell.
+
+    person = SimulatedAnnotator(hidden_target(profile, "happiness"), noise_mm=0.1)
+    person.answer(features_left, features_right)        # "left", "right" or "tie"
+    answer_over_http(server.url, "pool", "sim", person, pool)   # as a person would
+
+P(left) = sigmoid((d_right - d_left) / noise_mm); |d_left - d_right| < tie_mm is a tie.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from facetwin.envs.expression import distance_terms, HEAD_WEIGHT_MM_PER_DEG
+from facetwin.profile import Profile
+
+TARGET_GAIN = 2.0  # the hidden target: twice the library's way from neutral
+
+
+def hidden_target(profile: Profile, expression: str, gain: float = TARGET_GAIN) -> np.ndarray:
+    """Controls of a stronger ``expression`` than the library's: the face the simulated
+    annotator has in mind (kept inside the ranges; the safety filter has the last word)."""
+    neutral, expr = profile.neutral, np.asarray(profile.expressions[expression], float)
+    return np.clip(neutral + gain * (expr - neutral), profile.low, profile.high)
+
+
+@dataclass
+class SimulatedAnnotator:
+    target: np.ndarray  # expression features of the face it has in mind
+    noise_mm: float = 0.1
+    tie_mm: float = 0.02
+    seed: int = 0
+    rng: np.random.Generator = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if self.noise_mm < 0 or self.tie_mm < 0:
+            raise ValueError(f"noise_mm and tie_mm must be >= 0, got {self.noise_mm}, "
+                             f"{self.tie_mm}")
+        self.rng = np.random.default_rng(self.seed)
+
+    def distance(self, features) -> np.ndarray:
+        t = distance_terms(features, self.target)
+        return t["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * t["head_deg"]
+
+    def answer(self, left, right) -> str:
+        d_left, d_right = self.distance(left), self.distance(right)
+        if abs(d_left - d_right) < self.tie_mm:
+            return "tie"
+        if self.noise_mm == 0:
+            return "left" if d_left < d_right else "right"
+        p_left = 1 / (1 + np.exp(-(d_right - d_left) / self.noise_mm))
+        return "left" if self.rng.random() < p_left else "right"
+
+    def prefers(self, a, b) -> bool:
+        """Without noise: is ``a`` closer to the target than ``b``?"""
+        return bool(self.distance(a) < self.distance(b))
+
+
+def answer_over_http(url: str, pool_name: str, annotator: str, person: SimulatedAnnotator,
+                     features_of, limit: int | None = None, timeout: float = 60) -> int:
+    """Answer ``pool_name``'s pairs on the server at ``url`` until it has none for
+    ``annotator`` (or ``limit`` answers); ``features_of(item id)`` is what the person sees.
+    Returns the number of answers given."""
+    api = f"{url}/api/{pool_name}"
+    reply = _request(f"{api}/next?annotator={urllib.request.quote(annotator)}", None, timeout)
+    given = 0
+    while not reply["done"] and (limit is None or given < limit):
+        left, right = reply["pair"]
+        choice = person.answer(features_of(left), features_of(right))
+        reply = _request(f"{api}/answer", {"annotator": annotator, "pair": [left, right],
+                                           "answer": choice}, timeout)
+        given += 1
+    return given
+
+
+def _request(url: str, data: dict | None, timeout: float) -> dict:
+    body = None if data is None else json.dumps(data).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        raise RuntimeError(f"{url}: {exc.code} {json.loads(exc.read()).get('error')}") from None
