@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Set up FaceTwin on a fresh machine: Debian's Mesa GL packages (headless rendering),
-# a virtual environment in .venv, the CPU build of torch, then the project.
+# Set up FaceTwin on a fresh machine: Debian's Mesa GL packages (headless rendering;
+# with --dev also Chromium for the browser test), a virtual environment in .venv, the
+# CPU build of torch, then the project.
 #   ./setup.sh          runtime
 #   ./setup.sh --dev    runtime + test tools
 set -euo pipefail
 cd "$(dirname "$0")"
 
-GL_PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libglib2.0-0)
+PACKAGES=(libegl1 libegl-mesa0 libgl1-mesa-dri libosmesa6 libglib2.0-0)
+# The tests drive the annotation page in a real browser: Debian's headless Chromium.
+[ "${1:-}" = "--dev" ] && PACKAGES+=(chromium chromium-driver)
 missing=()
-for pkg in "${GL_PACKAGES[@]}"; do
+for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -17,7 +20,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: headless rendering needs these Debian packages: ${missing[*]}" >&2
+    echo "setup: FaceTwin needs these Debian packages: ${missing[*]}" >&2
     echo "setup: run as root, or: sudo apt-get install ${missing[*]}" >&2
     exit 1
   fi

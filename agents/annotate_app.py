@@ -7,7 +7,8 @@ The API (every error is a 4xx with ``{"error": reason}``):
 
 - ``GET  /api/pools``: the pools served;
 - ``GET  /api/POOL/next?annotator=NAME``: the next pair for NAME (``pair`` is [left,
-  right]), or ``done``; progress as comparisons ``done`` of ``expected``;
+  right]), or ``done``, or ``waiting`` (for an optimiser's next pair); progress as
+  comparisons ``done`` of ``expected``;
 - ``POST /api/POOL/answer`` ``{"annotator", "pair": [left, right], "answer":
   "left"|"right"|"tie"}``: logged (fsynced) before the reply;
 - ``POST /api/POOL/undo`` ``{"annotator"}``: removes NAME's last answer;
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from flask import Flask, jsonify, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from facetwin.agents.answers import ANSWERS, AnswerLog
 from facetwin.agents.pairing import (
@@ -58,7 +59,9 @@ class PoolSession:
     def next(self, annotator: str) -> dict:
         mine = self.log.of(annotator)
         pair, strategy, expected = self._next(annotator, mine)
-        reply = {"done": pair is None, "strategy": strategy,
+        waiting = pair is None and self.strategy == "asked"
+        reply = {"done": pair is None and not waiting, "waiting": waiting,
+                 "strategy": strategy,
                  "progress": {"done": len(mine), "expected": max(expected, len(mine))}}
         if pair is not None:
             reply["pair"] = list(side_of(pair, annotator))
@@ -71,6 +74,8 @@ class PoolSession:
                 if frozenset(pair) not in answered:
                     return pair, "asked", len(mine) + 1
         pool = self.pool
+        if self.strategy == "asked":
+            return None, "asked", len(mine)
         if self.strategy == "active":
             expected = active_budget(len(pool))
             if len(mine) >= expected:
@@ -192,6 +197,11 @@ def make_app(sessions: dict[str, PoolSession]) -> Flask:
     return app
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):  # a line per answer drowns what matters
+        pass
+
+
 class AnnotationServer:
     """The annotation app on a werkzeug server in a background thread."""
 
@@ -201,7 +211,8 @@ class AnnotationServer:
         if len(set(names)) != len(names):
             raise ValueError(f"pools must have different folder names, got {names}")
         self.sessions = {p.path.name: PoolSession(p, strategy) for p in pools}
-        self._server = make_server(host, port, make_app(self.sessions), threaded=True)
+        self._server = make_server(host, port, make_app(self.sessions), threaded=True,
+                                   request_handler=_QuietHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="annotation-server")
 

@@ -25,11 +25,12 @@ class Evaluator:
     vector, or a picture). Without ``scorer`` the score is the env's reward (minus the
     expression distance) and each evaluation keeps the residual features (achieved
     minus desired) that the Bayesian optimiser models; with ``scorer`` (any function of
-    the rendered RGB image, higher is better) the score is its value.
+    one face's observation: its ``image``, its ``achieved_goal`` features; higher is
+    better, e.g. a learned preference model) the score is its value.
     """
 
     def __init__(self, env: gym.Env | gym.vector.VectorEnv, target: dict,
-                 scorer: Callable[[np.ndarray], float] | None = None, seed: int = 0):
+                 scorer: Callable[[dict], float] | None = None, seed: int = 0):
         self.env, self.target, self.scorer, self.seed = env, target, scorer, seed
         self.vector = isinstance(env, gym.vector.VectorEnv)
         self.parallel = env.num_envs if self.vector else 1
@@ -67,7 +68,7 @@ class Evaluator:
                 residual = obs["achieved_goal"][i].astype(float) - obs["desired_goal"][i]
                 rec["residual"] = residual.round(RESIDUAL_DECIMALS).tolist()
             else:
-                rec["score"] = float(self.scorer(obs["image"][i]))
+                rec["score"] = float(self.scorer({k: v[i] for k, v in obs.items()}))
             records.append(rec)
         return records
 

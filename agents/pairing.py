@@ -11,6 +11,8 @@ Active: a Bayesian Bradley-Terry model (a utility quadratic in the faces' embedd
 Laplace posterior) is fitted to every answer so far, and the next pair is the one whose
 answer is expected to teach it most (BALD, Houlsby et al. 2011), among the pairs this
 annotator has not answered.
+
+Asked: only the pairs an optimiser asks for (preferential BO); between them, wait.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 from facetwin.agents.answers import verdicts
 from facetwin.agents.embedding import Embedding
 
-STRATEGIES = ("mergesort", "active")
+STRATEGIES = ("mergesort", "active", "asked")
 
 
 class _Need(Exception):

@@ -74,10 +74,11 @@ class Pool:
         with self._lock:
             item_id = f"c{len(self.ids):04d}"
             Image.fromarray(image).save(self.path / "images" / f"{item_id}.png")
-            self.ids.append(item_id)
-            self.origins.append(origin)
+            # Rows before the id: a reader that sees the id finds its row.
             self.controls = np.vstack([self.controls, np.asarray(controls, float)[None]])
             self.features = np.vstack([self.features, np.asarray(features, np.float32)[None]])
+            self.origins.append(origin)
+            self.ids.append(item_id)
             self._save()
             return item_id
 
@@ -152,13 +153,23 @@ def build_pool(profile: str, expression: str, out: Path, size: int = 100,
     finally:
         env.close()
     chosen = farthest_first([face[2] for face in faces], min(size, len(faces)))
-    (out / "images").mkdir(parents=True, exist_ok=True)
-    pool = Pool(out, p.name, p.sha256, expression, question_for(expression), list(p.names),
-                [], [], np.empty((0, len(p.names))), np.empty((0, len(faces[0][1])), np.float32),
-                image_size)
+    pool = new_pool(p, expression, out, image_size)
     for i in chosen:
         pool.add(*faces[i], origin="pool")
     return pool
+
+
+def new_pool(p: profiles.Profile, expression: str, out: Path, image_size: int) -> Pool:
+    """An empty pool in ``out`` (an existing one there is loaded instead)."""
+    from facetwin.envs.expression import N_FEATURES
+
+    out = Path(out)
+    if (out / "pool.json").exists():
+        return load_pool(out, p)
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    return Pool(out, p.name, p.sha256, expression, question_for(expression), list(p.names),
+                [], [], np.empty((0, len(p.names))), np.empty((0, N_FEATURES), np.float32),
+                image_size)
 
 
 def _candidates(p, expression: str, size: int, source: str, source_path, seed: int):

@@ -40,7 +40,7 @@ from torch import nn
 from facetwin.agents.answers import AnswerLogError
 from facetwin.agents.embedding import Embedding
 from facetwin.agents.pairing import sorting_state
-from facetwin.agents.pool import Pool, load_pool
+from facetwin.agents.pool import Pool
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
 from facetwin.threads import single_threaded
@@ -167,6 +167,15 @@ class PreferenceModel:
             raise PreferenceError(f"a {self.kind} model scores features: use score_features")
         with torch.no_grad(), single_threaded():
             return self.module(image_batch(images)).numpy()
+
+    def start(self, profile: Profile) -> np.ndarray:
+        """The pool's best-scored face: where an optimiser of this score starts."""
+        return np.array([self.config["best_in_pool"][n] for n in profile.names])
+
+    def box(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
+        """The controls' box the pool spans: where the score has been learnt."""
+        return tuple(np.array([self.config[k][n] for n in profile.names])
+                     for k in ("pool_low", "pool_high"))
 
     def __call__(self, obs: dict) -> float:
         if self.kind == "ranknet-image":
@@ -302,9 +311,19 @@ def save_preference(out: Path, model: PreferenceModel, pool: Pool, info: dict) -
               "architecture": getattr(model.module, "config", {}),
               "profile": pool.profile, "profile_sha256": pool.profile_sha256,
               "expression": pool.expression, "question": pool.question,
-              "pool": str(pool.path), "fit": info}
+              "pool": str(pool.path), "fit": info,
+              # Where an optimiser of this score starts (the pool's best-scored face) and
+              # the box it searches (the pool's): the score is unknown far from the pool.
+              "best_in_pool": _named(pool, pool.controls[
+                  int(np.argmax(pool_scores(model, pool)))]),
+              "pool_low": _named(pool, pool.controls.min(axis=0)),
+              "pool_high": _named(pool, pool.controls.max(axis=0))}
     atomic_write(out / "preference.json", json.dumps(config, indent=1) + "\n")
     return out
+
+
+def _named(pool: Pool, controls: np.ndarray) -> dict[str, float]:
+    return dict(zip(pool.control_names, np.round(controls, 6).tolist()))
 
 
 def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
@@ -340,10 +359,3 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
     except RuntimeError as exc:
         raise PreferenceError(f"{model_dir}: the weights do not fit a {kind}: {exc}") from None
     return PreferenceModel(kind, embedding, module.eval(), config)
-
-
-def load_pool_of(model_dir: Path, profile: Profile) -> Pool:
-    """The pool a saved model was fitted on."""
-    config = read_document(Path(model_dir) / "preference.json", FORMAT,
-                           "a FaceTwin preference model", PreferenceError)
-    return load_pool(Path(config["pool"]), profile)

@@ -66,12 +66,12 @@ class SimulatedAnnotator:
 def answer_over_http(url: str, pool_name: str, annotator: str, person: SimulatedAnnotator,
                      features_of, limit: int | None = None, timeout: float = 60) -> int:
     """Answer ``pool_name``'s pairs on the server at ``url`` until it has none for
-    ``annotator`` (or ``limit`` answers); ``features_of(item id)`` is what the person sees.
-    Returns the number of answers given."""
+    ``annotator`` now (done, or waiting for an optimiser) or ``limit`` answers are given;
+    ``features_of(item id)`` is what the person sees. Returns the number given."""
     api = f"{url}/api/{pool_name}"
     reply = _request(f"{api}/next?annotator={urllib.request.quote(annotator)}", None, timeout)
     given = 0
-    while not reply["done"] and (limit is None or given < limit):
+    while "pair" in reply and (limit is None or given < limit):
         left, right = reply["pair"]
         choice = person.answer(features_of(left), features_of(right))
         reply = _request(f"{api}/answer", {"annotator": annotator, "pair": [left, right],

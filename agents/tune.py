@@ -11,6 +11,9 @@ writes, in ``out``:
 - ``before.png`` (neutral), ``after.png`` (the best controls), ``target.png``;
 - with ``init_model``, ``model.png``: the inverse model's one-shot face, where the search
   starts (its first evaluation, and the centre of BO's first trust region).
+
+With ``preference`` (a preference model's folder, :mod:`preference`), the objective is
+the model's learned score of each face instead of its distance to the target.
 """
 
 from __future__ import annotations
@@ -60,11 +63,12 @@ def tune(profile: str, target, out: Path, name: str | None = None,
          methods=("bo",), budget: int = 100, seed: int = 0, batch: int = 2,
          workers: int = 1, target_neutral: np.ndarray | None = None,
          image_size: int = 256, progress: bool = True,
-         init_model: Path | None = None) -> Tuned:
+         init_model: Path | None = None, preference: Path | None = None) -> Tuned:
     """Optimise ``target`` (an expression name, a control vector, or an RGB picture of
     a person) on the twin with each of ``methods``; the first method's best is kept.
     ``init_model`` (an inverse model's folder) starts every method from the model's
-    proposal for the target, BO as a local search about it."""
+    proposal for the target, BO as a local search about it. ``preference`` (a preference
+    model's folder) makes its learned score the objective."""
     if budget < 1 or batch < 1 or workers < 1:
         raise OutputError(f"budget, batch and workers must each be at least 1, got {budget}, "
                           f"{batch} and {workers}")
@@ -74,12 +78,20 @@ def tune(profile: str, target, out: Path, name: str | None = None,
         load_library(out / "library.json", p)  # another profile's is refused before any work
     with claim_folder(out, "output folder", OutputError):
         return _tune(p, target, out, name, methods, budget, seed, batch, workers,
-                     target_neutral, image_size, progress, init_model)
+                     target_neutral, image_size, progress, init_model, preference)
 
 
 def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_neutral,
-          image_size, progress, init_model) -> Tuned:
+          image_size, progress, init_model, preference) -> Tuned:
     picture = not isinstance(target, str) and np.ndim(target) >= 2
+    scorer = None
+    if preference is not None:
+        from facetwin.agents.preference import load_preference
+
+        if init_model is not None or not isinstance(target, str):
+            raise OutputError("a preference model scores faces of its own expression: give "
+                              "its expression as the target, without --init-model")
+        scorer = load_preference(preference, p)
     name = name or (target if isinstance(target, str) else "picture" if picture else "target")
     reads_camera = init_model is not None and read_config(init_model)["inputs"] == "mediapipe"
     if picture and init_model is not None and not reads_camera:
@@ -94,9 +106,12 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
         obs, _ = viewer.reset(options=options)  # fails early on a bad target
         start = p.neutral if init_model is None else \
             InverseModelAgent(init_model, viewer).propose_features(obs["desired_goal"])
+        if scorer is not None:
+            start = scorer.start(p)
         runs = _run_methods(viewer, p, options, target, out, methods, budget, seed, batch,
                             workers, image_size, features, progress, start,
-                            None if init_model is None else str(init_model))
+                            None if init_model is None else str(init_model), scorer,
+                            None if preference is None else str(preference))
         best = np.array(runs[0].best["applied"])
         library = save_library(out / "library.json", p, {name: best})
         shown = None if picture else p.expressions[target] if isinstance(target, str) else target
@@ -114,36 +129,45 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
     finally:
         viewer.close()
     convergence = plot_convergence(out / "runs", out / "convergence.png",
-                                   f"{name} on {p.name}")
+                                   f"{name} on {p.name}", scored=scorer is not None)
     return Tuned(name, runs, library, convergence, paths["before"], paths["after"],
                  paths["target"], paths.get("model"))
 
 
 def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, workers,
-                 image_size, features, progress, start, init_model) -> list[Run]:
+                 image_size, features, progress, start, init_model, scorer,
+                 preference) -> list[Run]:
     header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target),
               "init_model": init_model}
+    if preference is not None:
+        header["preference"] = preference
+    # A learned score is only known near the faces it learnt from: search their box.
+    box = (p.low, p.high) if scorer is None else scorer.box(p)
     # One worker evaluates on the viewer itself; more run as a vector env of twins.
     env = viewer if workers <= 1 else make_twin_env(str(p.path), workers, image_size, features)
     try:
         return [run_search(env, options,
-                           make_search(method, p.low, p.high, start, seed, batch,
+                           make_search(method, *box, start, seed, batch,
                                        p.strain_ceiling,
-                                       None if init_model is None else WARM_START_SIDE),
+                                       None if init_model is None and scorer is None
+                                       else WARM_START_SIDE),
                            budget, batch, out / "runs" / f"{method}-s{seed}.jsonl", header,
-                           progress=progress)
+                           scorer=scorer, progress=progress)
                 for method in methods]
     finally:
         if env is not viewer:
             env.close()
 
 
-def plot_convergence(runs_dir: Path, path: Path, title: str) -> Path:
-    """Best distance so far against evaluations, one line per run log in ``runs_dir``."""
-    lines = []
+def plot_convergence(runs_dir: Path, path: Path, title: str, scored: bool = False) -> Path:
+    """Best distance (or, ``scored``, best score) so far against evaluations, one line per
+    run log in ``runs_dir``."""
+    lines, sign = [], 1 if scored else -1
     for log in sorted(Path(runs_dir).glob("*.jsonl")):
         header, records = read_runlog(log)
         if records:
-            lines.append((-np.maximum.accumulate([r["score"] for r in records]),
+            lines.append((sign * np.maximum.accumulate([r["score"] for r in records]),
                           f"{header['method']} (seed {header['seed']})"))
-    return log_lines(path, lines, title, "evaluations", "best expression distance (mm)")
+    return log_lines(path, lines, title, "evaluations",
+                     "best learned preference score" if scored else
+                     "best expression distance (mm)")

@@ -30,6 +30,13 @@ def _expressions(args: argparse.Namespace) -> int:
 def _optimize(args: argparse.Namespace) -> int:
     from facetwin.agents.tune import tune
 
+    if args.preferential:
+        from facetwin.cli_preference import optimize_preferential
+
+        if args.target is None or args.preference or args.init_model or args.target_image:
+            raise UsageError("--preferential takes --target NAME (the expression people "
+                             "judge) and none of --preference, --init-model, --target-image")
+        return optimize_preferential(args)
     if (args.target is None) == (args.target_image is None):
         raise UsageError("give one of --target NAME and --target-image PATH")
     target, neutral = args.target, None
@@ -45,7 +52,8 @@ def _optimize(args: argparse.Namespace) -> int:
     name = args.name or (args.target or args.target_image.stem)
     tuned = tune(args.profile, target, args.out, name=name, methods=methods,
                  budget=args.budget, seed=args.seed, batch=args.batch, workers=args.workers,
-                 target_neutral=neutral, init_model=args.init_model)
+                 target_neutral=neutral, init_model=args.init_model,
+                 preference=args.preference)
     if tuned.model is not None:
         first = tuned.runs[0].records[0]
         print(f"model's one-shot face: expression distance {-first['score']:.3f}")
@@ -272,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
     opt.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
     opt.add_argument("--init-model", type=Path,
                      help="an inverse model's folder: start from its proposal and refine it")
+    opt.add_argument("--preference", type=Path,
+                     help="a preference model's folder (fit-preference): maximise its score")
+    opt.add_argument("--preferential", action="store_true",
+                     help="preferential BO: people compare the proposed faces on the "
+                          "annotation page as it runs (--budget counts comparisons)")
+    opt.add_argument("--host", default="127.0.0.1", help="--preferential: page address")
+    opt.add_argument("--port", type=int, default=8000, help="--preferential: page port")
     opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
     opt.set_defaults(func=_optimize)
 
@@ -369,6 +384,10 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--camera")
     rep.set_defaults(func=_replay)
 
+    from facetwin.cli_preference import error_types, register
+
+    register(sub)
+
     args = parser.parse_args(argv)
     from facetwin.agents.dataset import DatasetError
     from facetwin.agents.model_store import ModelError
@@ -389,7 +408,8 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
             HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            OutputError, DatasetError, ModelError, SourceError, UsageError) as exc:
+            OutputError, DatasetError, ModelError, SourceError, UsageError,
+            *error_types()) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
 

@@ -66,7 +66,8 @@ def test_a_scorer_drives_the_search_from_images(emo11_env, tmp_path):
     p = emo11_env.profile
     seen = []
 
-    def dark_mouth(image):  # a stand-in for a learned preference model
+    def dark_mouth(obs):  # a stand-in for a learned preference model
+        image = obs["image"]
         seen.append(image.shape)
         h, w = image.shape[:2]
         return -float(image[int(0.62 * h):int(0.8 * h), int(0.35 * w):int(0.65 * w)].mean())

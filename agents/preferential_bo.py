@@ -1,0 +1,123 @@
+"""Preferential Bayesian optimisation: the annotator is the objective.
+
+    best = preferential_bo(env, "happiness", compare, budget=30)
+
+A ``PairwiseGP`` over the controls (scaled to the unit box) models a latent utility
+from every comparison so far; the next pair is the GP's incumbent (its best face so far)
+and the candidate whose comparison with it has the highest expected utility of the best
+option (EUBO, Lin et al. 2022); both are put on the face, rendered and handed to
+``compare(left, right)`` (a person through the annotation page, or the simulated
+annotator), whose answer updates the GP: propose -> compare -> update -> propose. The
+search starts from the library's own expression, compared with a few faces of a Sobol
+design. Can't-tell answers are logged but teach the GP nothing (it has no ties).
+
+A face is a dict: ``controls`` (asked), ``applied``, ``features``, ``image``. Every
+comparison is appended to ``log_path`` (JSON lines) as it is answered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import qmc
+from tqdm import tqdm
+
+from facetwin.threads import single_threaded
+
+N_SOBOL = 3  # Sobol faces compared with the library's before the GP proposes
+CANDIDATES = 1024  # EUBO is maximised over this many candidates per comparison
+LOCAL_STEP = 0.04  # half of them about the incumbent, this far (unit box) on average
+
+
+def face_of(env, expression: str, controls: np.ndarray) -> dict:
+    env.reset(options={"target": expression})
+    obs, _, _, _, info = env.step(np.asarray(controls, np.float32))
+    return {"controls": np.asarray(controls, float), "applied": np.asarray(info["applied"]),
+            "features": obs["achieved_goal"], "image": obs["image"]}
+
+
+def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], budget: int,
+                    seed: int = 0, log_path: Path | None = None,
+                    progress: bool = True) -> dict:
+    """Spend ``budget`` comparisons; returns the face the GP rates best (with its
+    ``utility`` and the ``comparisons`` made)."""
+    p = env.unwrapped.profile
+    if budget < N_SOBOL:
+        raise ValueError(f"preferential BO needs a budget of at least {N_SOBOL} comparisons")
+    low, high = p.low, p.high
+    unit = [(np.asarray(p.expressions[expression], float) - low) / (high - low)]
+    unit += list(qmc.Sobol(len(low), scramble=True, seed=seed).random(N_SOBOL))
+    faces = [face_of(env, expression, low + u * (high - low)) for u in unit]
+    won: list[tuple[int, int]] = []
+    log = open(log_path, "a", encoding="utf-8") if log_path else None
+    bar = tqdm(total=budget, desc="preferential BO", unit="comparison", disable=not progress,
+               leave=False)
+
+    def ask(i: int, j: int) -> None:
+        answer = compare(faces[i], faces[j])
+        if answer == "left":
+            won.append((i, j))
+        elif answer == "right":
+            won.append((j, i))
+        if log:
+            log.write(json.dumps({"pair": [faces[i]["applied"].round(6).tolist(),
+                                           faces[j]["applied"].round(6).tolist()],
+                                  "answer": answer}) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+        bar.update(1)
+
+    try:
+        for k in range(1, N_SOBOL + 1):
+            ask(0, k)
+        while bar.n < budget:
+            pair = _propose(np.array(unit), won, seed + bar.n)
+            for u in pair:
+                unit.append(u)
+                faces.append(face_of(env, expression, low + u * (high - low)))
+            ask(len(faces) - 2, len(faces) - 1)
+        utility = _fit(np.array(unit), won).posterior(
+            torch.as_tensor(np.array(unit))).mean.squeeze(-1).detach().numpy() if won \
+            else np.zeros(len(faces))
+    finally:
+        bar.close()
+        if log:
+            log.close()
+    best = int(np.argmax(utility))
+    return {**faces[best], "utility": float(utility[best]), "comparisons": bar.n}
+
+
+def _fit(unit: np.ndarray, won: list[tuple[int, int]]):
+    from botorch.fit import fit_gpytorch_mll
+    from botorch.models.pairwise_gp import PairwiseGP, PairwiseLaplaceMarginalLogLikelihood
+
+    gp = PairwiseGP(torch.as_tensor(unit), torch.as_tensor(won, dtype=torch.long))
+    fit_gpytorch_mll(PairwiseLaplaceMarginalLogLikelihood(gp.likelihood, gp))
+    return gp.eval()
+
+
+def _propose(unit: np.ndarray, won: list[tuple[int, int]], seed: int) -> np.ndarray:
+    """Two faces to compare: the GP's incumbent (best posterior mean so far) and the
+    candidate that maximises EUBO with it, among random points and points about the
+    incumbent: a bounded amount of work per comparison, whatever the GP's landscape."""
+    from botorch.acquisition.preference import AnalyticExpectedUtilityOfBestOption
+
+    rng = np.random.default_rng(seed)
+    d = unit.shape[1]
+    if not won:  # nothing learnt yet (every answer a tie): two random faces
+        return rng.random((2, d))
+    with single_threaded():
+        gp = _fit(unit, won)
+    with single_threaded(), torch.no_grad():
+        incumbent = unit[int(np.argmax(gp.posterior(torch.as_tensor(unit)).mean.squeeze(-1)))]
+        candidates = np.vstack([
+            rng.random((CANDIDATES // 2, d)),
+            np.clip(incumbent + rng.normal(0, LOCAL_STEP, (CANDIDATES // 2, d)), 0, 1)])
+        pairs = np.stack([np.broadcast_to(incumbent, candidates.shape), candidates], 1)
+        eubo = AnalyticExpectedUtilityOfBestOption(pref_model=gp)(torch.as_tensor(pairs))
+    return pairs[int(torch.argmax(eubo))]
