@@ -54,12 +54,15 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
     unit += list(qmc.Sobol(len(low), scramble=True, seed=seed).random(N_SOBOL))
     faces = [face_of(env, expression, low + u * (high - low)) for u in unit]
     won: list[tuple[int, int]] = []
+    asked = 0
     log = open(log_path, "a", encoding="utf-8") if log_path else None
     bar = tqdm(total=budget, desc="preferential BO", unit="comparison", disable=not progress,
                leave=False)
 
     def ask(i: int, j: int) -> None:
+        nonlocal asked
         answer = compare(faces[i], faces[j])
+        asked += 1
         if answer == "left":
             won.append((i, j))
         elif answer == "right":
@@ -75,8 +78,8 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
     try:
         for k in range(1, N_SOBOL + 1):
             ask(0, k)
-        while bar.n < budget:
-            pair = _propose(np.array(unit), won, seed + bar.n)
+        while asked < budget:
+            pair = _propose(np.array(unit), won, seed + asked)
             for u in pair:
                 unit.append(u)
                 faces.append(face_of(env, expression, low + u * (high - low)))
@@ -89,7 +92,7 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
         if log:
             log.close()
     best = int(np.argmax(utility))
-    return {**faces[best], "utility": float(utility[best]), "comparisons": bar.n}
+    return {**faces[best], "utility": float(utility[best]), "comparisons": asked}
 
 
 def _fit(unit: np.ndarray, won: list[tuple[int, int]]):
