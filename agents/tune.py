@@ -13,7 +13,8 @@ writes, in ``out``:
   starts (its first evaluation, and the centre of BO's first trust region).
 
 With ``preference`` (a preference model's folder, :mod:`preference`), the objective is
-the model's learned score of each face instead of its distance to the target.
+the model's learned score of each face instead of its distance to the target; BO starts
+from the pool's best-scored face and searches the box of controls the pool spans.
 """
 
 from __future__ import annotations
