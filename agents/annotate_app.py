@@ -14,7 +14,7 @@ The API (every error is a 4xx with ``{"error": reason}``):
 - ``POST /api/POOL/undo`` ``{"annotator"}``: removes NAME's last answer;
 - ``GET  /api/POOL/image/ID.png``: a face.
 
-Pairs asked for by an optimiser (:meth:`PoolSession.ask`, preferential BO) come before
+Pairs asked for by an optimiser (:meth:`PoolSession.compare`, preferential BO) come before
 the strategy's to whichever annotator asks next.
 """
 
@@ -88,26 +88,35 @@ class PoolSession:
         return pair, "mergesort", sorting_budget(len(originals), len(added))
 
     def answer(self, annotator: str, pair: list[str], answer: str) -> dict:
+        key = tuple(sorted(pair))
         with self._answered:
-            strategy = "asked" if tuple(sorted(pair)) in self._asked else self.strategy
-        record = self.log.append(annotator, (pair[0], pair[1]), answer, strategy)
-        with self._answered:
-            key = tuple(sorted(pair))
-            if key in self._asked:
-                self._asked.remove(key)
-                self._answered.notify_all()
+            asked = key in self._asked
+        record = self.log.append(annotator, (pair[0], pair[1]), answer,
+                                 "asked" if asked else self.strategy)
+        if asked:
+            with self._answered:
+                if key in self._asked:
+                    self._asked.remove(key)
+                    self._answered.notify_all()
         return record
 
-    def ask(self, pair: tuple[str, str], timeout: float | None = None) -> dict | None:
-        """Queue ``pair`` for the next annotator and wait for the answer (None on timeout)."""
-        key = tuple(sorted(pair))
+    def compare(self, left: dict, right: dict, timeout: float | None = None) -> str:
+        """Add two faces (``applied``, ``features``, ``image``) to the pool, queue them for
+        the next annotator and wait: ``left``, ``right`` or ``tie`` as these two are
+        passed, whichever side the page showed them on. The signature preferential BO
+        asks of ``compare``."""
+        ids = [self.pool.add(f["applied"], f["features"], f["image"]) for f in (left, right)]
+        key = tuple(sorted(ids))
         with self._answered:
             self._asked.append(key)
             self._answered.wait_for(lambda: key not in self._asked, timeout)
             if key in self._asked:
                 self._asked.remove(key)
-                return None
-        return next(r for r in reversed(self.log.of()) if sorted(r["pair"]) == list(key))
+                raise TimeoutError(f"no annotator answered {ids} in {timeout} s")
+        record = next(r for r in reversed(self.log.of()) if sorted(r["pair"]) == list(key))
+        if record["pair"][0] == ids[0]:
+            return record["answer"]
+        return {"left": "right", "right": "left", "tie": "tie"}[record["answer"]]
 
 
 def make_app(sessions: dict[str, PoolSession]) -> Flask:

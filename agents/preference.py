@@ -287,11 +287,13 @@ def fit_preference(pool: Pool, answers: list[dict], out: Path, kind: str = "rank
         "epochs": epochs, "seed": seed,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    save_preference(out, model, pool, info)
+    save_preference(out, model, pool, scores, info)
     return info
 
 
-def save_preference(out: Path, model: PreferenceModel, pool: Pool, info: dict) -> Path:
+def save_preference(out: Path, model: PreferenceModel, pool: Pool, scores: np.ndarray,
+                    info: dict) -> Path:
+    """``scores``: the model's scores of the pool's faces."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if model.kind == "pairwise-gp":
@@ -315,7 +317,7 @@ def save_preference(out: Path, model: PreferenceModel, pool: Pool, info: dict) -
               # Where an optimiser of this score starts (the pool's best-scored face) and
               # the box it searches (the pool's): the score is unknown far from the pool.
               "best_in_pool": _named(pool, pool.controls[
-                  int(np.argmax(pool_scores(model, pool)))]),
+                  int(np.argmax(scores))]),
               "pool_low": _named(pool, pool.controls.min(axis=0)),
               "pool_high": _named(pool, pool.controls.max(axis=0))}
     atomic_write(out / "preference.json", json.dumps(config, indent=1) + "\n")

@@ -58,8 +58,9 @@ def _optimize(args: argparse.Namespace) -> int:
         first = tuned.runs[0].records[0]
         print(f"model's one-shot face: expression distance {-first['score']:.3f}")
     for run in tuned.runs:
-        print(f"{run.method:7s} best expression distance {-run.best['score']:.3f} "
-              f"after {len(run.records)} evaluations")
+        best = (f"learned preference score {run.best['score']:.3f}" if args.preference
+                else f"expression distance {-run.best['score']:.3f}")
+        print(f"{run.method:7s} best {best} after {len(run.records)} evaluations")
     for path in (tuned.library, tuned.convergence, tuned.before, tuned.after, tuned.target,
                  tuned.model):
         if path is not None:

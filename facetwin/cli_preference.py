@@ -79,15 +79,9 @@ def optimize_preferential(args: argparse.Namespace) -> int:
                                   port=args.port).start()
         session = server.sessions[pool.path.name]
         print(f"preferential BO: answer on {server.url}/pool/{pool.path.name}")
-
-        def compare(left: dict, right: dict) -> str:
-            ids = [pool.add(f["applied"], f["features"], f["image"]) for f in (left, right)]
-            reply = session.ask((ids[0], ids[1]))
-            return reply["answer"] if reply["pair"][0] == ids[0] else \
-                {"left": "right", "right": "left", "tie": "tie"}[reply["answer"]]
-
         try:
-            best = preferential_bo(env, args.target, compare, args.budget, seed=args.seed,
+            best = preferential_bo(env, args.target, session.compare, args.budget,
+                                   seed=args.seed,
                                    log_path=args.out / "comparisons.jsonl")
         finally:
             server.close()
