@@ -1,7 +1,7 @@
 """Benchmark of the optimisers: evaluations and wall time to come within ε of hidden targets.
 
     pip install -e .[bench]      # Optuna, for its samplers
-    python bench/optimize.py [--profiles emo11 x2c30] [--targets 6] [--seeds 2]
+    python bench/optimize.py [--profiles emo11 x2c30] [--targets 3] [--seeds 2]
                              [--budget 100] [--methods bo random cmaes optuna-gp optuna-tpe]
                              [--busy-methods bo optuna-gp] [--busy-seeds 1]
 
@@ -104,7 +104,7 @@ def busy_cores(busy: bool):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profiles", nargs="+", default=["emo11", "x2c30"])
-    ap.add_argument("--targets", type=int, default=6)
+    ap.add_argument("--targets", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--batch", type=int, default=2, help="q of FaceTwin's methods")

@@ -65,7 +65,16 @@ class Twin:
         self._base_jnt_stiffness = m.jnt_stiffness.copy()
         self._base_gain = m.actuator_gainprm[:, 0].copy()
         self._base_bias = m.actuator_biasprm[:, 1:3].copy()
+        self._base_body_pos = m.body_pos.copy()
+        self._linkage_bodies = np.array([m.joint(j.name).bodyid[0] for j in joints
+                                         if j.kind == "slide"])
+        self._skin_bodies = np.array([m.body(f"skin_{i}").id
+                                      for i in self.built.free_vertices])
+        self._skin_joints = np.array([m.joint(f"skin_{i}_{a}").id
+                                      for i in self.built.free_vertices for a in "xyz"])
         self._backlash = np.zeros(len(c))
+        self._calibration: tuple[np.ndarray, np.ndarray] | None = None  # offset, travel
+        self._act_travel = np.ones(len(joints))
         self.reset()
 
     # -- state -------------------------------------------------------------------------
@@ -95,7 +104,7 @@ class Twin:
             self.settle()
 
     def _randomize(self, rng: np.random.Generator, r: Randomization) -> None:
-        m = self.model
+        m, p = self.model, self.profile
         k = rng.uniform(*r.skin_stiffness) if r.skin_stiffness else 1.0
         m.flex_stiffness[:] = self._base_flex_stiffness * k
         m.jnt_stiffness[:] = self._base_jnt_stiffness * k
@@ -103,9 +112,43 @@ class Twin:
         m.actuator_gainprm[:, 0] = self._base_gain * g
         m.actuator_biasprm[:, 1] = self._base_bias[:, 0] * g
         m.actuator_biasprm[:, 2] = self._base_bias[:, 1] * np.sqrt(g)
-        width = self.profile.high - self.profile.low
-        self._backlash = rng.uniform(0, r.backlash, self.n_controls) * width \
-            if r.backlash else np.zeros(self.n_controls)
+        width = p.high - p.low
+        n = self.n_controls
+        self._backlash = rng.uniform(0, r.backlash, n) * width \
+            if r.backlash else np.zeros(n)
+        # Knobs added later draw after the ones above, so those keep their values.
+        self._calibration = None
+        if r.servo_offset or r.servo_travel:
+            offset = rng.uniform(-1, 1, n) * r.servo_offset * width if r.servo_offset \
+                else np.zeros(n)
+            travel = rng.uniform(*r.servo_travel, n) if r.servo_travel else np.ones(n)
+            self._calibration = (offset, travel)
+        slides = np.array([j.kind == "slide" for j in self.built.joints])
+        self._act_travel = np.ones(len(slides))
+        if r.linkage_travel:
+            self._act_travel[slides] = rng.uniform(*r.linkage_travel, slides.sum())
+        m.body_pos[:] = self._base_body_pos
+        if r.linkage_anchor_mm:
+            m.body_pos[self._linkage_bodies] += rng.uniform(
+                -1, 1, (len(self._linkage_bodies), 3)) * r.linkage_anchor_mm * 1e-3
+        if r.skin_rest_mm:
+            m.body_pos[self._skin_bodies] += self._smooth_field(rng, r.skin_rest_mm * 1e-3)
+        if r.skin_thickness:
+            m.flex_stiffness[:] *= rng.uniform(*r.skin_thickness)
+        if r.tether_stiffness:
+            m.jnt_stiffness[self._skin_joints] *= rng.uniform(*r.tether_stiffness)
+
+    def _smooth_field(self, rng: np.random.Generator, largest_m: float,
+                      bumps: int = 8, width_m: float = 0.02) -> np.ndarray:
+        """A smooth random displacement of each free skin vertex's rest position: Gaussian
+        bumps of random direction about random skin points, scaled so the largest
+        displacement is ``largest_m`` (a moulded skin's shape differs broadly, not
+        vertex by vertex)."""
+        rest = self.face.vertices[self.built.free_vertices]
+        centres = rest[rng.choice(len(rest), bumps, replace=False)]
+        weights = np.exp(-((rest[:, None] - centres[None]) ** 2).sum(-1) / (2 * width_m ** 2))
+        field = weights @ rng.normal(size=(bumps, 3))
+        return field * largest_m / np.linalg.norm(field, axis=1).max()
 
     def checked(self, controls) -> np.ndarray:
         """``controls`` as a clamped float vector; wrong shapes and non-finite values raise."""
@@ -127,8 +170,16 @@ class Twin:
     def _apply_ctrl(self) -> None:
         half = 0.5 * self._backlash
         self._effective = np.clip(self._effective, self._setpoint - half, self._setpoint + half)
-        targets = self.profile.twin_targets(self._effective)
-        self.data.ctrl[:] = targets[self._act_control] * self._act_scale
+        targets = self.profile.twin_targets(self._physical(self._effective))
+        self.data.ctrl[:] = targets[self._act_control] * self._act_scale * self._act_travel
+
+    def _physical(self, controls: np.ndarray) -> np.ndarray:
+        """Where a servo told ``controls`` really goes, in control units: its calibration's
+        zero offset and travel error (none on the nominal twin)."""
+        if self._calibration is None:
+            return controls
+        offset, travel = self._calibration
+        return self.profile.neutral + travel * (controls - self.profile.neutral) + offset
 
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps, ramping the servos toward their goals."""
@@ -171,7 +222,13 @@ class Twin:
     def present_controls(self) -> np.ndarray:
         """Present positions in control units, read from the joints (as servos report)."""
         a = self._present_act
-        return self.profile.from_twin(self.data.qpos[self._act_qpos[a]] / self._act_scale[a])
+        physical = self.profile.from_twin(
+            self.data.qpos[self._act_qpos[a]] / (self._act_scale[a] * self._act_travel[a]))
+        if self._calibration is None:
+            return physical
+        offset, travel = self._calibration  # what the servo reports through its calibration
+        return np.clip(self.profile.neutral + (physical - offset - self.profile.neutral) / travel,
+                       self.profile.low, self.profile.high)
 
     def skin_vertices(self) -> np.ndarray:
         return self.data.flexvert_xpos.copy()

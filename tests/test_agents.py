@@ -194,3 +194,30 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert evals(log) == evals(whole / "runs" / "bo-s0.jsonl")
     assert json.loads((killed / "library.json").read_text()) == \
         json.loads((whole / "library.json").read_text())
+
+
+def test_the_lean_posterior_equals_botorchs():
+    """BO's acquisition reads the GP through a dense re-implementation of its posterior;
+    it must sample what BoTorch's own posterior samples."""
+    import torch
+    from botorch.sampling import SobolQMCNormalSampler
+
+    from facetwin.agents.bayesopt import BayesOpt, _LeanPosterior
+    from facetwin.envs.expression import residual_weights
+
+    rng = np.random.default_rng(0)
+    d, n = 5, 16
+    mix = rng.normal(size=(d, len(residual_weights())))
+    bo = BayesOpt(np.zeros(d), np.ones(d), np.full(d, 0.5), seed=0, strain_limit=1.4)
+    X = rng.random((n, d))
+    residuals = np.sin(3 * X) @ mix
+    bo.tell(X, [{"score": -float(np.linalg.norm(r)), "residual": r.tolist(),
+                 "strain": 1.0 + 0.2 * x[0]} for r, x in zip(residuals, X)])
+    model = bo._fit(n)[0]
+    points = torch.rand(7, 2, d, dtype=torch.float64)
+    exact, lean = model.posterior(points), _LeanPosterior(model).posterior(points)
+    assert exact.mean.shape == lean.mean.shape and exact.mean.shape[-1] > 2
+    torch.testing.assert_close(lean.mean, exact.mean, atol=1e-9, rtol=0)
+    torch.testing.assert_close(lean.variance, exact.variance, atol=1e-6, rtol=1e-6)
+    draw = [SobolQMCNormalSampler(torch.Size([16]), seed=1)(post) for post in (exact, lean)]
+    torch.testing.assert_close(draw[1], draw[0], atol=1e-6, rtol=1e-6)

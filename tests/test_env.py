@@ -153,3 +153,19 @@ def test_settle_time_is_reported_in_seconds(env):
     _, _, _, _, info = env.step(p.expressions["surprise"])
     assert 0.05 < info["settle_s"] < 1.5  # simulated seconds for a ramp and a settle
     assert "settle_steps" not in info
+
+
+def test_library_expressions_stay_safe_on_realistic_twins():
+    """The shipped library passes the safety filter unchanged and stays under the
+    strain ceiling on perturbed copies of the face."""
+    from facetwin.sim.randomization import Randomization
+
+    env = FaceTwinEnv("emo11", image_size=64, randomization=Randomization.realistic())
+    p = env.profile
+    for seed in (0, 1):
+        for name, controls in p.expressions.items():
+            env.reset(seed=seed)
+            _, _, _, _, info = env.step(controls)
+            assert info["safety"]["reasons"] == [], (seed, name)
+            assert info["strain_max"] <= p.strain_ceiling, (seed, name)
+    env.close()

@@ -130,3 +130,43 @@ def test_command_rejects_wrong_shape_and_non_finite(twin: Twin):
     v[1] = np.nan
     with pytest.raises(ValueError, match=twin.profile.controls[1].name):
         twin.command(v)
+
+
+def test_realistic_knobs_bite_at_a_settled_pose_reproducibly(twins):
+    """moderate() washes out at a settled pose; realistic()'s calibration, linkage and
+    skin-shape knobs do not, and a seed draws the same perturbed twin every time."""
+    twin = twins["emo11"]
+    smile = twin.profile.expressions["happiness"]
+
+    def settled(seed=None, r=None):
+        twin.reset(rng=np.random.default_rng(seed), randomization=r)
+        twin.command(smile)
+        twin.settle()
+        return twin.landmarks_3d(), twin.present_controls()
+
+    nominal, nominal_reported = settled()
+    first, reported = settled(7, Randomization.realistic())
+    again, _ = settled(7, Randomization.realistic())
+    other, _ = settled(8, Randomization.realistic())
+    twin.reset()
+    moved_mm = 1e3 * np.linalg.norm(first - nominal, axis=1)
+    assert moved_mm.mean() > 0.5
+    assert np.array_equal(first, again)
+    assert not np.allclose(first, other, atol=1e-5)
+    # The servos report through their (wrong) calibration what the nominal twin's report:
+    # the command, less the same sag under the skin's pull (within backlash and gain).
+    width = twin.profile.high - twin.profile.low
+    assert np.all(np.abs(reported - nominal_reported) <= 0.03 * width)
+
+
+def test_each_realistic_knob_can_be_switched_on_alone(twins):
+    twin = twins["emo11"]
+    r = Randomization.realistic()
+    for knob in ("servo_offset", "linkage_anchor_mm", "skin_rest_mm"):
+        twin.reset(rng=np.random.default_rng(1), randomization=r.only(knob))
+        twin.settle()
+        assert twin.strain().max() > 1e-3, knob  # neutral is no longer the rest shape
+    twin.reset()
+    assert np.allclose(twin.model.body_pos, twin._base_body_pos)
+    with pytest.raises(ValueError, match="unknown knobs"):
+        r.only("skin_colour")
