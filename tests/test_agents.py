@@ -207,15 +207,17 @@ def test_the_lean_posterior_equals_botorchs():
 
     rng = np.random.default_rng(0)
     d, n = 5, 16
+    low, high = np.full(d, -2.0), np.full(d, 3.0)  # not the unit box: inputs are scaled
     mix = rng.normal(size=(d, len(residual_weights())))
-    bo = BayesOpt(np.zeros(d), np.ones(d), np.full(d, 0.5), seed=0, strain_limit=1.4)
-    X = rng.random((n, d))
-    residuals = np.sin(3 * X) @ mix
+    bo = BayesOpt(low, high, np.full(d, 0.5), seed=0, strain_limit=1.4)
+    X = low + rng.random((n, d)) * (high - low)
+    residuals = np.sin(X) @ mix
     bo.tell(X, [{"score": -float(np.linalg.norm(r)), "residual": r.tolist(),
-                 "strain": 1.0 + 0.2 * x[0]} for r, x in zip(residuals, X)])
+                 "strain": 1.0 + 0.01 * x[0]} for r, x in zip(residuals, X)])
     model = bo._fit(n)[0]
-    points = torch.rand(7, 2, d, dtype=torch.float64)
-    exact, lean = model.posterior(points), _LeanPosterior(model).posterior(points)
+    points = torch.tensor(low) + torch.rand(7, 2, d, dtype=torch.float64) * 5.0
+    exact = model.posterior(points)
+    lean = _LeanPosterior(model, torch.tensor(X)).posterior(points)
     assert exact.mean.shape == lean.mean.shape and exact.mean.shape[-1] > 2
     torch.testing.assert_close(lean.mean, exact.mean, atol=1e-9, rtol=0)
     torch.testing.assert_close(lean.variance, exact.variance, atol=1e-6, rtol=1e-6)
