@@ -64,14 +64,14 @@ def median_censored(values: list[float | None], censor: list[float], fmt: str) -
     return fmt.format(float(np.mean([v for v, _ in middle])))
 
 
-def make_method(method: str, p, seed: int):
+def make_method(method: str, p, seed: int, batch: int):
     if method.startswith("optuna-"):
         from optuna_search import OptunaSearch
 
         return OptunaSearch(p.low, p.high, p.neutral, seed, method.split("-", 1)[1])
     from facetwin.agents.search import make_search
 
-    return make_search(method, p.low, p.high, p.neutral, seed, 2, p.strain_ceiling)
+    return make_search(method, p.low, p.high, p.neutral, seed, batch, p.strain_ceiling)
 
 
 def _burn(stop) -> None:
@@ -135,8 +135,8 @@ def main() -> None:
                     epsilons[name, ti] = eps
                     for method in methods:
                         for seed in range(seeds):
-                            search = make_method(method, p, seed)
                             batch = 1 if method.startswith("optuna-") else args.batch
+                            search = make_method(method, p, seed, batch)
                             run = run_search(
                                 env, {"target": target}, search, args.budget, batch,
                                 args.out / load / name / f"target{ti}" / f"{method}-s{seed}.jsonl",

@@ -66,6 +66,7 @@ class Twin:
         self._base_gain = m.actuator_gainprm[:, 0].copy()
         self._base_bias = m.actuator_biasprm[:, 1:3].copy()
         self._base_body_pos = m.body_pos.copy()
+        self._slides = np.array([j.kind == "slide" for j in joints])
         self._linkage_bodies = np.array([m.joint(j.name).bodyid[0] for j in joints
                                          if j.kind == "slide"])
         self._skin_bodies = np.array([m.body(f"skin_{i}").id
@@ -123,10 +124,9 @@ class Twin:
                 else np.zeros(n)
             travel = rng.uniform(*r.servo_travel, n) if r.servo_travel else np.ones(n)
             self._calibration = (offset, travel)
-        slides = np.array([j.kind == "slide" for j in self.built.joints])
-        self._act_travel = np.ones(len(slides))
+        self._act_travel = np.ones(len(self._slides))
         if r.linkage_travel:
-            self._act_travel[slides] = rng.uniform(*r.linkage_travel, slides.sum())
+            self._act_travel[self._slides] = rng.uniform(*r.linkage_travel, self._slides.sum())
         m.body_pos[:] = self._base_body_pos
         if r.linkage_anchor_mm:
             m.body_pos[self._linkage_bodies] += rng.uniform(

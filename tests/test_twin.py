@@ -153,7 +153,7 @@ def test_realistic_knobs_bite_at_a_settled_pose_reproducibly(twins):
     assert moved_mm.mean() > 0.5
     assert np.array_equal(first, again)
     assert not np.allclose(first, other, atol=1e-5)
-    # The servos report through their (wrong) calibration what the nominal twin's report:
+    # The servos report through their (wrong) calibration what the nominal twin reports:
     # the command, less the same sag under the skin's pull (within backlash and gain).
     width = twin.profile.high - twin.profile.low
     assert np.all(np.abs(reported - nominal_reported) <= 0.03 * width)
