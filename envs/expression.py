@@ -31,9 +31,13 @@ def head_frame_landmarks(twin) -> np.ndarray:
     return (twin.landmarks_3d() - pos) @ rot
 
 
-def twin_features(twin, neutral_landmarks: np.ndarray) -> np.ndarray:
-    """Features of a twin's present face, against ``neutral_landmarks`` (head frame, m)."""
+def twin_features(twin, neutral_landmarks: np.ndarray,
+                  neutral_rot: np.ndarray | None = None) -> np.ndarray:
+    """Features of a twin's present face, against ``neutral_landmarks`` (head frame, m)
+    and the head's rotation at neutral (the world's axes when None)."""
     _, rot = twin.head_pose()
+    if neutral_rot is not None:
+        rot = rot @ neutral_rot.T
     mm = (head_frame_landmarks(twin) - neutral_landmarks) * 1e3
     return pack(mm, Rotation.from_matrix(rot).as_rotvec(degrees=True))
 

@@ -22,7 +22,9 @@ library (extended by ``library=``, a file written by ``facetwin optimize``), a c
 vector, or a picture of a person (an RGB array; ``"target_neutral"`` may give the same
 person at rest), mapped onto the robot's face by ``human_features``.
 
-``features="ground_truth"`` (the twin's default) measures the twin's own landmarks;
+``features="ground_truth"`` (the twin's default) measures the twin's own landmarks
+(a twin perturbed by ``randomization`` starts each episode at rest at its own neutral,
+which its landmarks are measured from, as a robot's are);
 ``features="camera"`` (the serial backend's only choice, and what picture targets
 need) measures landmarks MediaPipe finds on the camera image, as in-plane
 displacements from the face's own neutral (see ``perceived_features``); control
@@ -198,7 +200,9 @@ class FaceTwinEnv(gym.Env):
         camera = self._pinhole()
         if self.features == "ground_truth":
             landmarks = camera.project(self.twin.landmarks_3d())
-            achieved = twin_features(self.twin, self.targets.neutral_landmarks)
+            own = self.backend.own_neutral
+            achieved = twin_features(self.twin, self.targets.neutral_landmarks) \
+                if own is None else twin_features(self.twin, *own)
         else:
             seen = self.detector(self._image)
             self._face_seen = seen is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from facetwin.envs.backend import Stepped
+from facetwin.envs.expression import head_frame_landmarks
 from facetwin.envs.safety import SafetyFilter
 from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
@@ -23,6 +24,10 @@ class TwinBackend:
         self.camera = PinholeCamera.from_profile(profile.camera, image_size)
         self.renderer = FaceRenderer(self.twin, self.camera)
         self._period_steps = max(1, round(period_s / self.twin.model.opt.timestep))
+        # A perturbed face's own neutral, its landmarks (head frame, m) and head rotation,
+        # against which its features are measured; None on the nominal twin, whose
+        # neutral is the target model's.
+        self.own_neutral: tuple[np.ndarray, np.ndarray] | None = None
 
     def reset(self, start, rng: np.random.Generator, randomization: Randomization) -> None:
         offset, tilt = randomization.camera(rng)
@@ -32,7 +37,18 @@ class TwinBackend:
         self.renderer.set_look(Look.sample(randomization, rng))
         if start is not None:
             start, _ = self.safety.target(start)
-        self.twin.reset(controls=start, rng=rng, randomization=randomization)
+        if randomization == Randomization():
+            self.own_neutral = None
+            self.twin.reset(controls=start, rng=rng, randomization=randomization)
+        else:
+            # A robot is measured against its own neutral, as it rests there (Emo): a
+            # perturbed rest shape or calibration is not an expression.
+            self.twin.reset(rng=rng, randomization=randomization)
+            self.twin.settle()
+            self.own_neutral = head_frame_landmarks(self.twin), self.twin.head_pose()[1]
+            if start is not None:
+                self.twin.command(start)
+                self.twin.settle()
         self.safety.reset(self.profile.neutral if start is None else start)
 
     def step(self, action, mode: str) -> Stepped:
