@@ -92,17 +92,3 @@ def correct(env, target: dict, controls, seed: int, budget: int, log_path: Path)
     return tune(OnTwins(env, [seed]), target, budget, log_path, seed=seed, x0=controls,
                 start_side=CORRECTION_SIDE)
 
-
-def correct_inverse(agent, env, target: dict, seed: int, steps: int) -> dict:
-    """Closed-loop correction of an inverse model on one robot: aim past the target by
-    the observed residual, ``steps`` times; the best evaluation's record."""
-    obs, _ = env.reset(seed=seed, options=target)
-    aim = obs["desired_goal"].astype(float)
-    evaluate = Evaluator(env, target, seed=seed)
-    best = None
-    for _ in range(steps + 1):
-        record = evaluate(agent.propose_features(aim)[None])[0]
-        if best is None or record["score"] > best["score"]:
-            best = record
-        aim = aim - np.asarray(record["residual"])
-    return best

@@ -20,8 +20,7 @@ each scored on the nominal twin and on ``--twins`` perturbed twins (seeds 0..N-1
   perturbed twins (seeds 1000..), ``--budget`` evaluations of that mean;
 - ``bo+correct``: on each perturbed twin, ``--correction`` evaluations of BO about the
   nominal BO result (the robot closing the loop);
-- ``inverse+correct``: the inverse model aimed past the target by the residual it
-  observed on that twin, 3 times.
+- ``inverse+correct``: the same about the inverse model's proposal.
 
 The share of the way kept is 1 - distance / neutral distance, each face measured from
 its own neutral; the loss is in points against what the operator saw on the twin (the
@@ -39,11 +38,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facetwin.agents.transfer import (OnTwins, correct, correct_inverse, neutral_distance,
-                                      share_kept, tune)
+from facetwin.agents.transfer import OnTwins, correct, neutral_distance, share_kept, tune
 from facetwin.sim.randomization import Randomization
 
-CORRECTION_STEPS = 3
 ROBUST_SEED0 = 1000  # the randomised tuning's twins, apart from the evaluation's 0..N-1
 BASE = {"library": "library", "bo": "bo", "inverse": "inverse", "bo-randomized": "bo",
         "bo+correct": "bo", "inverse+correct": "inverse"}
@@ -83,12 +80,10 @@ def measure(env, expression: str, args, model_dir: Path | None, out: Path) -> di
     env.randomization = Randomization()
     agents = {"library": p.expressions[expression],
               "bo": np.array(tune(env, target, args.budget, out / "bo.jsonl")["applied"])}
-    inverse = None
     if model_dir is not None:
         from facetwin.agents.inverse_agent import InverseModelAgent
 
-        inverse = InverseModelAgent(model_dir, env)
-        agents["inverse"] = inverse.propose(expression)
+        agents["inverse"] = InverseModelAgent(model_dir, env).propose(expression)
     realistic = Randomization.realistic()
     robust = OnTwins(env, range(ROBUST_SEED0, ROBUST_SEED0 + args.robust_twins))
     env.randomization = realistic
@@ -109,13 +104,12 @@ def measure(env, expression: str, args, model_dir: Path | None, out: Path) -> di
     env.randomization = realistic
     obs, _ = env.reset(options=target)
     d0 = neutral_distance(obs["desired_goal"])
-    shares["bo+correct"] = {"realistic": [
-        1 - correct(env, target, agents["bo"], s, args.correction,
-                    out / f"bo+correct-twin{s}.jsonl")["distance_mm"] / d0 for s in twins]}
-    if inverse is not None:
-        shares["inverse+correct"] = {"realistic": [
-            1 - correct_inverse(inverse, env, target, s, CORRECTION_STEPS)["distance_mm"] / d0
-            for s in twins]}
+    for base in ("bo", "inverse"):
+        if base in agents:
+            shares[f"{base}+correct"] = {"realistic": [
+                1 - correct(env, target, agents[base], s, args.correction,
+                            out / f"{base}+correct-twin{s}.jsonl")["distance_mm"] / d0
+                for s in twins]}
     return shares
 
 
