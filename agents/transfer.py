@@ -1,10 +1,12 @@
-"""Tuned on the twin, used on the robot: scoring controls on perturbed twins, and the two
-levers that keep more of the way there.
+"""Tuned on the twin, used on the robot: scoring controls on perturbed twins, and the
+levers that keep more of the way there (tuning over several, correcting on one).
 
     env = FaceTwinEnv("emo11", randomization=Randomization.realistic())
     kept = share_kept(env, {"target": "happiness"}, controls, seed=3)   # one robot
     robust = OnTwins(env, seeds=range(100, 104))   # BO's objective over 4 robots
-    best = correct(env, {"target": "happiness"}, controls, seed=3, budget=12, out=...)
+    best = correct(env, {"target": "happiness"}, controls, seed=3, budget=12, log_path=...)
+    J = twin_jacobian(env, {"target": "happiness"}, controls)   # on the nominal twin
+    best = correct_linear(env, {"target": "happiness"}, controls, seed=3, jacobian=J)
 
 A perturbed twin (:class:`~facetwin.sim.randomization.Randomization`, drawn from the
 env's seed at each reset) stands for one physical copy of the face; its features are
@@ -22,7 +24,8 @@ import numpy as np
 from facetwin.agents.evaluation import Evaluator
 from facetwin.agents.optimize import run_search, target_id
 from facetwin.agents.search import make_search
-from facetwin.envs.expression import distance_terms, HEAD_WEIGHT_MM_PER_DEG
+from facetwin.envs.expression import HEAD_WEIGHT_MM_PER_DEG, distance_terms, residual_weights
+from facetwin.sim.randomization import Randomization
 
 CORRECTION_SIDE = 0.25  # a correction searches a box a quarter of each range wide
 
@@ -92,3 +95,43 @@ def correct(env, target: dict, controls, seed: int, budget: int, log_path: Path)
     return tune(OnTwins(env, [seed]), target, budget, log_path, seed=seed, x0=controls,
                 start_side=CORRECTION_SIDE)
 
+
+
+def twin_jacobian(env, target: dict, controls, step: float = 0.02) -> np.ndarray:
+    """How the residual features move with each control about ``controls`` on the
+    nominal twin (finite differences, ``step`` of each range): a local inverse model
+    that costs the robot nothing. Rows are weighted as the distance weighs them."""
+    p = env.unwrapped.profile
+    nominal = env.unwrapped.randomization
+    env.unwrapped.randomization = Randomization()
+    try:
+        h = step * (p.high - p.low)
+        x = np.asarray(controls, dtype=float)
+        away = np.where(x + h <= p.high, h, -h)
+        X = np.vstack([x, x + np.diag(away)])
+        R = np.array([r["residual"] for r in Evaluator(env, target)(X)])
+    finally:
+        env.unwrapped.randomization = nominal
+    return residual_weights()[:, None] * (R[1:] - R[0]).T / away
+
+
+def correct_linear(env, target: dict, controls, seed: int, jacobian: np.ndarray,
+                   steps: int = 3, ridge: float = 1e-3) -> dict:
+    """Closed-loop correction on one robot with the twin's Jacobian: each step moves the
+    controls by the damped least-squares answer to the residual the robot showed
+    (Gauss-Newton); ``steps + 1`` evaluations, the best one's record."""
+    p = env.unwrapped.profile
+    evaluate = Evaluator(env, target, seed=seed)
+    w = residual_weights()
+    normal = jacobian.T @ jacobian
+    damped = normal + ridge * np.trace(normal) / len(normal) * np.eye(len(normal))
+    x = np.asarray(controls, dtype=float)
+    best = None
+    for i in range(steps + 1):
+        record = evaluate(x[None])[0]
+        if best is None or record["score"] > best["score"]:
+            best = record
+        if i < steps:
+            r = w * np.asarray(record["residual"])
+            x = np.clip(x - np.linalg.solve(damped, jacobian.T @ r), p.low, p.high)
+    return best

@@ -18,9 +18,12 @@ each scored on the nominal twin and on ``--twins`` perturbed twins (seeds 0..N-1
 
 - ``bo-randomized``: BO whose objective is the mean over ``--robust-twins`` other
   perturbed twins (seeds 1000..), ``--budget`` evaluations of that mean;
-- ``bo+correct``: on each perturbed twin, ``--correction`` evaluations of BO about the
-  nominal BO result (the robot closing the loop);
-- ``inverse+correct``: the same about the inverse model's proposal.
+- ``library+correct``, ``bo+correct``, ``inverse+correct``: on each perturbed twin,
+  ``--correction`` evaluations of BO about the agent's nominal result (the robot
+  closing the loop);
+- ``library+jacobian``, ...: on each perturbed twin, 3 Gauss-Newton steps from the
+  agent's nominal result on the residual the robot shows, with the nominal twin's
+  Jacobian (4 evaluations on the robot).
 
 The share of the way kept is 1 - distance / neutral distance, each face measured from
 its own neutral; the loss is in points against what the operator saw on the twin (the
@@ -38,12 +41,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facetwin.agents.transfer import OnTwins, correct, neutral_distance, share_kept, tune
+from facetwin.agents.transfer import (OnTwins, correct, correct_linear, neutral_distance,
+                                      share_kept, tune, twin_jacobian)
 from facetwin.sim.randomization import Randomization
 
 ROBUST_SEED0 = 1000  # the randomised tuning's twins, apart from the evaluation's 0..N-1
 BASE = {"library": "library", "bo": "bo", "inverse": "inverse", "bo-randomized": "bo",
-        "bo+correct": "bo", "inverse+correct": "inverse"}
+        "library+correct": "library", "bo+correct": "bo", "inverse+correct": "inverse",
+        "library+jacobian": "library", "bo+jacobian": "bo", "inverse+jacobian": "inverse"}
 
 ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("--profiles", nargs="+", default=["emo11", "x2c30"])
@@ -71,9 +76,11 @@ def inverse_models(args) -> dict[str, Path]:
     return {p: d for p, d in found.items() if (d / "model.json").exists()}
 
 
-def measure(env, expression: str, args, model_dir: Path | None, out: Path) -> dict:
+def measure(env, expression: str, args, model_dir: Path | None, out: Path,
+            shares: dict) -> dict:
     """Shares kept by every agent on one target: {agent: {condition: [share per twin]}}
-    with the condition "nominal" holding the nominal twin's one share."""
+    with the condition "nominal" holding the nominal twin's one share; agents already in
+    ``shares`` (a saved run's) are kept."""
     p = env.profile
     target = {"target": expression}
     twins = range(args.twins)
@@ -90,13 +97,14 @@ def measure(env, expression: str, args, model_dir: Path | None, out: Path) -> di
     agents["bo-randomized"] = np.array(
         tune(robust, target, args.budget, out / "bo-randomized.jsonl")["applied"])
 
-    shares: dict[str, dict[str, list[float]]] = {}
+    shares = dict(shares)
+    new = {name: x for name, x in agents.items() if name not in shares}
     env.randomization = Randomization()
-    for name, x in agents.items():
+    for name, x in new.items():
         shares[name] = {"nominal": [share_kept(env, target, x, 0)]}
     for cond, r in conditions():
         env.randomization = r
-        for name, x in agents.items():
+        for name, x in new.items():
             if name == "bo-randomized" and cond != "realistic":
                 continue
             shares[name][cond] = [share_kept(env, target, x, s) for s in twins]
@@ -104,11 +112,16 @@ def measure(env, expression: str, args, model_dir: Path | None, out: Path) -> di
     env.randomization = realistic
     obs, _ = env.reset(options=target)
     d0 = neutral_distance(obs["desired_goal"])
-    for base in ("bo", "inverse"):
-        if base in agents:
+    for base in ("library", "bo", "inverse"):
+        if base in agents and f"{base}+correct" not in shares:
             shares[f"{base}+correct"] = {"realistic": [
                 1 - correct(env, target, agents[base], s, args.correction,
                             out / f"{base}+correct-twin{s}.jsonl")["distance_mm"] / d0
+                for s in twins]}
+        if base in agents and f"{base}+jacobian" not in shares:
+            jacobian = twin_jacobian(env, target, agents[base])
+            shares[f"{base}+jacobian"] = {"realistic": [
+                1 - correct_linear(env, target, agents[base], s, jacobian)["distance_mm"] / d0
                 for s in twins]}
     return shares
 
@@ -124,12 +137,14 @@ def main() -> None:
     for profile, expression in tqdm(jobs, desc="targets", unit="target"):
         out = args.out / profile / expression
         saved = out / "shares.json"
-        if saved.exists():
-            results.setdefault(profile, {})[expression] = json.loads(saved.read_text())
+        shares = json.loads(saved.read_text()) if saved.exists() else {}
+        wanted = {a for a in BASE if profile in models or not a.startswith("inverse")}
+        if wanted <= set(shares):
+            results.setdefault(profile, {})[expression] = shares
             continue
         if profile not in envs:
             envs[profile] = FaceTwinEnv(profile, image_size=64)
-        shares = measure(envs[profile], expression, args, models.get(profile), out)
+        shares = measure(envs[profile], expression, args, models.get(profile), out, shares)
         out.mkdir(parents=True, exist_ok=True)
         saved.write_text(json.dumps(shares))
         results.setdefault(profile, {})[expression] = shares
@@ -199,7 +214,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_ylabel("share of the way kept (%)")
         ax.set_title(f"{profile}: realistic() perturbed twins")
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(loc="lower left")
+        ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from facetwin.agents.runlog import read_runlog
-from facetwin.agents.transfer import OnTwins, correct, share_kept
-from facetwin.envs.expression import twin_features
+from facetwin.agents.transfer import (OnTwins, correct, correct_linear, neutral_distance,
+                                      share_kept, twin_jacobian)
+from facetwin.envs.expression import N_FEATURES, twin_features
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.sim.randomization import Randomization
 
@@ -70,3 +71,16 @@ def test_correction_starts_from_the_nominal_result_and_never_ends_worse(realisti
     assert len(records) == 6
     assert np.allclose(records[0]["controls"], start, atol=1e-6)
     assert best["distance_mm"] == min(r["distance_mm"] for r in records)
+
+
+def test_the_twins_jacobian_corrects_a_perturbed_face(realistic):
+    env = realistic
+    start = env.profile.expressions["happiness"]
+    jacobian = twin_jacobian(env, TARGET, start)
+    assert env.randomization == Randomization.realistic()  # given back after the twin's
+    assert jacobian.shape == (N_FEATURES, len(start))
+    before = share_kept(env, TARGET, start, seed=0)
+    best = correct_linear(env, TARGET, start, seed=0, jacobian=jacobian, steps=2)
+    obs, _ = env.reset(seed=0, options=TARGET)
+    after = 1 - best["distance_mm"] / neutral_distance(obs["desired_goal"])
+    assert after > before + 0.02
