@@ -24,7 +24,7 @@ import numpy as np
 from facetwin.agents.evaluation import Evaluator
 from facetwin.agents.optimize import run_search, target_id
 from facetwin.agents.search import make_search
-from facetwin.envs.expression import HEAD_WEIGHT_MM_PER_DEG, distance_terms, residual_weights
+from facetwin.envs.expression import residual_weights, reward_terms
 from facetwin.sim.randomization import Randomization
 
 CORRECTION_SIDE = 0.25  # a correction searches a box a quarter of each range wide
@@ -32,16 +32,15 @@ CORRECTION_SIDE = 0.25  # a correction searches a box a quarter of each range wi
 
 def neutral_distance(desired_goal) -> float:
     """The expression distance of the neutral face (features zero) from a target."""
-    t = distance_terms(np.zeros_like(desired_goal), desired_goal)
-    return float(t["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * t["head_deg"])
+    return -float(sum(reward_terms(np.zeros_like(desired_goal), desired_goal).values()))
 
 
 def share_kept(env, target: dict, controls, seed: int) -> float:
     """The share of the neutral-to-target way that ``controls`` go on the twin that
     ``env.reset(seed=seed)`` draws."""
     obs, _ = env.reset(seed=seed, options=target)
-    record = Evaluator(env, target, seed=seed)(np.asarray(controls)[None])[0]
-    return 1.0 - record["distance_mm"] / neutral_distance(obs["desired_goal"])
+    _, reward, *_ = env.step(np.asarray(controls, dtype=np.float32))
+    return 1.0 + reward / neutral_distance(obs["desired_goal"])
 
 
 class OnTwins(gym.Wrapper):
@@ -94,7 +93,6 @@ def correct(env, target: dict, controls, seed: int, budget: int, log_path: Path)
     is ``controls`` themselves, so a correction never ends worse than where it began)."""
     return tune(OnTwins(env, [seed]), target, budget, log_path, seed=seed, x0=controls,
                 start_side=CORRECTION_SIDE)
-
 
 
 def twin_jacobian(env, target: dict, controls, step: float = 0.02) -> np.ndarray:
