@@ -6,6 +6,7 @@ from facetwin.sim.randomization import Randomization
 from facetwin.sim.twin import Twin
 
 from conftest import settled_pixels
+from settled_shapes import library_shapes, stored
 
 
 def test_one_second_of_random_commands_at_servo_rate_is_clean(twin: Twin):
@@ -87,6 +88,17 @@ def test_settling_stops_when_the_skin_stops(twin: Twin):
     before = twin.landmarks_3d()
     twin.step(200)
     assert np.abs(twin.landmarks_3d() - before).max() < 2e-4  # 0.2 mm: it had settled
+
+
+def test_library_expressions_settle_where_they_always_did(twin: Twin):
+    """The stored shapes guard what agents see: the expression distance's landmark term
+    (mean landmark distance) from each stored library shape stays under 0.1 mm."""
+    reference = stored(twin.profile.name)
+    shapes = library_shapes(twin)
+    assert shapes.keys() == reference.keys()
+    moved_mm = {name: 1e3 * np.linalg.norm(shapes[name] - reference[name], axis=1).mean()
+                for name in shapes}
+    assert max(moved_mm.values()) < 0.1, moved_mm
 
 
 def test_present_positions_track_the_command(twin: Twin):
