@@ -27,6 +27,10 @@ HORN_RADIUS_M = 0.01
 # bulk of what a joint feels (armature); it grows with the servo's size, so it is
 # scaled by torque. Stiffness and damping give every servo the same ~20 ms response.
 KP_PER_NM = 40.0  # N·m/rad of position gain per N·m of servo torque
+# The neck and head joints carry the whole face, skin included: twice the stiffness per
+# N·m keeps their response near the face servos'. No gravity and no load from outside
+# the head reach them, so their settled angles are the commanded ones at any gain.
+RIG_KP_SCALE = 2.0
 ARMATURE_PER_NM = 0.003  # kg·m² per N·m
 HINGE_DAMPING_PER_NM = 0.05  # gearbox friction
 LINKAGE_KP_PER_N = 100.0  # N/m per N of linkage force
@@ -54,9 +58,12 @@ LOWER_LID_GRIP = slice(2, 5)
 class SkinParams:
     """Physical parameters of the skin; the defaults are tuned for a stable 1 ms step.
 
-    The vertex mass is scaled up from silicone's few grams per face: only the settled
-    shape is measured, and the heavier vertices let the explicit flex forces run at the
-    servo-friendly step without shrinking it.
+    The vertex masses are scaled up from silicone's few grams per face: only the settled
+    shape is measured, and heavier vertices let the explicit flex forces run at the
+    servo-friendly step without shrinking it. An explicit step is stable while each
+    vertex's mass keeps pace with the membrane stiffness about it, so the stiffest free
+    vertex gets ``vertex_mass_kg`` and the others proportionally less: the mass the head
+    and neck carry, and the time the skin takes to follow them, shrink with it.
     """
 
     young_pa: float = 1.0e5
@@ -65,13 +72,12 @@ class SkinParams:
     tether_n_per_m: float = 120.0
     vertex_mass_kg: float = 0.012
 
-    @property
-    def tissue_damping_ns_per_m(self) -> float:
-        """Viscous damping of each free vertex against the skull, critical for the
-        tether (the twin applies it as a generalised force). MuJoCo's own flex damping
-        is stiffness-proportional: it leaves the slow modes ringing, and it makes MuJoCo
-        build every edge's Jacobian at each step."""
-        return 2.0 * (self.tether_n_per_m * self.vertex_mass_kg) ** 0.5
+    def tissue_damping(self, vertex_mass_kg: np.ndarray) -> np.ndarray:
+        """Viscous damping (N·s/m) of each free vertex against the skull, critical for
+        the tether (the twin applies it as a generalised force). MuJoCo's own flex
+        damping is stiffness-proportional: it leaves the slow modes ringing, and it
+        makes MuJoCo build every edge's Jacobian at each step."""
+        return 2.0 * np.sqrt(self.tether_n_per_m * np.asarray(vertex_mass_kg))
 
 
 @dataclass
@@ -89,6 +95,7 @@ class BuiltModel:
     joints: list[ActuatedJoint]
     skin_bodies: list[str]  # the body each skin vertex belongs to
     free_vertices: np.ndarray  # indices of vertices with their own body
+    vertex_mass: np.ndarray  # kg, one per free vertex
 
 
 @dataclass
@@ -182,8 +189,39 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
 
     free = np.array([i for i in range(len(face.vertices)) if i not in owner])
     skin_bodies = [owner.get(i, f"skin_{i}") for i in range(len(face.vertices))]
-    xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free)
-    return BuiltModel(xml, actuated, skin_bodies, free)
+    stiffness = membrane_stiffness(face, skin)[free] + skin.tether_n_per_m
+    mass = skin.vertex_mass_kg * stiffness / stiffness.max()
+    xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free, mass)
+    return BuiltModel(xml, actuated, skin_bodies, free, mass)
+
+
+def membrane_stiffness(face: FaceAsset, skin: SkinParams) -> np.ndarray:
+    """A bound on the membrane stiffness (N/m) about each vertex at rest: the Gershgorin
+    row sums of the linear constant-strain triangles' stiffness, summed over the
+    triangles a vertex is in. An explicit step's stability is set by the largest
+    eigenvalue of mass-scaled stiffness, which these row sums bound."""
+    x = face.vertices[face.triangles]  # (T, 3 corners, 3)
+    e1, e2 = x[:, 1] - x[:, 0], x[:, 2] - x[:, 0]
+    normal = np.cross(e1, e2)
+    double_area = np.linalg.norm(normal, axis=1)
+    u = e1 / np.linalg.norm(e1, axis=1, keepdims=True)
+    w = np.cross(normal / double_area[:, None], u)
+    rel = x - x[:, :1]
+    px, py = (rel * u[:, None]).sum(-1), (rel * w[:, None]).sum(-1)  # in-plane coordinates
+    b = (np.roll(py, -1, axis=1) - np.roll(py, -2, axis=1)) / double_area[:, None]
+    c = (np.roll(px, -2, axis=1) - np.roll(px, -1, axis=1)) / double_area[:, None]
+    strain = np.zeros((len(x), 3, 6))  # B: (exx, eyy, gxy) from corner displacements
+    strain[:, 0, 0::2], strain[:, 1, 1::2] = b, c
+    strain[:, 2, 0::2], strain[:, 2, 1::2] = c, b
+    nu = skin.poisson
+    elastic = skin.young_pa / (1 - nu ** 2) * np.array(
+        [[1, nu, 0], [nu, 1, 0], [0, 0, (1 - nu) / 2]])
+    k = skin.thickness_m * 0.5 * double_area[:, None, None] * \
+        np.einsum("tji,jk,tkl->til", strain, elastic, strain)
+    rows = np.abs(k).sum(axis=2).reshape(len(x), 3, 2).max(axis=2)
+    out = np.zeros(len(face.vertices))
+    np.add.at(out, face.triangles, rows)
+    return out
 
 
 def critically_damp_servos(model) -> None:
@@ -214,7 +252,8 @@ def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, copy: bool) -
 
 
 def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, _Body],
-         actuated: list[ActuatedJoint], skin_bodies: list[str], free: np.ndarray) -> str:
+         actuated: list[ActuatedJoint], skin_bodies: list[str], free: np.ndarray,
+         vertex_mass: np.ndarray) -> str:
     children: dict[str | None, list[_Body]] = {}
     for b in bodies.values():
         children.setdefault(b.parent, []).append(b)
@@ -238,10 +277,10 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
             lines += body_xml(child, b.pivot, depth + 1)
         if b.name == "head":
             k = skin.tether_n_per_m
-            for i in free:
+            for i, mass in zip(free, vertex_mass):
                 rest = _fmt(face.vertices[i] - b.pivot)
                 lines.append(f'{pad}  <body name="skin_{i}" pos="{rest}">'
-                             f'<inertial pos="0 0 0" mass="{skin.vertex_mass_kg}" '
+                             f'<inertial pos="0 0 0" mass="{mass:.6g}" '
                              f'diaginertia="1e-9 1e-9 1e-9"/>'
                              + "".join(f'<joint name="skin_{i}_{a}" type="slide" axis="{ax}" '
                                        f'stiffness="{k}"/>'
@@ -259,7 +298,8 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
         c = profile.controls[j.control]
         if j.kind == "hinge":
             force = c.torque
-            kp = KP_PER_NM * force
+            kp = KP_PER_NM * force * (RIG_KP_SCALE if j.name.startswith(("neck_", "head_"))
+                                      else 1.0)
         else:
             force = c.torque / HORN_RADIUS_M
             kp = LINKAGE_KP_PER_N * force

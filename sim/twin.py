@@ -20,7 +20,7 @@ from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.model import SkinParams, build, critically_damp_servos
 from facetwin.sim.randomization import Randomization
 
-SETTLE_SPEED = 0.005  # m/s or rad/s: below this for SETTLE_STEPS steps, the face has settled
+SETTLE_SPEED = 0.005  # m/s: no landmark faster for SETTLE_STEPS steps, the face has settled
 SETTLE_STEPS = 3
 MAX_SETTLE_S = 1.5
 
@@ -50,11 +50,17 @@ class Twin:
         self._present_act = np.array([first[i] for i in range(len(c))])
 
         self._eye_body = {s: m.body(f"eye_{s}").id for s in self.face.eyes}
+        # The irises sit on the eyeballs: their speed is the eyes' angular speed times
+        # the eyeball's radius (the skin's landmarks are the flex vertices themselves).
+        self._eye_dofs = np.array([m.jnt_dofadr[j] for j in range(m.njnt)
+                                   if m.joint(j).name.startswith("eye_")], dtype=int)
+        self._eye_radius = max(e.radius for e in self.face.eyes.values())
         self._head_body = m.body("head").id
         self._head_pivot = self.built_pivot("head")
         self._skin_dofs = np.concatenate([
             np.arange(m.jnt_dofadr[m.joint(f"skin_{i}_x").id], 3 + m.jnt_dofadr[
                 m.joint(f"skin_{i}_x").id]) for i in self.built.free_vertices])
+        self._tissue_damping = np.repeat(skin.tissue_damping(self.built.vertex_mass), 3)
         tri = self.face.triangles
         self._edges = np.stack([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]], axis=1)
         rest = self.face.vertices
@@ -99,6 +105,7 @@ class Twin:
         self._target = target.copy()
         self._apply_ctrl()
         mujoco.mj_forward(m, d)
+        self._skin_before = d.flexvert_xpos.copy()
         if controls is not None:
             # The servos step straight to their goals (no speed ramp); placing the joints
             # there directly would tear the skin around the jaw and head in one step.
@@ -188,35 +195,37 @@ class Twin:
         for _ in range(n):
             self._setpoint += np.clip(self._target - self._setpoint, -max_delta, max_delta)
             self._apply_ctrl()
-            d.qfrc_applied[self._skin_dofs] = -self.skin.tissue_damping_ns_per_m * \
-                d.qvel[self._skin_dofs]
+            d.qfrc_applied[self._skin_dofs] = -self._tissue_damping * d.qvel[self._skin_dofs]
+            self._skin_before[:] = d.flexvert_xpos
             mujoco.mj_step(m, d)
 
+    def landmark_speed(self) -> float:
+        """The fastest landmark's speed (m/s) over the last step, in the world frame:
+        what a camera sees move, whichever joint or skin mode moves it."""
+        skin = np.sqrt(((self.data.flexvert_xpos - self._skin_before) ** 2).sum(axis=1)).max()
+        eyes = np.abs(self.data.qvel[self._eye_dofs]).max(initial=0.0) * self._eye_radius
+        return max(float(skin) / self.model.opt.timestep, float(eyes))
+
     def still(self) -> bool:
-        """The servos have reached their goals and nothing moves faster than settling
+        """The servos have reached their goals and no landmark moves faster than settling
         allows (one step's look: :meth:`settle` wants it for several in a row)."""
         return np.array_equal(self._setpoint, self._target) and \
-            np.abs(self.data.qvel).max() < SETTLE_SPEED
+            self.landmark_speed() < SETTLE_SPEED
 
     def settle(self, max_time: float = MAX_SETTLE_S) -> int:
-        """Step until the servos reach their goals and the skin stops; returns the steps.
+        """Step until the servos reach their goals and the face stops; returns the steps.
 
         A face that is still moving after ``max_time`` seconds raises RuntimeError.
         """
-        m, d = self.model, self.data
-        max_steps = int(max_time / m.opt.timestep)
+        max_steps = int(max_time / self.model.opt.timestep)
         still = 0
         for i in range(1, max_steps + 1):
             self.step()
-            ramp_done = np.array_equal(self._setpoint, self._target)
-            if ramp_done and np.abs(d.qvel).max() < SETTLE_SPEED:
-                still += 1
-                if still >= SETTLE_STEPS:
-                    return i
-            else:
-                still = 0
+            still = still + 1 if self.still() else 0
+            if still >= SETTLE_STEPS:
+                return i
         raise RuntimeError(f"the face did not settle within {max_time} s "
-                           f"(max speed {np.abs(d.qvel).max():.3g})")
+                           f"(fastest landmark {self.landmark_speed():.3g} m/s)")
 
     # -- reading -----------------------------------------------------------------------
     def present_controls(self) -> np.ndarray:
@@ -273,5 +282,3 @@ class Twin:
         length = np.linalg.norm(x[self._edges[..., 0]] - x[self._edges[..., 1]], axis=2)
         return np.abs(length / self._rest_len - 1.0).max(axis=1)
 
-    def skin_speed(self) -> float:
-        return float(np.abs(self.data.qvel[self._skin_dofs]).max())

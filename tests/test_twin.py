@@ -78,13 +78,13 @@ def test_symmetric_controls_move_both_sides_alike(twins):
         assert err <= 1.0, f"{c.name}: left and right differ by {err:.2f} px"
 
 
-def test_settling_stops_when_the_skin_stops(twin: Twin):
+def test_settling_stops_when_the_face_stops(twin: Twin):
     p = twin.profile
     twin.reset()
     twin.command(p.expressions["surprise"])
     steps = twin.settle()
     assert 10 < steps < 1500
-    assert twin.skin_speed() < 0.005
+    assert twin.landmark_speed() < 0.005
     before = twin.landmarks_3d()
     twin.step(200)
     assert np.abs(twin.landmarks_3d() - before).max() < 2e-4  # 0.2 mm: it had settled
