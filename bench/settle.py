@@ -26,8 +26,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--commands", type=int, default=30)
     args = parser.parse_args()
-    print("| profile | median settle (sim ms) | p90 | settled evals/s, no render | steps/s while settling "
-          "| library shapes moved, mean (mm) | any landmark (mm) |")
+    print("| profile | median settle (sim ms) | p90 | settled evals/s, no render "
+          "| steps/s while settling | library shapes moved, mean (mm) | any landmark (mm) |")
     print("|---|---|---|---|---|---|---|")
     for name in PROFILES:
         p = profiles.load(name)
