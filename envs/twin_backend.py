@@ -14,6 +14,18 @@ from facetwin.sim.render import FaceRenderer, Look
 from facetwin.sim.twin import Twin
 
 
+def ramp_and_settle(twin: Twin, safety: SafetyFilter, action, period_s: float):
+    """A settled step: the filtered command sent period by period until it is reached,
+    then the face left to settle; returns the last applied command and its report."""
+    period_steps = max(1, round(period_s / twin.model.opt.timestep))
+    for applied, report in safety.ramp(action, period_s):
+        twin.command(applied)
+        if not report.reached:
+            twin.step(period_steps)
+    twin.settle()
+    return applied, report
+
+
 class TwinBackend:
     """Drives a :class:`Twin` through the safety filter; time is simulated time."""
 
@@ -58,11 +70,7 @@ class TwinBackend:
             self.twin.command(applied)
             self.twin.step(self._period_steps)
         else:
-            for applied, report in self.safety.ramp(action, self.period_s):
-                self.twin.command(applied)
-                if not report.reached:
-                    self.twin.step(self._period_steps)
-            self.twin.settle()
+            applied, report = ramp_and_settle(self.twin, self.safety, action, self.period_s)
         return Stepped(applied, report, self.twin.time - began)
 
     def observe(self) -> tuple[np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from facetwin import profile as profiles
 from facetwin.envs.safety import SafetyFilter
+from facetwin.envs.twin_backend import ramp_and_settle
 from facetwin.sim.twin import Twin
 
 PATH = Path(__file__).parent / "data" / "settled_shapes.npz"
@@ -30,12 +31,7 @@ def settle_from_rest(twin: Twin, controls: np.ndarray) -> float:
     twin.reset()
     safety.reset(p.neutral)
     began = twin.time
-    period = 1.0 / p.control_rate_hz
-    for applied, report in safety.ramp(controls, period):
-        twin.command(applied)
-        if not report.reached:
-            twin.step(max(1, round(period / twin.model.opt.timestep)))
-    twin.settle()
+    ramp_and_settle(twin, safety, controls, 1.0 / p.control_rate_hz)
     return twin.time - began
 
 
