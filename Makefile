@@ -12,6 +12,8 @@ test:
 bench:
 	./setup.sh
 	.venv/bin/python bench/twin.py
+	.venv/bin/python bench/settle.py
+	.venv/bin/python bench/settle_modes.py
 	.venv/bin/python bench/bus.py
 	.venv/bin/python bench/faults.py
 	.venv/bin/python bench/profile_fuzz.py

@@ -206,11 +206,14 @@ class Twin:
         eyes = np.abs(self.data.qvel[self._eye_dofs]).max(initial=0.0) * self._eye_radius
         return max(float(skin) / self.model.opt.timestep, float(eyes))
 
+    def arrived(self) -> bool:
+        """The servos' ramps have reached their goals (the joints may still be moving)."""
+        return np.array_equal(self._setpoint, self._target)
+
     def still(self) -> bool:
         """The servos have reached their goals and no landmark moves faster than settling
         allows (one step's look: :meth:`settle` wants it for several in a row)."""
-        return np.array_equal(self._setpoint, self._target) and \
-            self.landmark_speed() < SETTLE_SPEED
+        return self.arrived() and self.landmark_speed() < SETTLE_SPEED
 
     def settle(self, max_time: float = MAX_SETTLE_S) -> int:
         """Step until the servos reach their goals and the face stops; returns the steps.
