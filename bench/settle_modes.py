@@ -6,7 +6,8 @@ rule's landmark speed from a landmark speed v0 left by the ramp, so the slowest 
 that move landmarks far and fast bound the settle. Servo modes (most of their motion in
 the joints) and skin modes (most in the skin's vertices) are listed apart: an eye's or
 lid's mode moves landmarks at a lever of a centimetre, the skin's at one to one.
-Each row names the degrees of freedom a mode moves most.
+Each row names the degrees of freedom a mode moves most; the skin share is of the mode's
+squared coordinates (metres for skin vertices, radians for joints).
 
     python bench/settle_modes.py [--modes 4]
 """
@@ -29,7 +30,7 @@ def linearised(twin: Twin) -> tuple[mujoco.MjModel, np.ndarray]:
     """The twin's model (with room for the finite differences) and its one-step
     transition matrix about the twin's present state. The tissue damping the twin
     applies as a force each step goes in as joint damping, which is the same force."""
-    xml = twin.built.xml.replace("<option", '<size memory="1G"/>\n  <option', 1)
+    xml = twin.built.xml.replace("<option", '<size memory="256M"/>\n  <option', 1)
     model = mujoco.MjModel.from_xml_string(xml)
     critically_damp_servos(model)
     skin = np.array([model.joint(j).name.startswith("skin_") for j in model.dof_jntid])
