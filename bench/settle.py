@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from settled_shapes import PROFILES, library_shapes, settle_from_rest, stored  # noqa: E402
+from settled_shapes import library_shapes, settle_from_rest, stored  # noqa: E402
 
 from facetwin import profile as profiles  # noqa: E402
 from facetwin.sim.model import SkinParams  # noqa: E402
@@ -57,7 +57,7 @@ def main() -> None:
           "| steps/s while settling | steps per evaluation "
           "| library shapes moved, mean (mm) | any landmark (mm) |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name in PROFILES:
+    for name in profiles.available():
         p = profiles.load(name)
         twin = RampTimedTwin(p, SkinParams(vertex_mass_kg=args.vertex_mass))
         if args.timestep:

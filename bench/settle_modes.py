@@ -23,8 +23,6 @@ from facetwin import profile as profiles
 from facetwin.sim.model import critically_damp_servos
 from facetwin.sim.twin import Twin
 
-PROFILES = ("x2c30", "emo11", "rena25")
-
 
 def linearised(twin: Twin) -> tuple[mujoco.MjModel, np.ndarray]:
     """The twin's model (with room for the finite differences) and its one-step
@@ -50,7 +48,7 @@ def main() -> None:
     args = parser.parse_args()
     print("| profile | mode | decay rate (1/s) | frequency (rad/s) | skin share | moves most |")
     print("|---|---|---|---|---|---|")
-    for name in PROFILES:
+    for name in profiles.available():
         twin = Twin(profiles.load(name))
         twin.settle()
         model, a = linearised(twin)

@@ -20,7 +20,6 @@ from facetwin.envs.twin_backend import ramp_and_settle
 from facetwin.sim.twin import Twin
 
 PATH = Path(__file__).parent / "data" / "settled_shapes.npz"
-PROFILES = ("x2c30", "emo11", "rena25")
 
 
 def settle_from_rest(twin: Twin, controls: np.ndarray) -> float:
@@ -52,7 +51,7 @@ def stored(profile: str) -> dict[str, np.ndarray]:
 
 if __name__ == "__main__":
     arrays = {}
-    for name in PROFILES:
+    for name in profiles.available():
         for expression, shape in library_shapes(Twin(profiles.load(name))).items():
             arrays[f"{name}/{expression}"] = shape
     PATH.parent.mkdir(exist_ok=True)
