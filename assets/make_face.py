@@ -22,12 +22,15 @@ import numpy as np
 from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
+from facetwin.assets.neutral_face import LOWER_INNER, UPPER_INNER, UPPER_OUTER, relax
+from facetwin.assets.skin_texture import frontal_uv, paint
 from facetwin.landmarks import IRIS_START, N_SKIN
 
 FACE_DIR = Path(__file__).resolve().parent / "face"
 TEXTURE_SIZE = 512
 INTERPUPILLARY_M = 0.063
 EYEBALL_RADIUS_M = 0.0125
+JAW_PIVOT = np.array([0.0, -0.03, 0.0])
 # Landmarks on the face's plane of symmetry in MediaPipe's topology.
 MIDLINE = [0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 94,
            151, 152, 164, 168, 175, 195, 197, 199, 200]
@@ -167,6 +170,16 @@ def sample_colour(image: np.ndarray, xy: np.ndarray, radius: int) -> list[float]
     return [float(v) / 255 for v in np.median(np.concatenate(patches), axis=0)]
 
 
+def jaw_and_skull_skin(skin: np.ndarray, oval: list[int]) -> tuple[list[int], list[int]]:
+    """Skin points the jaw carries (the chin, the jaw line below the mouth's corners) and
+    those riding on the skull (the rest of the border, the nose bridge)."""
+    chin_level = skin[17, 1] - 0.004
+    corner_level = skin[UPPER_OUTER[0], 1]
+    jaw = {int(i) for i in np.flatnonzero(skin[:, 1] < chin_level) if i not in NOSE_BRIDGE}
+    jaw |= {i for i in oval if skin[i, 1] < corner_level}
+    return sorted(jaw), sorted((set(oval) - jaw) | set(NOSE_BRIDGE))
+
+
 def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     px = detect_landmarks(image)
     tris, contours = tessellation()
@@ -187,6 +200,9 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     origin = np.array([0.0, eyes_y, skin[:, 2].max() - 0.10])
     skin = skin - origin
     tris = orient(mirror_symmetric(tris, mirror, skin), skin)
+    oval = contours["face_oval"]
+    skin = relax(skin, tris, mirror, JAW_PIVOT, jaw_and_skull_skin(skin, oval)[0], oval)
+    tris = orient(tris, skin)
 
     eyes = {side: eye_geometry(skin, contours[f"eye_{side}"], iris, q - origin, 1.0)
             for side, iris in (("left", LEFT_IRIS), ("right", RIGHT_IRIS))}
@@ -194,33 +210,29 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     eyes["right"] = dict(eyes["left"], centre=[-eyes["left"]["centre"][0],
                                                *eyes["left"]["centre"][1:]])
 
-    # Texture: the photo cropped around the face; UVs from the detected pixels.
-    lo, hi = px[:N_SKIN, :2].min(axis=0), px[:N_SKIN, :2].max(axis=0)
-    size = float(np.max(hi - lo) * 1.15)
-    centre = 0.5 * (lo + hi)
-    x0, y0 = centre - size / 2
-    crop = Image.fromarray(image).crop((x0, y0, x0 + size, y0 + size))
-    texture = np.asarray(crop.resize((TEXTURE_SIZE, TEXTURE_SIZE), Image.LANCZOS))
-    uv = (px[:N_SKIN, :2] - [x0, y0]) / size
-    uv[:, 1] = 1.0 - uv[:, 1]
-
+    # The portrait gives the face its skin, lip and iris colours, not its skin: the
+    # photo carries the smile. Brows and hair are painted dark, as on a robot's face,
+    # where they have to carry the brows' expressions at a distance.
     cheeks = px[[50, 280, 101, 330, 151]][:, :2]
-    forehead_top = px[10, :2] + [0, -(px[152, 1] - px[10, 1]) * 0.12]
+    lip_middles = 0.5 * (px[UPPER_OUTER[1:-1], :2] + px[UPPER_INNER[1:-1], :2])
     colours = {
         "skin": sample_colour(image, cheeks, 4),
-        "hair": sample_colour(image, forehead_top[None], 6),
+        "hair": [0.25, 0.18, 0.12],
+        "brows": [0.25, 0.18, 0.12],
+        "lips": sample_colour(image, lip_middles, 1),
+        "lashes": [0.12, 0.09, 0.08],
         "iris": sample_colour(image, px[[LEFT_IRIS, RIGHT_IRIS], :2], 2),
         "sclera": [0.92, 0.9, 0.86],
         "pupil": [0.03, 0.03, 0.03],
         "mouth": [0.28, 0.06, 0.07],
         "teeth": [0.9, 0.88, 0.8],
     }
+    uv = frontal_uv(skin)
+    texture = paint(skin, uv, mirror, colours, size=TEXTURE_SIZE)
 
     lips = contours["lips"]
-    inner_upper = [78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308]
-    inner_lower = [95, 88, 178, 87, 14, 317, 402, 318, 324]
-    mouth_centre = skin[inner_upper + inner_lower].mean(axis=0)
-    mouth_width = float(skin[308, 0] - skin[78, 0])
+    mouth_centre = skin[UPPER_INNER + LOWER_INNER].mean(axis=0)
+    mouth_width = float(skin[UPPER_OUTER[-1], 0] - skin[UPPER_OUTER[0], 0])
 
     # Skull: the largest ellipsoid about the head centre that stays behind the mask.
     centre_skull = np.array([0.0, -0.01, -0.03])
@@ -228,17 +240,12 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     axes = np.array([0.076, 0.115, 0.105])
     k = np.sqrt(np.min(np.sum((d / axes) ** 2, axis=1)))
     axes = axes * k * 0.995
-
-    chin_level = skin[17, 1] - 0.004
-    corner_level = skin[61, 1]
-    oval = contours["face_oval"]
-    jaw_skin = sorted(int(i) for i in np.flatnonzero(skin[:, 1] < chin_level)
-                      if i not in NOSE_BRIDGE)
-    jaw_skin = sorted(set(jaw_skin) | {i for i in oval if skin[i, 1] < corner_level})
-    skull_skin = sorted((set(oval) - set(jaw_skin)) | set(NOSE_BRIDGE))
+    jaw_skin, skull_skin = jaw_and_skull_skin(skin, oval)
 
     asset = {
-        "source": "skimage.data.astronaut() through mediapipe.solutions.face_mesh",
+        "source": "skimage.data.astronaut() through mediapipe.solutions.face_mesh, "
+                  "relaxed to a neutral face (assets/neutral_face.py), painted skin "
+                  "(assets/skin_texture.py)",
         "units": "metres; x to the subject's left, y up, z toward the camera",
         "vertices": np.round(skin, 6).tolist(),
         "uv": np.round(uv, 6).tolist(),
@@ -250,7 +257,7 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
         "eyes": eyes,
         "skull": {"centre": centre_skull.tolist(), "axes": axes.round(5).tolist(),
                   "skin": skull_skin},
-        "jaw": {"pivot": [0.0, -0.03, 0.0], "skin": jaw_skin},
+        "jaw": {"pivot": JAW_PIVOT.tolist(), "skin": jaw_skin},
         "mouth": {"centre": mouth_centre.round(5).tolist(), "width": round(mouth_width, 5),
                   "lips": lips},
         "colours": colours,

@@ -9,8 +9,9 @@ sampled command, alone or combined, strains more than predicted. The prediction 
 convex and grows linearly when a command is scaled toward neutral, which is what lets
 the safety filter scale a command back by exactly the amount needed.
 
-The envelope is stored beside its profile as ``NAME.envelope.json`` with the profile's
-hash; ``facetwin envelope --profile NAME`` recomputes it.
+The envelope is stored beside its profile as ``NAME.envelope.json`` with the hashes of
+the profile and of the face asset it was measured on; ``facetwin envelope --profile
+NAME`` recomputes it.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin.profile import Profile
+from facetwin.sim.face import load_face
 from facetwin.threads import single_threaded
 
 MIN_CONTRIBUTION = 0.01  # strain below this is dropped from the stored table
@@ -36,6 +38,7 @@ class EnvelopeError(ValueError):
 class StrainEnvelope:
     profile: str
     profile_sha256: str
+    face_sha256: str
     ceiling: float
     margin: float
     rise: np.ndarray  # (triangles, controls): strain with the control at its high end
@@ -60,7 +63,7 @@ class StrainEnvelope:
 
         path.write_text(json.dumps({
             "profile": self.profile, "profile_sha256": self.profile_sha256,
-            "ceiling": self.ceiling, "margin": round(self.margin, 4),
+            "face_sha256": self.face_sha256, "ceiling": self.ceiling, "margin": round(self.margin, 4),
             "shape": list(self.rise.shape), "rise": sparse(self.rise), "fall": sparse(self.fall),
         }, separators=(",", ":")) + "\n")
 
@@ -79,13 +82,17 @@ class StrainEnvelope:
                 for r, c, v in raw[key]:
                     table[r, c] = v
                 tables.append(table)
-            envelope = cls(raw["profile"], raw["profile_sha256"], float(raw["ceiling"]),
-                           float(raw["margin"]), *tables)
+            envelope = cls(raw["profile"], raw["profile_sha256"], raw.get("face_sha256", ""),
+                           float(raw["ceiling"]), float(raw["margin"]), *tables)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise EnvelopeError(f"{path}: not a strain envelope ({exc})") from None
         if envelope.profile_sha256 != profile.sha256 or shape[1] != len(profile.controls):
             raise EnvelopeError(f"{path} was computed for another version of profile "
                                 f"{envelope.profile!r}; recompute it: facetwin envelope "
+                                f"--profile {profile.path}")
+        if envelope.face_sha256 != load_face().sha256:
+            raise EnvelopeError(f"{path} was measured on another face asset than "
+                                f"assets/face/face.json; recompute it: facetwin envelope "
                                 f"--profile {profile.path}")
         return envelope
 
@@ -123,7 +130,8 @@ def fit_envelope(profile: Profile, seed: int = 0, progress=None) -> StrainEnvelo
             progress(i + 1, n + N_CHECK_SAMPLES)
     rise[rise < MIN_CONTRIBUTION] = 0.0
     fall[fall < MIN_CONTRIBUTION] = 0.0
-    envelope = StrainEnvelope(profile.name, profile.sha256, profile.strain_ceiling, 1.0,
+    face = twin.face.sha256
+    envelope = StrainEnvelope(profile.name, profile.sha256, face, profile.strain_ceiling, 1.0,
                               rise, fall)
 
     # Combined commands strain less than the sum of their parts almost everywhere, but
@@ -141,5 +149,5 @@ def fit_envelope(profile: Profile, seed: int = 0, progress=None) -> StrainEnvelo
         if progress:
             progress(n + k + 1, n + N_CHECK_SAMPLES)
     margin = max(1.0, max(ratios, default=1.0))
-    return StrainEnvelope(profile.name, profile.sha256, profile.strain_ceiling, margin,
+    return StrainEnvelope(profile.name, profile.sha256, face, profile.strain_ceiling, margin,
                           rise, fall)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,6 +38,7 @@ class FaceAsset:
     iris_rim_directions: np.ndarray  # (4, 2)
     colours: dict[str, tuple[float, float, float]]
     texture_path: Path
+    sha256: str  # of face.json: what was measured on one face is not reused on another
 
     def mirror_point(self, p: np.ndarray) -> np.ndarray:
         return np.asarray(p) * [-1.0, 1.0, 1.0]
@@ -45,7 +47,8 @@ class FaceAsset:
 @lru_cache(maxsize=1)
 def load_face() -> FaceAsset:
     folder = Path(str(resources.files("facetwin.assets") / "face"))
-    raw = json.loads((folder / "face.json").read_text())
+    data = (folder / "face.json").read_bytes()
+    raw = json.loads(data)
     arr = np.asarray
     return FaceAsset(
         vertices=arr(raw["vertices"], dtype=float),
@@ -65,4 +68,5 @@ def load_face() -> FaceAsset:
         iris_rim_directions=arr(raw["iris_rim_directions"], dtype=float),
         colours={k: tuple(v) for k, v in raw["colours"].items()},
         texture_path=folder / "texture.png",
+        sha256=hashlib.sha256(data).hexdigest(),
     )

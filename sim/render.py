@@ -91,17 +91,24 @@ def _eyeball(face: FaceAsset, side: str, look: Look) -> pyrender.Mesh:
 
 
 class FaceRenderer:
-    """Renders a :class:`Twin` from a :class:`PinholeCamera` to RGB and depth."""
+    """Renders a :class:`Twin` from a :class:`PinholeCamera` to RGB and depth.
 
-    def __init__(self, twin: Twin, camera: PinholeCamera, look: Look = Look()):
+    ``plain_skin=True`` paints the skin in its one colour, without brows, lips or lashes:
+    what the face's shape alone shows."""
+
+    def __init__(self, twin: Twin, camera: PinholeCamera, look: Look = Look(),
+                 plain_skin: bool = False):
         self.twin, self.face = twin, twin.face
         self.camera = camera
         self._renderer: pyrender.OffscreenRenderer | None = None
         self.scene = pyrender.Scene(bg_color=(*BACKGROUND, 1.0), ambient_light=np.ones(3))
         self._rigid_nodes: list = []
         face = self.face
-        texture = pyrender.Texture(source=np.asarray(Image.open(face.texture_path)),
-                                   source_channels="RGB")
+        image = np.asarray(Image.open(face.texture_path).convert("RGB"))
+        if plain_skin:
+            image = np.full((4, 4, 3), np.round(np.asarray(face.colours["skin"]) * 255),
+                            dtype=np.uint8)
+        texture = pyrender.Texture(source=image, source_channels="RGB")
         material = pyrender.MetallicRoughnessMaterial(baseColorTexture=texture,
                                                       metallicFactor=0.0)
         vertices = face.vertices.astype(np.float32)
