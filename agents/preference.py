@@ -12,6 +12,9 @@ Kinds:
   P(a preferred to b) = sigmoid(s(a) - s(b)), trained with the pairwise cross-entropy
   (can't tell is a target of 1/2);
 - ``ranknet-image``: the same over the render (64 px, a small convolutional network);
+- ``ranknet-fer``: the same over the face as an emotion recogniser sees it: the frozen
+  FER2013 mini-Xception's 128 penultimate features (:mod:`facetwin.envs.emotion`), as
+  HAPI's RankNet sits on a FER2013-trained backbone;
 - ``pairwise-gp``: BoTorch's ``PairwiseGP`` on the embedding (Chu & Ghahramani's
   preference GP, Laplace approximation); the score is its posterior mean. Can't-tell
   answers carry no comparison for it and are left out.
@@ -41,12 +44,14 @@ from facetwin.agents.answers import AnswerLogError
 from facetwin.agents.embedding import Embedding
 from facetwin.agents.pairing import sorting_state
 from facetwin.agents.pool import Pool
+from facetwin.envs.emotion import WEIGHTS_SHA256
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
 from facetwin.threads import single_threaded
 
 FORMAT = "facetwin-preference/1"
-KINDS = ("ranknet", "ranknet-image", "pairwise-gp")
+KINDS = ("ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp")
+IMAGE_KINDS = ("ranknet-image", "ranknet-fer")  # they score renders, not features
 IMAGE_SIDE = 64
 TARGETS = {"left": 1.0, "right": 0.0, "tie": 0.5}
 
@@ -147,14 +152,40 @@ def fit_pairwise_gp(z: np.ndarray, pairs: Pairs):
     return gp.eval()
 
 
+class FerFeatures:
+    """The frozen recogniser's penultimate features of faces, standardised."""
+
+    def __init__(self, mean: np.ndarray | None = None, std: np.ndarray | None = None):
+        from facetwin.envs.emotion import EmotionReader
+
+        self.reader, self.mean, self.std = EmotionReader(), mean, std
+
+    def __call__(self, images, landmarks=None) -> torch.Tensor:
+        """``landmarks`` place each crop; without them MediaPipe finds each face."""
+        images = list(images)
+        marks = list(landmarks) if landmarks is not None else [None] * len(images)
+        crops = []
+        for image, lm in zip(images, marks):
+            crop = self.reader.crop(np.asarray(image)[..., :3], lm)
+            if crop is None:
+                raise PreferenceError("the recogniser found no face in a render to score")
+            crops.append(crop)
+        f = self.reader.features(np.stack(crops))
+        if self.mean is None:
+            self.mean, self.std = f.mean(axis=0), f.std(axis=0) + 1e-6
+        return torch.as_tensor((f - self.mean) / self.std, dtype=torch.float32)
+
+
 class PreferenceModel:
     """A fitted preference model: scores for faces, higher is preferred."""
 
-    def __init__(self, kind: str, embedding: Embedding | None, module, config: dict):
+    def __init__(self, kind: str, embedding: Embedding | None, module, config: dict,
+                 fer: FerFeatures | None = None):
         self.kind, self.embedding, self.module, self.config = kind, embedding, module, config
+        self.fer = fer
 
     def score_features(self, features: np.ndarray) -> np.ndarray:
-        if self.kind == "ranknet-image":
+        if self.kind in IMAGE_KINDS:
             raise PreferenceError("this model scores renders: use score_images")
         z = torch.as_tensor(self.embedding(np.atleast_2d(features)))
         with torch.no_grad(), single_threaded():
@@ -162,10 +193,13 @@ class PreferenceModel:
                 return self.module.posterior(z.double()).mean.squeeze(-1).numpy()
             return self.module(z.float()).numpy()
 
-    def score_images(self, images) -> np.ndarray:
-        if self.kind != "ranknet-image":
+    def score_images(self, images, landmarks=None) -> np.ndarray:
+        """Scores of renders; ``landmarks`` (pixels) place a ranknet-fer model's crops."""
+        if self.kind not in IMAGE_KINDS:
             raise PreferenceError(f"a {self.kind} model scores features: use score_features")
         with torch.no_grad(), single_threaded():
+            if self.kind == "ranknet-fer":
+                return self.module(self.fer(images, landmarks)).numpy()
             return self.module(image_batch(images)).numpy()
 
     def start(self, profile: Profile) -> np.ndarray:
@@ -178,8 +212,8 @@ class PreferenceModel:
                      for k in ("pool_low", "pool_high"))
 
     def __call__(self, obs: dict) -> float:
-        if self.kind == "ranknet-image":
-            return float(self.score_images([obs["image"]])[0])
+        if self.kind in IMAGE_KINDS:
+            return float(self.score_images([obs["image"]], [obs["landmarks"]])[0])
         return float(self.score_features(obs["achieved_goal"])[0])
 
 
@@ -189,15 +223,22 @@ def image_batch(images) -> torch.Tensor:
     return torch.as_tensor(np.stack(small)).permute(0, 3, 1, 2).contiguous()
 
 
-def _fit(kind: str, pool: Pool, pairs: Pairs, embedding: Embedding, epochs: int, seed: int):
+def pool_images(pool: Pool) -> list[np.ndarray]:
+    return [np.asarray(Image.open(pool.image_path(i)).convert("RGB")) for i in pool.ids]
+
+
+def _fit(kind: str, pool: Pool, pairs: Pairs, embedding: Embedding, epochs: int, seed: int,
+         fer: FerFeatures | None):
     with single_threaded():
         if kind == "pairwise-gp":
             return fit_pairwise_gp(embedding(pool.features), pairs)
         if kind == "ranknet":
             inputs = torch.as_tensor(embedding(pool.features), dtype=torch.float32)
             return train_ranknet(RankNet(embedding.k), inputs, pairs, epochs, seed)
-        images = image_batch(np.asarray(Image.open(pool.image_path(i)).convert("RGB"))
-                             for i in pool.ids)
+        if kind == "ranknet-fer":
+            inputs = fer(pool_images(pool))
+            return train_ranknet(RankNet(inputs.shape[1]), inputs, pairs, epochs, seed)
+        images = image_batch(pool_images(pool))
         return train_ranknet(ImageRankNet(), images, pairs, epochs, seed, batch=64)
 
 
@@ -207,14 +248,14 @@ def fit_model(kind: str, pool: Pool, answers: list[dict], epochs: int = 300,
         raise PreferenceError(f"unknown preference model {kind!r}; available: "
                               f"{', '.join(KINDS)}")
     embedding = Embedding.fit(pool.features)
-    module = _fit(kind, pool, pairs_of(pool, answers), embedding, epochs, seed)
-    return PreferenceModel(kind, None if kind == "ranknet-image" else embedding, module, {})
+    fer = FerFeatures() if kind == "ranknet-fer" else None
+    module = _fit(kind, pool, pairs_of(pool, answers), embedding, epochs, seed, fer)
+    return PreferenceModel(kind, None if kind in IMAGE_KINDS else embedding, module, {}, fer)
 
 
 def pool_scores(model: PreferenceModel, pool: Pool) -> np.ndarray:
-    if model.kind == "ranknet-image":
-        return model.score_images(np.asarray(Image.open(pool.image_path(i)).convert("RGB"))
-                                  for i in pool.ids)
+    if model.kind in IMAGE_KINDS:
+        return model.score_images(pool_images(pool))
     return model.score_features(pool.features)
 
 
@@ -307,11 +348,15 @@ def save_preference(out: Path, model: PreferenceModel, pool: Pool, scores: np.nd
     if model.embedding is not None:
         tensors["embedding.mean"] = torch.as_tensor(model.embedding.mean)
         tensors["embedding.components"] = torch.as_tensor(model.embedding.components)
+    if model.fer is not None:
+        tensors["fer.mean"] = torch.as_tensor(model.fer.mean)
+        tensors["fer.std"] = torch.as_tensor(model.fer.std)
     tensors = {k: v.detach().clone().contiguous() for k, v in tensors.items()}
     save_file(tensors, str(out / "preference.safetensors"))
     config = {"format": FORMAT, "kind": model.kind,
               "architecture": getattr(model.module, "config", {}),
               "profile": pool.profile, "profile_sha256": pool.profile_sha256,
+              **({"backbone_sha256": WEIGHTS_SHA256} if model.fer is not None else {}),
               "expression": pool.expression, "question": pool.question,
               "pool": str(pool.path), "fit": info,
               # Where an optimiser of this score starts (the pool's best-scored face) and
@@ -348,11 +393,17 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
     if "embedding.mean" in tensors:
         embedding = Embedding(tensors["embedding.mean"].numpy(),
                               tensors["embedding.components"].numpy())
+    fer = None
+    if kind == "ranknet-fer":
+        if config.get("backbone_sha256") != WEIGHTS_SHA256:
+            raise PreferenceError(f"{model_dir} was fitted on another emotion recogniser "
+                                  "than the one installed; fit it again")
+        fer = FerFeatures(tensors["fer.mean"].numpy(), tensors["fer.std"].numpy())
     if kind == "pairwise-gp":
         from botorch.models.pairwise_gp import PairwiseGP
 
         module = PairwiseGP(tensors["gp.datapoints"], tensors["gp.comparisons"])
-    elif kind == "ranknet":
+    elif kind in ("ranknet", "ranknet-fer"):
         module = RankNet(**config["architecture"])
     else:
         module = ImageRankNet(**config["architecture"])
@@ -360,4 +411,4 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
         module.load_state_dict(state, strict=kind != "pairwise-gp")
     except RuntimeError as exc:
         raise PreferenceError(f"{model_dir}: the weights do not fit a {kind}: {exc}") from None
-    return PreferenceModel(kind, embedding, module.eval(), config)
+    return PreferenceModel(kind, embedding, module.eval(), config, fer)

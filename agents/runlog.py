@@ -21,7 +21,7 @@ from pathlib import Path
 from facetwin.files import atomic_write, read_jsonl
 
 # What must match for a log to be resumed: anything else is a different run.
-IDENTITY = ("method", "seed", "batch", "profile", "profile_sha256", "target")
+IDENTITY = ("method", "seed", "batch", "profile", "profile_sha256", "target", "objective")
 
 
 class RunLogError(ValueError):

@@ -1,12 +1,17 @@
-"""A simulated annotator, for CI and benchmarks: it prefers the face whose expression is
-closer to a hidden target (the env's expression distance, mm), with Bradley-Terry noise
-and a band inside which it can't tell.
+"""Simulated annotators, for CI and benchmarks.
+
+``SimulatedAnnotator`` prefers the face whose expression is closer to a hidden target
+(the env's expression distance, mm), with Bradley-Terry noise and a band inside which it
+can't tell; ``EmotionAnnotator`` prefers the face an emotion recogniser finds more NAME
+(its log-odds, the same noise and band in log-odds).
 
     person = SimulatedAnnotator(hidden_target(profile, "happiness"), noise_mm=0.1)
     person.answer(features_left, features_right)        # "left", "right" or "tie"
     answer_over_http(server.url, "pool", "sim", person, pool)   # as a person would
+    judge = EmotionAnnotator("happy", noise=0.3)
+    judge.answer(image_left, image_right)
 
-P(left) = sigmoid((d_right - d_left) / noise_mm); |d_left - d_right| < tie_mm is a tie.
+P(left) = sigmoid((d_right - d_left) / noise); |d_left - d_right| < tie is a tie.
 """
 
 from __future__ import annotations
@@ -50,17 +55,53 @@ class SimulatedAnnotator:
         return t["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * t["head_deg"]
 
     def answer(self, left, right) -> str:
-        d_left, d_right = self.distance(left), self.distance(right)
-        if abs(d_left - d_right) < self.tie_mm:
-            return "tie"
-        if self.noise_mm == 0:
-            return "left" if d_left < d_right else "right"
-        p_left = 1 / (1 + np.exp(-(d_right - d_left) / self.noise_mm))
-        return "left" if self.rng.random() < p_left else "right"
+        return _choose(self.distance(left), self.distance(right), self.noise_mm, self.tie_mm,
+                       self.rng)
 
     def prefers(self, a, b) -> bool:
         """Without noise: is ``a`` closer to the target than ``b``?"""
         return bool(self.distance(a) < self.distance(b))
+
+
+class EmotionAnnotator:
+    """Prefers the face (an RGB picture, or (picture, landmarks in pixels)) that the
+    FER2013 recogniser finds more ``emotion``; ``noise`` and ``tie`` in log-odds."""
+
+    def __init__(self, emotion: str, noise: float = 0.3, tie: float = 0.05, seed: int = 0):
+        from facetwin.agents.emotion_objective import EmotionObjective
+
+        if noise < 0 or tie < 0:
+            raise ValueError(f"noise and tie must be >= 0, got {noise}, {tie}")
+        self.objective = EmotionObjective(emotion)
+        self.noise, self.tie = noise, tie
+        self.rng = np.random.default_rng(seed)
+
+    def distance(self, face) -> float:
+        """Minus the log-odds of the emotion: lower is preferred."""
+        image, landmarks = face if isinstance(face, tuple) else (face, None)
+        if landmarks is None:
+            landmarks = self.objective.reader.find_face(np.asarray(image))
+            if landmarks is None:
+                return np.inf  # no face: nothing of the emotion
+        return -self.objective({"image": image, "landmarks": landmarks})["score"]
+
+    def answer(self, left, right) -> str:
+        return _choose(self.distance(left), self.distance(right), self.noise, self.tie,
+                       self.rng)
+
+    def prefers(self, a, b) -> bool:
+        return bool(self.distance(a) < self.distance(b))
+
+
+def _choose(d_left: float, d_right: float, noise: float, tie: float,
+            rng: np.random.Generator) -> str:
+    """Bradley-Terry: the nearer face wins with probability sigmoid(gap / noise)."""
+    if d_left == d_right or abs(d_left - d_right) < tie:
+        return "tie"
+    if noise == 0:
+        return "left" if d_left < d_right else "right"
+    p_left = 1 / (1 + np.exp(-(d_right - d_left) / noise))
+    return "left" if rng.random() < p_left else "right"
 
 
 def answer_over_http(url: str, pool_name: str, annotator: str, person: SimulatedAnnotator,

@@ -15,6 +15,9 @@ writes, in ``out``:
 With ``preference`` (a preference model's folder, :mod:`preference`), the objective is
 the model's learned score of each face instead of its distance to the target; BO starts
 from the pool's best-scored face and searches the box of controls the pool spans.
+With ``objective`` (:class:`EmotionObjective`, ``--objective emotion:NAME``) it is how sure
+an emotion recogniser is of NAME; there is no target, and BO starts from the profile's
+own expression of the emotion.
 """
 
 from __future__ import annotations
@@ -64,12 +67,14 @@ def tune(profile: str, target, out: Path, name: str | None = None,
          methods=("bo",), budget: int = 100, seed: int = 0, batch: int = 2,
          workers: int = 1, target_neutral: np.ndarray | None = None,
          image_size: int = 256, progress: bool = True,
-         init_model: Path | None = None, preference: Path | None = None) -> Tuned:
+         init_model: Path | None = None, preference: Path | None = None,
+         objective=None) -> Tuned:
     """Optimise ``target`` (an expression name, a control vector, or an RGB picture of
     a person) on the twin with each of ``methods``; the first method's best is kept.
     ``init_model`` (an inverse model's folder) starts every method from the model's
     proposal for the target, BO as a local search about it. ``preference`` (a preference
-    model's folder) makes its learned score the objective."""
+    model's folder) makes its learned score the objective; ``objective`` (an
+    :class:`EmotionObjective`) a recogniser's confidence in one emotion (``target`` None)."""
     if budget < 1 or batch < 1 or workers < 1:
         raise OutputError(f"budget, batch and workers must each be at least 1, got {budget}, "
                           f"{batch} and {workers}")
@@ -79,13 +84,18 @@ def tune(profile: str, target, out: Path, name: str | None = None,
         load_library(out / "library.json", p)  # another profile's is refused before any work
     with claim_folder(out, "output folder", OutputError):
         return _tune(p, target, out, name, methods, budget, seed, batch, workers,
-                     target_neutral, image_size, progress, init_model, preference)
+                     target_neutral, image_size, progress, init_model, preference, objective)
 
 
 def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_neutral,
-          image_size, progress, init_model, preference) -> Tuned:
-    picture = not isinstance(target, str) and np.ndim(target) >= 2
+          image_size, progress, init_model, preference, objective) -> Tuned:
     scorer = None
+    if objective is not None:
+        if target is not None or init_model is not None or preference is not None:
+            raise OutputError(f"{objective.spec} is an objective of its own: no target, "
+                              "init model or preference model with it")
+        scorer, target, name = objective, "neutral", name or objective.name
+    picture = not isinstance(target, str) and np.ndim(target) >= 2
     if preference is not None:
         from facetwin.agents.preference import load_preference
 
@@ -112,10 +122,12 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
         runs = _run_methods(viewer, p, options, target, out, methods, budget, seed, batch,
                             workers, image_size, features, progress, start,
                             None if init_model is None else str(init_model), scorer,
-                            None if preference is None else str(preference))
+                            None if preference is None else str(preference),
+                            None if objective is None else objective.spec)
         best = np.array(runs[0].best["applied"])
         library = save_library(out / "library.json", p, {name: best})
-        shown = None if picture else p.expressions[target] if isinstance(target, str) else target
+        shown = None if picture or objective else \
+            p.expressions[target] if isinstance(target, str) else target
         faces = [("before", p.neutral), ("after", best), ("target", shown)]
         if init_model is not None:
             faces.append(("model", start))
@@ -129,19 +141,22 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
             Image.fromarray(np.asarray(target)[..., :3]).save(paths["target"])
     finally:
         viewer.close()
+    metric = "distance" if scorer is None else "probability" if objective else "preference"
     convergence = plot_convergence(out / "runs", out / "convergence.png",
-                                   f"{name} on {p.name}", scored=scorer is not None)
+                                   f"{name} on {p.name}", metric)
     return Tuned(name, runs, library, convergence, paths["before"], paths["after"],
                  paths["target"], paths.get("model"))
 
 
 def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, workers,
                  image_size, features, progress, start, init_model, scorer,
-                 preference) -> list[Run]:
+                 preference, objective) -> list[Run]:
     header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target),
               "init_model": init_model}
     if preference is not None:
         header["preference"] = preference
+    if objective is not None:
+        header["objective"] = objective
     # A learned score is only known near the faces it learnt from: search their box.
     box = (p.low, p.high) if scorer is None else scorer.box(p)
     # One worker evaluates on the viewer itself; more run as a vector env of twins.
@@ -160,15 +175,23 @@ def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, 
             env.close()
 
 
-def plot_convergence(runs_dir: Path, path: Path, title: str, scored: bool = False) -> Path:
-    """Best distance (or, ``scored``, best score) so far against evaluations, one line per
-    run log in ``runs_dir``."""
-    lines, sign = [], 1 if scored else -1
+METRICS = {"distance": "best expression distance (mm)",
+           "preference": "best learned preference score",
+           "probability": "best recognised probability"}
+
+
+def plot_convergence(runs_dir: Path, path: Path, title: str, metric: str = "distance") -> Path:
+    """The best so far against evaluations, one line per run log in ``runs_dir``:
+    ``metric`` "distance" (to the target), "preference" (a learned score) or
+    "probability" (an emotion's, as recognised)."""
+    lines = []
     for log in sorted(Path(runs_dir).glob("*.jsonl")):
         header, records = read_runlog(log)
         if records:
-            lines.append((sign * np.maximum.accumulate([r["score"] for r in records]),
-                          f"{header['method']} (seed {header['seed']})"))
-    return log_lines(path, lines, title, "evaluations",
-                     "best learned preference score" if scored else
-                     "best expression distance (mm)")
+            best = np.maximum.accumulate([r["score"] for r in records])
+            if metric == "distance":
+                best = -best
+            elif metric == "probability":  # the log-odds is what the search maximised
+                best = 1.0 / (1.0 + np.exp(-best))
+            lines.append((best, f"{header['method']} (seed {header['seed']})"))
+    return log_lines(path, lines, title, "evaluations", METRICS[metric])

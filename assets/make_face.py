@@ -22,7 +22,9 @@ import numpy as np
 from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
-from facetwin.assets.neutral_face import LOWER_INNER, UPPER_INNER, UPPER_OUTER, relax
+from facetwin.assets.neutral_face import (LOWER_INNER, UPPER_INNER, UPPER_OUTER,
+                                          lip_vertices, relax)
+from facetwin.assets import wrinkles
 from facetwin.assets.skin_texture import frontal_uv, paint
 from facetwin.landmarks import IRIS_START, N_SKIN
 
@@ -31,6 +33,8 @@ TEXTURE_SIZE = 512
 INTERPUPILLARY_M = 0.063
 EYEBALL_RADIUS_M = 0.0125
 JAW_PIVOT = np.array([0.0, -0.03, 0.0])
+TEETH_SPAN = 0.85  # of the mouth's width
+TEETH_BEHIND_LIPS_M = 0.0025
 # Landmarks on the face's plane of symmetry in MediaPipe's topology.
 MIDLINE = [0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 94,
            151, 152, 164, 168, 175, 195, 197, 199, 200]
@@ -170,6 +174,22 @@ def sample_colour(image: np.ndarray, xy: np.ndarray, radius: int) -> list[float]
     return [float(v) / 255 for v in np.median(np.concatenate(patches), axis=0)]
 
 
+def dental_arch(skin: np.ndarray) -> dict:
+    """Where the teeth sit: an arch a little behind the closed lips, as wide as most of
+    the mouth, the upper teeth's edge just below the lips' line (hidden while the lips
+    are closed), the lower teeth just behind them."""
+    inner = skin[UPPER_INNER]
+    half = 0.5 * (skin[UPPER_OUTER[-1], 0] - skin[UPPER_OUTER[0], 0]) * TEETH_SPAN
+    x = np.linspace(-half, half, 21)
+    order = np.argsort(inner[:, 0])
+    z = np.interp(x, inner[order, 0], inner[order, 2]) - TEETH_BEHIND_LIPS_M
+    lip_line = 0.5 * (skin[13, 1] + skin[14, 1])
+    return {"arch": np.round(np.column_stack([x, z]), 5).tolist(),
+            "upper": [round(lip_line + 0.009, 5), round(lip_line - 0.001, 5)],
+            "lower": [round(lip_line - 0.0015, 5), round(lip_line - 0.0105, 5)],
+            "lower_behind": 0.0015}
+
+
 def jaw_and_skull_skin(skin: np.ndarray, oval: list[int]) -> tuple[list[int], list[int]]:
     """Skin points the jaw carries (the chin, the jaw line below the mouth's corners) and
     those riding on the skull (the rest of the border, the nose bridge)."""
@@ -201,6 +221,7 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     skin = skin - origin
     tris = orient(mirror_symmetric(tris, mirror, skin), skin)
     oval = contours["face_oval"]
+    lips_all = lip_vertices(skin)
     skin = relax(skin, tris, mirror, JAW_PIVOT, jaw_and_skull_skin(skin, oval)[0], oval)
     tris = orient(tris, skin)
 
@@ -227,11 +248,14 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
         "mouth": [0.28, 0.06, 0.07],
         "teeth": [0.9, 0.88, 0.8],
     }
-    uv = frontal_uv(skin)
+    uv_of = frontal_uv(skin)
+    uv = uv_of(skin)
     texture = paint(skin, uv, mirror, colours, size=TEXTURE_SIZE)
+    folds = wrinkles.paint(skin, uv_of, TEXTURE_SIZE)
 
     lips = contours["lips"]
     mouth_centre = skin[UPPER_INNER + LOWER_INNER].mean(axis=0)
+    teeth = dental_arch(skin)
     mouth_width = float(skin[UPPER_OUTER[-1], 0] - skin[UPPER_OUTER[0], 0])
 
     # Skull: the largest ellipsoid about the head centre that stays behind the mask.
@@ -259,10 +283,12 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
                   "skin": skull_skin},
         "jaw": {"pivot": JAW_PIVOT.tolist(), "skin": jaw_skin},
         "mouth": {"centre": mouth_centre.round(5).tolist(), "width": round(mouth_width, 5),
-                  "lips": lips},
+                  "lips": lips, "lip_vertices": lips_all, "teeth": teeth},
         "colours": colours,
+        "wrinkles": [dict(d, pairs=[list(map(int, pair)) for pair in d["pairs"]])
+                     for d in wrinkles.definitions(skin)],
     }
-    return asset, texture
+    return asset, texture, folds
 
 
 def main() -> None:
@@ -271,12 +297,14 @@ def main() -> None:
     args = parser.parse_args()
     import skimage.data
 
-    asset, texture = build(skimage.data.astronaut())
+    asset, texture, folds = build(skimage.data.astronaut())
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "face.json").write_text(json.dumps(asset, separators=(",", ":")))
     Image.fromarray(texture).save(args.out / "texture.png", optimize=True)
+    Image.fromarray(np.dstack([folds, np.zeros_like(folds[..., :1])])).save(
+        args.out / "wrinkles.png", optimize=True)
     print(f"wrote {args.out}/face.json ({len(asset['vertices'])} vertices, "
-          f"{len(asset['triangles'])} triangles) and texture.png")
+          f"{len(asset['triangles'])} triangles), texture.png and wrinkles.png")
 
 
 if __name__ == "__main__":

@@ -96,6 +96,21 @@ def _inside(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     return Path(polygon).contains_points(points)
 
 
+def _lip(v: np.ndarray, inner: list[int], outer: list[int]) -> list[int]:
+    """One lip's points between its corners: its two contours and the points between."""
+    contours = set(UPPER_OUTER + UPPER_INNER + LOWER_OUTER + LOWER_INNER)
+    band = _inside(v[:, :2], v[outer + inner[::-1], :2])
+    return sorted(set(inner[1:-1] + outer[1:-1]) |
+                  {int(i) for i in np.flatnonzero(band) if i not in contours})
+
+
+def lip_vertices(v: np.ndarray) -> list[int]:
+    """Every point of the lips of the portrait's mesh ``v``, corners included."""
+    corners = [UPPER_OUTER[0], UPPER_OUTER[-1], UPPER_INNER[0], UPPER_INNER[-1]]
+    return sorted(set(corners + _lip(v, UPPER_INNER, UPPER_OUTER)
+                      + _lip(v, LOWER_INNER, LOWER_OUTER)))
+
+
 def neutral_lips(v: np.ndarray) -> dict[int, np.ndarray]:
     """Target positions of every point of the lips: closed, narrowed, corners relaxed.
 
@@ -108,13 +123,10 @@ def neutral_lips(v: np.ndarray) -> dict[int, np.ndarray]:
     centre_y = 0.5 * (v[13, 1] + v[14, 1])
     corner_x, corner_z = abs(v[UPPER_OUTER[0], 0]), v[UPPER_OUTER[0], 2]
     lift = max((v[0, 2] - CORNER_BEHIND_LIPS_M) - corner_z, 0.0)
-    contours = set(UPPER_OUTER + UPPER_INNER + LOWER_OUTER + LOWER_INNER)
     targets: dict[int, np.ndarray] = {}
     for inner, outer, sign in ((UPPER_INNER, UPPER_OUTER, 1.0),
                                (LOWER_INNER, LOWER_OUTER, -1.0)):
-        band = _inside(v[:, :2], v[outer + inner[::-1], :2])
-        ids = sorted(set(inner[1:-1] + outer[1:-1]) |
-                     {int(i) for i in np.flatnonzero(band) if i not in contours})
+        ids = _lip(v, inner, outer)
         p = v[ids]
         y_in = _along(p[:, 0], v[inner, 0], v[inner, 1])
         y_out = _along(p[:, 0], v[outer, 0], v[outer, 1])

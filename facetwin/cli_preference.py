@@ -121,8 +121,8 @@ def register(sub) -> None:
     fit = sub.add_parser("fit-preference", help="learn a preference score from the answers")
     fit.add_argument("--pool", type=Path, required=True)
     fit.add_argument("--answers", type=Path, help="answer log (default: POOL/answers.jsonl)")
-    fit.add_argument("--model", choices=["ranknet", "ranknet-image", "pairwise-gp"],
-                     default="ranknet")
+    fit.add_argument("--model", default="ranknet",
+                     choices=["ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp"])
     fit.add_argument("--folds", type=int, default=5, help="cross-validation folds (1: none)")
     fit.add_argument("--epochs", type=int, default=300)
     fit.add_argument("--seed", type=int, default=0)

@@ -7,6 +7,7 @@ portrait that ships with scikit-image, shown beside the portrait and the converg
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import imageio.v2 as imageio
@@ -55,28 +56,46 @@ def library_schedule(library: dict[str, np.ndarray], fps: float, transition_s: f
     return frames
 
 
+@dataclass
+class Tour:
+    video: Path
+    sheet: Path
+    readings: dict[str, np.ndarray]  # each expression's seven emotion probabilities
+
+
 def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
-             transition_s: float = 0.8, hold_s: float = 0.6) -> tuple[Path, Path]:
+             transition_s: float = 0.8, hold_s: float = 0.6) -> Tour:
+    """Perform ``profile``'s library on the twin: a video, and a contact sheet of each
+    expression held, labelled with what an emotion recogniser reads in it."""
+    from facetwin.envs.emotion import EMOTIONS, EmotionReader
+
     out.mkdir(parents=True, exist_ok=True)
+    reader = EmotionReader()
     # Each video frame is one control period: 1/fps seconds of physics.
     env = FaceTwinEnv(profile, image_size=size, step_mode="period", control_rate_hz=fps)
     frames = library_schedule(env.profile.expressions, fps, transition_s, hold_s)
     video = out / f"{env.profile.name}_expressions.mp4"
-    tiles = []
+    tiles, readings = [], {}
+
+    def hold(name: str, seen: dict) -> None:
+        p = readings[name] = reader(seen["image"], seen["landmarks"])
+        top = int(np.argmax(p))
+        tiles.append(_overlay(seen["image"], seen["landmarks"],
+                              f"{name}: reads {EMOTIONS[top]} {p[top]:.2f}"))
+
     obs, _ = env.reset(seed=0, options={"target": "neutral"})
-    tiles.append(_overlay(obs["image"], obs["landmarks"], "neutral"))
+    hold("neutral", obs)
     with imageio.get_writer(video, fps=fps, macro_block_size=1) as writer:
         for name, controls, held in tqdm(frames, unit="frame", desc=f"demo {env.profile.name}"):
             obs, *_ = env.step(controls)
             writer.append_data(obs["image"])
             if held and name != "neutral":
                 env.twin.settle()
-                seen = env.observe()
-                tiles.append(_overlay(seen["image"], seen["landmarks"], name))
+                hold(name, env.observe())
     sheet_path = out / f"{env.profile.name}_contact_sheet.png"
     contact_sheet(tiles).save(sheet_path)
     env.close()
-    return video, sheet_path
+    return Tour(video, sheet_path, readings)
 
 
 def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,

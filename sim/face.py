@@ -21,6 +21,27 @@ class Eye:
 
 
 @dataclass(frozen=True)
+class Teeth:
+    arch: np.ndarray  # (n, 2): x, z of the upper teeth's front, subject's right to left
+    upper: tuple[float, float]  # y of the upper teeth's top and edge, head frame
+    lower: tuple[float, float]  # y of the lower teeth's edge and bottom (on the jaw)
+    lower_behind: float  # metres the lower teeth sit behind the upper ones
+
+
+@dataclass(frozen=True)
+class Wrinkle:
+    """A fold painted into ``wrinkles.png`` (channel 1 == ``index``), shown as the skin
+    across it is compressed: 1 - length / rest length of ``pairs``, averaged, from
+    ``onset`` (nothing) to ``full``."""
+
+    name: str
+    index: int
+    pairs: np.ndarray  # (k, 2) landmark indices
+    onset: float
+    full: float
+
+
+@dataclass(frozen=True)
 class FaceAsset:
     vertices: np.ndarray  # (N_SKIN, 3) rest positions (facetwin.landmarks), metres, head frame
     uv: np.ndarray  # (N_SKIN, 2)
@@ -35,9 +56,13 @@ class FaceAsset:
     jaw_skin: list[int]  # skin points carried by the jaw (chin, lower jaw line)
     mouth_centre: np.ndarray
     mouth_width: float
+    lips: np.ndarray  # every skin vertex of the lips (contours and the points between)
+    teeth: Teeth
     iris_rim_directions: np.ndarray  # (4, 2)
     colours: dict[str, tuple[float, float, float]]
     texture_path: Path
+    wrinkles: list[Wrinkle]
+    wrinkles_path: Path
     sha256: str  # of face.json: what was measured on one face is not reused on another
 
     def mirror_point(self, p: np.ndarray) -> np.ndarray:
@@ -65,8 +90,15 @@ def load_face() -> FaceAsset:
         jaw_skin=list(raw["jaw"]["skin"]),
         mouth_centre=arr(raw["mouth"]["centre"], dtype=float),
         mouth_width=float(raw["mouth"]["width"]),
+        lips=arr(raw["mouth"]["lip_vertices"], dtype=np.int64),
+        teeth=Teeth(arr(raw["mouth"]["teeth"]["arch"], dtype=float),
+                    tuple(raw["mouth"]["teeth"]["upper"]), tuple(raw["mouth"]["teeth"]["lower"]),
+                    float(raw["mouth"]["teeth"]["lower_behind"])),
         iris_rim_directions=arr(raw["iris_rim_directions"], dtype=float),
         colours={k: tuple(v) for k, v in raw["colours"].items()},
         texture_path=folder / "texture.png",
+        wrinkles=[Wrinkle(w["name"], i, arr(w["pairs"], dtype=np.int64), float(w["onset"]),
+                          float(w["full"])) for i, w in enumerate(raw["wrinkles"], start=1)],
+        wrinkles_path=folder / "wrinkles.png",
         sha256=hashlib.sha256(data).hexdigest(),
     )

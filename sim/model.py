@@ -70,14 +70,25 @@ class SkinParams:
     poisson: float = 0.3
     thickness_m: float = 0.002
     tether_n_per_m: float = 120.0
+    # The lips hang on a ring of muscle, not on bone: their tether is this share of the
+    # skin's, so that they follow the mouth's corners (a smile curves them) instead of
+    # letting the corners tear away from them.
+    lip_tether_share: float = 0.25
     vertex_mass_kg: float = 0.012
 
-    def tissue_damping(self, vertex_mass_kg: np.ndarray) -> np.ndarray:
+    def tethers(self, face: FaceAsset, vertices: np.ndarray) -> np.ndarray:
+        """Each vertex's tether stiffness (N/m)."""
+        k = np.full(len(vertices), self.tether_n_per_m)
+        k[np.isin(vertices, face.lips)] *= self.lip_tether_share
+        return k
+
+    def tissue_damping(self, tether_n_per_m: np.ndarray,
+                       vertex_mass_kg: np.ndarray) -> np.ndarray:
         """Viscous damping (N·s/m) of each free vertex against the skull, critical for
-        the tether (the twin applies it as a generalised force). MuJoCo's own flex
+        its tether (the twin applies it as a generalised force). MuJoCo's own flex
         damping is stiffness-proportional: it leaves the slow modes ringing, and it
         makes MuJoCo build every edge's Jacobian at each step."""
-        return 2.0 * np.sqrt(self.tether_n_per_m * np.asarray(vertex_mass_kg))
+        return 2.0 * np.sqrt(np.asarray(tether_n_per_m) * np.asarray(vertex_mass_kg))
 
 
 @dataclass
@@ -96,6 +107,7 @@ class BuiltModel:
     skin_bodies: list[str]  # the body each skin vertex belongs to
     free_vertices: np.ndarray  # indices of vertices with their own body
     vertex_mass: np.ndarray  # kg, one per free vertex
+    tether: np.ndarray  # N/m, one per free vertex
 
 
 @dataclass
@@ -189,10 +201,11 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
 
     free = np.array([i for i in range(len(face.vertices)) if i not in owner])
     skin_bodies = [owner.get(i, f"skin_{i}") for i in range(len(face.vertices))]
-    stiffness = membrane_stiffness(face, skin)[free] + skin.tether_n_per_m
+    tether = skin.tethers(face, free)
+    stiffness = membrane_stiffness(face, skin)[free] + tether
     mass = skin.vertex_mass_kg * stiffness / stiffness.max()
-    xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free, mass)
-    return BuiltModel(xml, actuated, skin_bodies, free, mass)
+    xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free, mass, tether)
+    return BuiltModel(xml, actuated, skin_bodies, free, mass, tether)
 
 
 def membrane_stiffness(face: FaceAsset, skin: SkinParams) -> np.ndarray:
@@ -253,7 +266,7 @@ def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, copy: bool) -
 
 def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, _Body],
          actuated: list[ActuatedJoint], skin_bodies: list[str], free: np.ndarray,
-         vertex_mass: np.ndarray) -> str:
+         vertex_mass: np.ndarray, tether: np.ndarray) -> str:
     children: dict[str | None, list[_Body]] = {}
     for b in bodies.values():
         children.setdefault(b.parent, []).append(b)
@@ -276,14 +289,13 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
         for child in children.get(b.name, []):
             lines += body_xml(child, b.pivot, depth + 1)
         if b.name == "head":
-            k = skin.tether_n_per_m
-            for i, mass in zip(free, vertex_mass):
+            for i, mass, k in zip(free, vertex_mass, tether):
                 rest = _fmt(face.vertices[i] - b.pivot)
                 lines.append(f'{pad}  <body name="skin_{i}" pos="{rest}">'
                              f'<inertial pos="0 0 0" mass="{mass:.6g}" '
                              f'diaginertia="1e-9 1e-9 1e-9"/>'
                              + "".join(f'<joint name="skin_{i}_{a}" type="slide" axis="{ax}" '
-                                       f'stiffness="{k}"/>'
+                                       f'stiffness="{k:.6g}"/>'
                                        for a, ax in (("x", "1 0 0"), ("y", "0 1 0"),
                                                      ("z", "0 0 1")))
                              + "</body>")

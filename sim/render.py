@@ -22,10 +22,12 @@ from PIL import Image
 
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.face import FaceAsset
+from facetwin.sim.folds import SkinFolds
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.twin import Twin
 
 BACKGROUND = (0.55, 0.58, 0.62)
+FOLD_STEP = 0.01  # a fold's weight is redrawn when it moves by more than this
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,32 @@ def _ellipsoid(axes, subdivisions: int = 3) -> trimesh.Trimesh:
     return m
 
 
+# Widths of the teeth along the arch from the middle (incisors, canine, premolars), mm.
+TOOTH_WIDTHS_MM = (8.5, 6.5, 7.5, 7.0, 7.0)
+
+
+def _teeth(arch: np.ndarray, top: float, bottom: float, colour, look: Look,
+           offset=(0.0, 0.0, 0.0)) -> pyrender.Mesh:
+    """A row of teeth: a band along the arch from ``top`` to ``bottom`` (y, metres), each
+    tooth's edges shaded darker."""
+    n = 120
+    t = np.linspace(0, 1, len(arch))
+    s = np.linspace(0, 1, n)
+    x, z = np.interp(s, t, arch[:, 0]), np.interp(s, t, arch[:, 1])
+    along = np.concatenate([[0], np.cumsum(np.hypot(np.diff(x), np.diff(z)))])
+    along = (along - along[np.argmin(np.abs(x))]) * 1e3  # mm from the middle
+    edges = np.concatenate([[0], np.cumsum(TOOTH_WIDTHS_MM)])
+    gap = np.min(np.abs(np.abs(along)[:, None] - edges[None]), axis=1)
+    shade = np.where(gap < 0.4, 0.55, 1.0)
+    vertices = np.concatenate([np.column_stack([x, np.full(n, y), z]) for y in (top, bottom)])
+    i = np.arange(n - 1)
+    faces = np.concatenate([np.column_stack([i, i + n, i + 1]),
+                            np.column_stack([i + 1, i + n, i + n + 1])])
+    mesh = trimesh.Trimesh(vertices + np.asarray(offset), faces, process=False)
+    colours = np.asarray(colour)[None] * np.tile(shade, 2)[:, None]
+    return _coloured(mesh, colours, look)
+
+
 def _eyeball(face: FaceAsset, side: str, look: Look) -> pyrender.Mesh:
     eye = face.eyes[side]
     ball = trimesh.creation.icosphere(subdivisions=4, radius=eye.radius)
@@ -104,12 +132,15 @@ class FaceRenderer:
         self.scene = pyrender.Scene(bg_color=(*BACKGROUND, 1.0), ambient_light=np.ones(3))
         self._rigid_nodes: list = []
         face = self.face
-        image = np.asarray(Image.open(face.texture_path).convert("RGB"))
+        image = np.asarray(Image.open(face.texture_path).convert("RGB"), dtype=np.float32) / 255
         if plain_skin:
-            image = np.full((4, 4, 3), np.round(np.asarray(face.colours["skin"]) * 255),
-                            dtype=np.uint8)
-        texture = pyrender.Texture(source=image, source_channels="RGB")
-        material = pyrender.MetallicRoughnessMaterial(baseColorTexture=texture,
+            image = np.broadcast_to(np.asarray(face.colours["skin"], dtype=np.float32),
+                                    image.shape).copy()
+        self.folds = SkinFolds(face, image)
+        self._fold_weights = np.zeros(len(face.wrinkles))
+        self._texture = pyrender.Texture(source=self.folds.texture(self._fold_weights),
+                                         source_channels="RGB")
+        material = pyrender.MetallicRoughnessMaterial(baseColorTexture=self._texture,
                                                       metallicFactor=0.0)
         vertices = face.vertices.astype(np.float32)
         self._skin = pyrender.Primitive(
@@ -137,13 +168,13 @@ class FaceRenderer:
         cavity = _ellipsoid([0.5 * w, 0.022, 0.012])
         cavity.vertices += mc + [0.0, -0.012, -0.021]
         head.append(_coloured(cavity, c["mouth"], look))
-        upper = trimesh.creation.box([0.55 * w, 0.008, 0.004])
-        upper.vertices += mc + [0.0, 0.003, -0.007]
-        head.append(_coloured(upper, c["teeth"], look))
-        lower = trimesh.creation.box([0.5 * w, 0.007, 0.004])
-        lower.vertices += mc + [0.0, -0.008, -0.009] - face.jaw_pivot
+        teeth = face.teeth
+        head.append(_teeth(teeth.arch, *teeth.upper, c["teeth"], look))
+        lower = _teeth(teeth.arch - [0.0, teeth.lower_behind], *teeth.lower, c["teeth"], look,
+                       offset=-face.jaw_pivot)
         self._head_nodes = [self.scene.add(m) for m in head]
-        self._jaw_node = self.scene.add(_coloured(lower, c["teeth"], look))
+        self._jaw_node = self.scene.add(lower)
+        self.teeth_nodes = [self._head_nodes[-1], self._jaw_node]
         self._eye_nodes = {side: self.scene.add(_eyeball(face, side, look))
                            for side in face.eyes}
         self._rigid_nodes = [*self._head_nodes, self._jaw_node, *self._eye_nodes.values()]
@@ -187,6 +218,39 @@ class FaceRenderer:
         self._skin.normals = normals
         self._skin.color_0 = np.column_stack([shade, np.ones(len(shade))]).astype(np.float32)
         self._upload_skin()
+        self._show_folds(self.folds.weights(vertices))
+
+    def _show_folds(self, weights: np.ndarray) -> None:
+        """Redraw the texels of the folds whose weight changed, and upload just those."""
+        changed = np.abs(weights - self._fold_weights) > FOLD_STEP
+        if not changed.any():
+            return
+        self._fold_weights = np.where(changed, weights, self._fold_weights)
+        texture = self._texture
+        if self._renderer is None or texture._texid is None:
+            texture.source = self.folds.texture(self._fold_weights)  # uploaded when first drawn
+            return
+        self._renderer._platform.make_current()
+        GL.glBindTexture(GL.GL_TEXTURE_2D, texture._texid)
+        GL.glPixelStorei(GL.GL_UNPACK_ALIGNMENT, 1)  # rows of 3-byte texels are not 4-aligned
+        height = texture.source.shape[0]
+        for k in np.flatnonzero(changed):
+            box = self.folds.boxes[k]
+            if box is None:
+                continue
+            texels = self.folds.texture(self._fold_weights, box)
+            texture.source[box] = texels
+            rows, cols = box
+            # pyrender uploads images bottom row first
+            GL.glTexSubImage2D(GL.GL_TEXTURE_2D, 0, cols.start, height - rows.stop,
+                               cols.stop - cols.start, rows.stop - rows.start, GL.GL_RGB,
+                               GL.GL_UNSIGNED_BYTE, np.ascontiguousarray(texels[::-1]))
+        GL.glGenerateMipmap(GL.GL_TEXTURE_2D)
+        GL.glBindTexture(GL.GL_TEXTURE_2D, 0)
+
+    def fold_weights(self) -> dict[str, float]:
+        """How far each expression fold is shown in the last frame, 0 to 1."""
+        return {w.name: float(v) for w, v in zip(self.face.wrinkles, self._fold_weights)}
 
     def _upload_skin(self) -> None:
         """Overwrite the skin's vertex buffer in place. pyrender uploads a mesh once,

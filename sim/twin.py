@@ -60,7 +60,8 @@ class Twin:
         self._skin_dofs = np.concatenate([
             np.arange(m.jnt_dofadr[m.joint(f"skin_{i}_x").id], 3 + m.jnt_dofadr[
                 m.joint(f"skin_{i}_x").id]) for i in self.built.free_vertices])
-        self._tissue_damping = np.repeat(skin.tissue_damping(self.built.vertex_mass), 3)
+        self._tissue_damping = np.repeat(skin.tissue_damping(self.built.tether,
+                                                                 self.built.vertex_mass), 3)
         tri = self.face.triangles
         self._edges = np.stack([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]], axis=1)
         rest = self.face.vertices

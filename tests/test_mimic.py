@@ -43,7 +43,7 @@ def model(dataset, tmp_path_factory):
 def clips(tmp_path_factory):
     """Each profile performing its expression library, as a person's video would."""
     out = tmp_path_factory.mktemp("clips")
-    return {name: run_demo(name, out, fps=FPS, transition_s=TRANSITION_S, hold_s=HOLD_S)[0]
+    return {name: run_demo(name, out, fps=FPS, transition_s=TRANSITION_S, hold_s=HOLD_S).video
             for name in ("emo11", "x2c30")}
 
 
