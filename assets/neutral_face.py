@@ -139,8 +139,13 @@ def neutral_lips(v: np.ndarray) -> dict[int, np.ndarray]:
                                     - _along(np.zeros(1), v[inner, 0], v[inner, 1])[0])
         taper = np.clip(1 - (x / half) ** 2, 0.0, 1.0) ** LIP_TAPER
         y = line + sign * (0.5 * LIP_GAP_M + share * centre * taper)
-        # The corners come forward, the middle stays: a narrower mouth's arch.
-        z = p[:, 2] + lift * (np.abs(p[:, 0]) / corner_x) ** 2
+        # The corners come forward, the middle stays: a narrower mouth's arch. Where the
+        # lips meet, they meet at one depth (the parted lower lip sat behind the upper);
+        # each lip's outer edge keeps its depth.
+        z_in = _along(p[:, 0], v[inner, 0], v[inner, 2])
+        meet = 0.5 * (_along(p[:, 0], v[UPPER_INNER, 0], v[UPPER_INNER, 2])
+                      + _along(p[:, 0], v[LOWER_INNER, 0], v[LOWER_INNER, 2]))
+        z = p[:, 2] + lift * (np.abs(p[:, 0]) / corner_x) ** 2 + (1 - share) * (meet - z_in)
         targets.update({i: np.array([x[k], y[k], z[k]]) for k, i in enumerate(ids)})
     for corner in (UPPER_OUTER[0], UPPER_OUTER[-1], UPPER_INNER[0], UPPER_INNER[-1]):
         x = v[corner, 0] * narrow
