@@ -24,7 +24,7 @@ from scipy.optimize import linear_sum_assignment
 
 from facetwin.assets.neutral_face import (LOWER_INNER, UPPER_INNER, UPPER_OUTER,
                                           lip_vertices, relax)
-from facetwin.assets import wrinkles
+from facetwin.assets import fit_to_mediapipe, wrinkles
 from facetwin.assets.skin_texture import frontal_uv, paint
 from facetwin.landmarks import IRIS_START, N_SKIN
 
@@ -33,6 +33,7 @@ TEXTURE_SIZE = 512
 INTERPUPILLARY_M = 0.063
 EYEBALL_RADIUS_M = 0.0125
 JAW_PIVOT = np.array([0.0, -0.03, 0.0])
+SKULL_CENTRE = np.array([0.0, -0.01, -0.03])
 TEETH_SPAN = 0.85  # of the mouth's width
 TEETH_BEHIND_LIPS_M = 0.0025
 # Landmarks on the face's plane of symmetry in MediaPipe's topology.
@@ -200,7 +201,8 @@ def jaw_and_skull_skin(skin: np.ndarray, oval: list[int]) -> tuple[list[int], li
     return sorted(jaw), sorted((set(oval) - jaw) | set(NOSE_BRIDGE))
 
 
-def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
+def build(image: np.ndarray, log=print) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The face asset (face.json's content), its skin texture and its folds' texture."""
     px = detect_landmarks(image)
     tris, contours = tessellation()
     # Holes: the outer border, both eyes and the mouth.
@@ -258,18 +260,13 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
     teeth = dental_arch(skin)
     mouth_width = float(skin[UPPER_OUTER[-1], 0] - skin[UPPER_OUTER[0], 0])
 
-    # Skull: the largest ellipsoid about the head centre that stays behind the mask.
-    centre_skull = np.array([0.0, -0.01, -0.03])
-    d = skin - centre_skull
-    axes = np.array([0.076, 0.115, 0.105])
-    k = np.sqrt(np.min(np.sum((d / axes) ** 2, axis=1)))
-    axes = axes * k * 0.995
     jaw_skin, skull_skin = jaw_and_skull_skin(skin, oval)
 
     asset = {
         "source": "skimage.data.astronaut() through mediapipe.solutions.face_mesh, "
                   "relaxed to a neutral face (assets/neutral_face.py), painted skin "
-                  "(assets/skin_texture.py)",
+                  "(assets/skin_texture.py), landmarks fitted to MediaPipe "
+                  "(assets/fit_to_mediapipe.py)",
         "units": "metres; x to the subject's left, y up, z toward the camera",
         "vertices": np.round(skin, 6).tolist(),
         "uv": np.round(uv, 6).tolist(),
@@ -279,7 +276,7 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
         "lids": LIDS,
         "iris_rim_directions": [[1, 0], [0, 1], [-1, 0], [0, -1]],
         "eyes": eyes,
-        "skull": {"centre": centre_skull.tolist(), "axes": axes.round(5).tolist(),
+        "skull": {"centre": SKULL_CENTRE.tolist(), "axes": skull_axes(skin).tolist(),
                   "skin": skull_skin},
         "jaw": {"pivot": JAW_PIVOT.tolist(), "skin": jaw_skin},
         "mouth": {"centre": mouth_centre.round(5).tolist(), "width": round(mouth_width, 5),
@@ -288,7 +285,24 @@ def build(image: np.ndarray) -> tuple[dict, np.ndarray]:
         "wrinkles": [dict(d, pairs=[list(map(int, pair)) for pair in d["pairs"]])
                      for d in wrinkles.definitions(skin)],
     }
+    # Last, the landmarks go where MediaPipe sees them on this face. The edges of the
+    # mask, the eyes and the mouth stay: moving them would change how the face looks
+    # (and the skin at the mouth's corners: see fit_to_mediapipe).
+    corners = [57, 43]
+    held = sorted(set(lips_all) | set(oval) | set(contours["eye_left"])
+                  | set(contours["eye_right"]) | set(corners)
+                  | {int(mirror[i]) for i in corners})
+    skin = fit_to_mediapipe.fit(asset, texture, folds, uv_of, held, log=log)
+    asset.update(vertices=np.round(skin, 6).tolist(), uv=np.round(uv_of(skin), 6).tolist())
+    asset["skull"]["axes"] = skull_axes(skin).tolist()
     return asset, texture, folds
+
+
+def skull_axes(skin: np.ndarray) -> np.ndarray:
+    """The largest ellipsoid about the head's centre that stays behind the mask."""
+    axes = np.array([0.076, 0.115, 0.105])
+    k = np.sqrt(np.min(np.sum(((skin - SKULL_CENTRE) / axes) ** 2, axis=1)))
+    return (axes * k * 0.995).round(5)
 
 
 def main() -> None:

@@ -142,7 +142,9 @@ def fit_envelope(profile: Profile, seed: int = 0, progress=None) -> StrainEnvelo
     ratios = []
     for k in range(N_CHECK_SAMPLES):
         u = rng.uniform(-1, 1, n) * (rng.random(n) < rng.uniform(0.1, 1.0))
-        twin.reset(controls=profile.denormalise(u))
+        # Commands far past the ceiling (the filter never sends them) may leave the
+        # skin fluttering at a torn corner: their strain after the settle time counts.
+        twin.reset(controls=profile.denormalise(u), strict=False)
         measured = twin.strain().max() - base.max()
         # Only commands that come near the ceiling decide the margin; a fold's few
         # per cent on an almost neutral face does not.

@@ -71,7 +71,13 @@ class FaceAsset:
 
 @lru_cache(maxsize=1)
 def load_face() -> FaceAsset:
-    folder = Path(str(resources.files("facetwin.assets") / "face"))
+    """The shipped face asset."""
+    return read_face(Path(str(resources.files("facetwin.assets") / "face")))
+
+
+def read_face(folder: Path) -> FaceAsset:
+    """The face asset in ``folder`` (face.json, texture.png, wrinkles.png)."""
+    folder = Path(folder)
     data = (folder / "face.json").read_bytes()
     raw = json.loads(data)
     arr = np.asarray

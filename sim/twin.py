@@ -95,7 +95,7 @@ class Twin:
         return float(self.data.time)
 
     def reset(self, controls: np.ndarray | None = None, rng: np.random.Generator | None = None,
-              randomization: Randomization | None = None) -> None:
+              randomization: Randomization | None = None, strict: bool = True) -> None:
         """Rest pose at ``controls`` (neutral by default), with fresh randomisation."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
@@ -110,7 +110,7 @@ class Twin:
         if controls is not None:
             # The servos step straight to their goals (no speed ramp); placing the joints
             # there directly would tear the skin around the jaw and head in one step.
-            self.settle()
+            self.settle(strict=strict)
 
     def _randomize(self, rng: np.random.Generator, r: Randomization) -> None:
         m, p = self.model, self.profile
@@ -216,10 +216,11 @@ class Twin:
         allows (one step's look: :meth:`settle` wants it for several in a row)."""
         return self.arrived() and self.landmark_speed() < SETTLE_SPEED
 
-    def settle(self, max_time: float = MAX_SETTLE_S) -> int:
+    def settle(self, max_time: float = MAX_SETTLE_S, strict: bool = True) -> int:
         """Step until the servos reach their goals and the face stops; returns the steps.
 
-        A face that is still moving after ``max_time`` seconds raises RuntimeError.
+        A face that is still moving after ``max_time`` seconds raises RuntimeError, or
+        with ``strict=False`` is left as it is then.
         """
         max_steps = int(max_time / self.model.opt.timestep)
         still = 0
@@ -228,6 +229,8 @@ class Twin:
             still = still + 1 if self.still() else 0
             if still >= SETTLE_STEPS:
                 return i
+        if not strict:
+            return max_steps
         raise RuntimeError(f"the face did not settle within {max_time} s "
                            f"(fastest landmark {self.landmark_speed():.3g} m/s)")
 
