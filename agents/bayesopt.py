@@ -34,7 +34,6 @@ evaluations went from 11 s to about 0.9 s on one core here.
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -59,7 +58,7 @@ from scipy.stats import qmc
 
 from facetwin.agents.search import Search
 from facetwin.envs.expression import residual_weights
-from facetwin.threads import single_threaded
+from facetwin.threads import torch_single_threaded
 
 EXPLAINED_VARIANCE = 0.999
 MAX_COMPONENTS = 24
@@ -106,7 +105,7 @@ class BayesOpt(Search):
         done = len(self.X)
         if done < self.n_init:
             return self.design[done:min(self.n_init, done + n)]
-        with warnings.catch_warnings(), _single_threaded():
+        with warnings.catch_warnings(), torch_single_threaded():
             warnings.simplefilter("ignore")  # a capped fit stops unconverged by design
             # A resumed run told the batches of its log without asking: fit the GP at
             # each of them, so the hyperparameters carried forward are an
@@ -196,18 +195,6 @@ class BayesOpt(Search):
             return -((s[..., :k] + c) ** 2).sum(dim=-1)
 
         return Z, GenericMCObjective(squared_residual)
-
-
-@contextmanager
-def _single_threaded():
-    """Torch's pool too, which it sizes itself (see :mod:`facetwin.threads`)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with single_threaded(rescan=True):
-            yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _shared_kernel_gp(X: torch.Tensor, Y: torch.Tensor, bounds: torch.Tensor,

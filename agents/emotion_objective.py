@@ -21,7 +21,11 @@ CLIP = 1e-6  # probabilities are clipped this far from 0 and 1 before the log-od
 
 
 class EmotionObjective:
-    def __init__(self, emotion: str):
+    """``from_library``: start from the profile's own expression of the emotion (where it
+    has one), else from neutral."""
+
+    def __init__(self, emotion: str, from_library: bool = True):
+        self.from_library = from_library
         self.index = emotion_index(emotion)
         self.emotion = EMOTIONS[self.index]
         # The library's name for it (happiness, ...): the entry the result is kept under.
@@ -42,8 +46,10 @@ class EmotionObjective:
         return f"emotion:{self.emotion}"
 
     def start(self, profile: Profile) -> np.ndarray:
-        """The profile's own expression of the emotion, or neutral where it has none."""
-        return profile.expressions.get(self.name, profile.neutral).astype(float)
+        """The profile's own expression of the emotion, or neutral."""
+        if self.from_library and self.name in profile.expressions:
+            return profile.expressions[self.name].astype(float)
+        return profile.neutral.astype(float)
 
     def box(self, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
         return profile.low, profile.high

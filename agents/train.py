@@ -29,6 +29,7 @@ from facetwin.agents.models import ARCHITECTURES, BASELINES
 from facetwin.envs.expression import N_FEATURES
 from facetwin.plots import log_lines
 from facetwin.profile import Tie
+from facetwin.threads import torch_single_threaded
 
 
 @dataclass(frozen=True)
@@ -94,15 +95,9 @@ def train(name: str, data: Path, out: Path, epochs: int | None = None,
     torch.manual_seed(seed)
     module = build(name, p, inputs, image_size)
     started = time.perf_counter()
-    if name in BASELINES:
-        module.fit(train_split.x, train_split.y, neutral=to_unit_box(p.neutral, p),
-                   **({"val": (val_split.x, val_split.y)} if name == "ridge" else {}))
-        history = {}
-    else:
-        if hasattr(module, "standardize"):
-            module.standardize.fit(train_split.x)
-        history = _fit(module, RECIPES[name], train_split, val_split, epochs, _ties(p), seed,
-                       progress, desc=f"train {name} on {p.name}")
+    with torch_single_threaded():  # the same data gives the same weights
+        history = _train(module, name, p, train_split, val_split, epochs, seed, progress)
+    if history:
         log_lines(Path(out) / "loss.png", [(history["train_l1"], "train"),
                                            (history["val_l1"], "validation")],
                   f"{name} on {p.name} ({inputs})", "epoch", "command L1 (0-1 per control)")
@@ -112,6 +107,17 @@ def train(name: str, data: Path, out: Path, epochs: int | None = None,
                 **{k: v[-1] for k, v in history.items() if v}}
     save_model(out, name, module.eval(), p, inputs, meta, training)
     return training
+
+
+def _train(module, name, p, train_split, val_split, epochs, seed, progress) -> dict:
+    if name in BASELINES:
+        module.fit(train_split.x, train_split.y, neutral=to_unit_box(p.neutral, p),
+                   **({"val": (val_split.x, val_split.y)} if name == "ridge" else {}))
+        return {}
+    if hasattr(module, "standardize"):
+        module.standardize.fit(train_split.x)
+    return _fit(module, RECIPES[name], train_split, val_split, epochs, _ties(p), seed,
+                progress, desc=f"train {name} on {p.name}")
 
 
 def _ties(p: profiles.Profile) -> list[tuple[int, int]]:

@@ -6,8 +6,10 @@ Friesen's prototypes, as the issue lists them: happiness 6+12, sadness 1+4+15, s
 controls a profile has for each unit, each moved only in its unit's direction
 (``ACTIONS``). How far each moves is then chosen by CMA-ES so that an emotion
 recogniser nobody here trained (``facetwin.envs.emotion``) reads the face as that
-emotion, through the env, its safety filter and strain envelope included. What the
-library keeps is what the filter applied.
+emotion by the widest margin over the next (the log of the ratio of their
+probabilities), through the env, its safety filter and strain envelope included. What
+the library keeps is what the filter applied, rounded, and eased toward neutral until
+the filter lets it through unchanged.
 
     python -m facetwin.assets.design_expressions --profile x2c30 [--write]
 
@@ -135,7 +137,7 @@ CANNOT_SHOW: dict[str, dict[str, str]] = {
 }
 
 
-def design(profile: str, emotion: str, evaluations: int = 160, seed: int = 1,
+def design(profile: str, emotion: str, evaluations: int = 200, seed: int = 1,
            progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The applied controls of the best face found for ``emotion`` (a library name), and
     the recogniser's seven probabilities of it."""
@@ -160,7 +162,8 @@ def design(profile: str, emotion: str, evaluations: int = 160, seed: int = 1,
         env.reset(seed=0, options={"target": "neutral"})
         obs, _, _, _, info = env.step(controls(z).astype(np.float32))
         prob = reader(obs["image"], obs["landmarks"])
-        return np.log(prob[k] + 1e-6) - np.log1p(-prob[k] + 1e-6), info["applied"], prob
+        others = np.delete(prob, k).max()
+        return np.log(prob[k] + 1e-6) - np.log(others + 1e-6), info["applied"], prob
 
     # Start with every action at 70% of its way.
     z0 = np.array([0.7 if abs(hi) >= abs(lo) else 0.3 for _, lo, hi in groups])
@@ -176,7 +179,22 @@ def design(profile: str, emotion: str, evaluations: int = 160, seed: int = 1,
             bar.update(len(Z))
             bar.set_postfix(best=f"{best[2][k]:.2f}")
     env.close()
-    return np.asarray(best[1], dtype=float), best[2]
+    return unchanged_by_the_filter(p, np.asarray(best[1], dtype=float)), best[2]
+
+
+def unchanged_by_the_filter(profile, controls: np.ndarray) -> np.ndarray:
+    """``controls`` rounded to two decimals and eased toward neutral, a per cent at a
+    time, until the safety filter applies them as they are: a library expression is
+    sent to the face unchanged."""
+    from facetwin.envs.safety import SafetyFilter
+
+    neutral = profile.neutral.astype(float)
+    for k in range(100):
+        u = np.round(neutral + (1 - 0.01 * k) * (controls - neutral), 2)
+        _, report = SafetyFilter(profile).target(u)
+        if not report.modified:
+            return u
+    raise RuntimeError(f"{profile.name}: no version of the expression passes the filter")
 
 
 def expressions_toml(profile, designed: dict[str, np.ndarray]) -> str:
@@ -207,7 +225,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, choices=sorted(ACTIONS))
-    parser.add_argument("--evaluations", type=int, default=160)
+    parser.add_argument("--evaluations", type=int, default=200)
     parser.add_argument("--write", action="store_true", help="rewrite the profile's library")
     args = parser.parse_args()
     p = profiles.load(args.profile)

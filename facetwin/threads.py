@@ -45,3 +45,19 @@ def single_threaded(rescan: bool = False):
             if _inside == 0:
                 _limiter.restore_original_limits()
                 _limiter = None
+
+
+@contextmanager
+def torch_single_threaded():
+    """``single_threaded``, torch's own pool included (torch sizes it itself). One thread
+    also makes torch's sums come out in one order: training on the same data gives the
+    same weights, run after run."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with single_threaded(rescan=True):
+            yield
+    finally:
+        torch.set_num_threads(threads)

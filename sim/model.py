@@ -48,6 +48,10 @@ RIG_AXES = {
     "eye_yaw": (0, 1, 0), "eye_pitch": (-1, 0, 0),
     "lid_upper": (1, 0, 0), "lid_lower": (-1, 0, 0),
 }
+# The mouth's outer corners (subject's left, right) and how much of the jaw's opening
+# they follow.
+MOUTH_CORNERS = (291, 61)
+MODIOLUS_JAW_SHARE = 0.4
 # Lid margin points gripped by each lid (the middle of each margin; the corners stay
 # with the skin so the lids close with a natural curve).
 UPPER_LID_GRIP = slice(1, 6)
@@ -189,6 +193,8 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
                 gripped_by[m] = c.name
                 owner[m] = name
 
+    coupled = _hang_mouth_corners_on_the_jaw(bodies, owner, face)
+
     for side in face.eyes:
         for part, grip in (("upper", UPPER_LID_GRIP), ("lower", LOWER_LID_GRIP)):
             if any(j == f"lid_{part}_{side}" for b in bodies.values() for j, *_ in b.joints):
@@ -204,8 +210,37 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
     tether = skin.tethers(face, free)
     stiffness = membrane_stiffness(face, skin)[free] + tether
     mass = skin.vertex_mass_kg * stiffness / stiffness.max()
-    xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free, mass, tether)
+    xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free, mass, tether, coupled)
     return BuiltModel(xml, actuated, skin_bodies, free, mass, tether)
+
+
+def _hang_mouth_corners_on_the_jaw(bodies: dict[str, _Body], owner: dict[int, str],
+                                   face: FaceAsset) -> list[str]:
+    """When a jaw opens, the mouth's corners go down part of the way with it (the
+    modiolus is tied to the lower lip): each corner's linkage chain hangs from a body
+    that turns about the jaw's hinge by ``MODIOLUS_JAW_SHARE`` of the jaw's angle.
+    Returns the coupled joints' names (none without a jaw or corner linkages)."""
+    jaw = next((j for j in bodies["jaw"].joints if j[0] == "jaw_pitch"), None)
+    if jaw is None:
+        return []
+    coupled = []
+    for side, corner in (("left", MOUTH_CORNERS[0]), ("right", MOUTH_CORNERS[1])):
+        name = owner.get(corner)
+        if name is None or not name.startswith("link_"):
+            continue
+        while bodies[name].parent not in ("head", "jaw"):
+            name = bodies[name].parent
+        if bodies[name].parent == "jaw":
+            continue
+        modiolus = f"modiolus_{side}"
+        bodies[modiolus] = _Body(modiolus, "head", face.jaw_pivot, mass=0.005)
+        _, kind, axis, lo, hi, torque = jaw
+        share = MODIOLUS_JAW_SHARE
+        bodies[modiolus].joints.append((modiolus, kind, axis, lo * share, hi * share,
+                                        torque * share))
+        bodies[name].parent = modiolus
+        coupled.append(modiolus)
+    return coupled
 
 
 def membrane_stiffness(face: FaceAsset, skin: SkinParams) -> np.ndarray:
@@ -266,7 +301,7 @@ def _linkage_anchor(profile: Profile, face: FaceAsset, c: Control, copy: bool) -
 
 def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, _Body],
          actuated: list[ActuatedJoint], skin_bodies: list[str], free: np.ndarray,
-         vertex_mass: np.ndarray, tether: np.ndarray) -> str:
+         vertex_mass: np.ndarray, tether: np.ndarray, coupled: list[str]) -> str:
     children: dict[str | None, list[_Body]] = {}
     for b in bodies.values():
         children.setdefault(b.parent, []).append(b)
@@ -317,6 +352,8 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
             kp = LINKAGE_KP_PER_N * force
         actuators.append(f'    <position name="{j.name}" joint="{j.name}" kp="{kp:.6g}" '
                          f'forcerange="{-force:.6g} {force:.6g}" forcelimited="true"/>')
+    equalities = [f'    <joint joint1="{j}" joint2="jaw_pitch" polycoef="0 {MODIOLUS_JAW_SHARE} 0 0 0" '
+                  f'solref="0.005 1"/>' for j in coupled]
     return f"""<mujoco model="facetwin-{profile.name}">
   <compiler angle="degree"/>
   <option timestep="{TIMESTEP_S}" integrator="Euler" gravity="0 0 0"/>
@@ -332,6 +369,9 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
                   thickness="{skin.thickness_m}" elastic2d="stretch"/>
     </flex>
   </deformable>
+  <equality>
+{chr(10).join(equalities)}
+  </equality>
   <actuator>
 {chr(10).join(actuators)}
   </actuator>

@@ -78,7 +78,8 @@ def test_expression_with_unknown_control_or_value_out_of_range(tmp_path):
                                      "[expressions.happiness]\nsmile = 1.0\n"))
     with pytest.raises(ProfileError, match=r"expression 'happiness'.*field 'smile'"):
         profiles.load(path)
-    path = _write(tmp_path, _mutated("mouth_corner_y = 1.0\n", "mouth_corner_y = 3.0\n"))
+    path = _write(tmp_path, _mutated("[expressions.happiness]\n",
+                                     "[expressions.happiness]\nneck_roll = 3.0\n"))
     with pytest.raises(ProfileError, match=r"outside the range"):
         profiles.load(path)
 
