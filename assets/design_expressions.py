@@ -121,10 +121,12 @@ ACTIONS: dict[str, dict[str, list[tuple[str, float, float]]]] = {
             ("brow_frown_left brow_frown_right", 0, 1), ("eye_open_left eye_open_right", -1, 0),
             ("blink_left blink_right", 0, 0.3), ("lip_lower_left lip_lower_right", -1, 0),
             ("lip_upper_left lip_upper_right", 0, 0.5)],
-        "disgust": [  # no nose wrinkler: AU10, AU15, AU16, AU4, AU7
+        "disgust": [  # no nose wrinkler: AU10, AU15, AU16, AU4, AU7, and the head's
+            # turning up and away from what disgusts (AU53, AU51)
             ("lip_upper_left lip_upper_right", 0, 1), ("sad_left sad_right", 0, 1),
             ("lip_lower_left lip_lower_right", 0, 1), ("brow_frown_left brow_frown_right", 0, 1),
-            ("eye_open_left eye_open_right", -1, 0), ("jaw_open", 0, 0.3)],
+            ("eye_open_left eye_open_right", -1, 0), ("jaw_open", 0, 0.3),
+            ("head_pitch", 0, 1), ("head_yaw", 0, 1)],
     },
 }
 
@@ -226,11 +228,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", required=True, choices=sorted(ACTIONS))
     parser.add_argument("--evaluations", type=int, default=200)
+    parser.add_argument("--emotions", nargs="+", help="design only these (library names); "
+                                                       "the others stay as they are")
     parser.add_argument("--write", action="store_true", help="rewrite the profile's library")
     args = parser.parse_args()
     p = profiles.load(args.profile)
-    designed = {}
-    for emotion in ACTIONS[p.name]:
+    designed = {name: u for name, u in p.expressions.items() if name != "neutral"}
+    for emotion in args.emotions or ACTIONS[p.name]:
         u, prob = design(p.name, emotion, args.evaluations)
         designed[emotion] = u
         top = int(np.argmax(prob))

@@ -34,7 +34,7 @@ INTERPUPILLARY_M = 0.063
 EYEBALL_RADIUS_M = 0.0125
 JAW_PIVOT = np.array([0.0, -0.03, 0.0])
 SKULL_CENTRE = np.array([0.0, -0.01, -0.03])
-TEETH_SPAN = 0.85  # of the mouth's width
+TEETH_SPAN = 0.8  # of the mouth's width
 TEETH_BEHIND_LIPS_M = 0.0025
 # Landmarks on the face's plane of symmetry in MediaPipe's topology.
 MIDLINE = [0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 94,
@@ -177,8 +177,9 @@ def sample_colour(image: np.ndarray, xy: np.ndarray, radius: int) -> list[float]
 
 def dental_arch(skin: np.ndarray) -> dict:
     """Where the teeth sit: an arch a little behind the closed lips, as wide as most of
-    the mouth, the upper teeth's edge just below the lips' line (hidden while the lips
-    are closed), the lower teeth just behind them."""
+    the mouth, the upper teeth's edge just above the lips' line and the lower teeth's
+    just below it, so that nothing white shows through the seam of closed lips; the lower
+    teeth a little behind the upper ones."""
     inner = skin[UPPER_INNER]
     half = 0.5 * (skin[UPPER_OUTER[-1], 0] - skin[UPPER_OUTER[0], 0]) * TEETH_SPAN
     x = np.linspace(-half, half, 21)
@@ -186,8 +187,8 @@ def dental_arch(skin: np.ndarray) -> dict:
     z = np.interp(x, inner[order, 0], inner[order, 2]) - TEETH_BEHIND_LIPS_M
     lip_line = 0.5 * (skin[13, 1] + skin[14, 1])
     return {"arch": np.round(np.column_stack([x, z]), 5).tolist(),
-            "upper": [round(lip_line + 0.009, 5), round(lip_line - 0.001, 5)],
-            "lower": [round(lip_line - 0.0015, 5), round(lip_line - 0.0105, 5)],
+            "upper": [round(lip_line + 0.011, 5), round(lip_line + 0.0015, 5)],
+            "lower": [round(lip_line - 0.0025, 5), round(lip_line - 0.0115, 5)],
             "lower_behind": 0.0015}
 
 

@@ -45,7 +45,7 @@ BROW_RIGHT = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55]
 MOUTH_PER_CANTHI = 0.55
 CORNER_BELOW_STOMION_M = 0.003
 CORNER_BEHIND_LIPS_M = 0.010
-LIP_GAP_M = 0.0003  # the inner contours stop this far apart (coincident points would
+LIP_GAP_M = 0.0001  # the inner contours stop this far apart (coincident points would
                     # give the flex a zero-length edge there)
 CHEEK_DROP_M = 0.003
 LOWER_LID_DROP_M = 0.0005

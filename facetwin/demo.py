@@ -103,7 +103,8 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
     """Tune ``profile``'s face to mimic ``skimage.data.astronaut()``: a babbling dataset
     and an inverse model on MediaPipe features (both kept in ``out`` and reused), the
     model's one-shot face, then Bayesian optimisation from it. Returns the sheet
-    (portrait | the model's face | the refined face | convergence)."""
+    (portrait | the twin at rest | the model's face | the refined face | convergence),
+    each face labelled with what the emotion recogniser reads in it."""
     from skimage.data import astronaut
 
     from facetwin.agents.collect import collect
@@ -115,15 +116,31 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
     collect(profile, "babble", samples, data, workers=workers, images=False)
     if not (model / "model.json").exists():
         train("mlp", data, model, features="mediapipe")
+    from facetwin.envs.emotion import EMOTIONS, EmotionReader
+
     portrait = astronaut()
     tuned = tune(profile, portrait, out, name="astronaut", budget=budget, workers=workers,
                  init_model=model)
     records = tuned.runs[0].records
+    reader = EmotionReader()
+
+    def reads(image: np.ndarray) -> str:
+        p = reader(image)
+        return "no face found" if p is None else \
+            f"reads {EMOTIONS[int(p.argmax())]} {p.max():.2f}"
+
+    pictures = {"portrait": portrait, **{k: np.asarray(Image.open(v).convert("RGB")) for k, v
+                                          in (("before", tuned.before),
+                                              ("model", tuned.model), ("after", tuned.after))}}
+    readings = {k: reads(v) for k, v in pictures.items()}
     height = 360
-    faces = [(Image.fromarray(portrait), "portrait (skimage astronaut)"),
-             (Image.open(tuned.model), f"model's one shot: {-records[0]['score']:.2f} mm"),
+    faces = [(Image.fromarray(portrait), f"portrait (skimage astronaut), "
+                                         f"{readings['portrait']}"),
+             (Image.fromarray(pictures["before"]), f"the twin at rest, {readings['before']}"),
+             (Image.open(tuned.model), f"model's one shot: {-records[0]['score']:.2f} mm, "
+                                       f"{readings['model']}"),
              (Image.open(tuned.after), f"then {len(records)} evaluations of BO: "
-                                       f"{-tuned.best['score']:.2f} mm")]
+                                       f"{-tuned.best['score']:.2f} mm, {readings['after']}")]
     tiles = [(im.convert("RGB").resize((height, height), Image.LANCZOS), label)
              for im, label in faces]
     plot = Image.open(tuned.convergence).convert("RGB")

@@ -8,6 +8,7 @@ import urllib.request
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from facetwin import profile as profiles
 from facetwin.agents.annotate_app import AnnotationServer
@@ -184,6 +185,27 @@ def test_the_full_loop_beats_the_library_face(pool, person, tmp_path):
         env.close()
     assert person.prefers(best["features"], library["features"])
     assert tuned.best["score"] >= model({"achieved_goal": library["features"]})
+
+
+def test_a_ranknet_on_the_emotion_recogniser_learns_an_emotion_annotators_taste(pool,
+                                                                              tmp_path):
+    """The emotion annotator prefers the face the recogniser finds happier; a RankNet on
+    the recogniser's frozen features learns that from its answers over HTTP."""
+    from facetwin.agents.simulated_annotator import EmotionAnnotator
+
+    judge = EmotionAnnotator("happy", noise=0.0, tie=0.0)
+    images = {i: np.asarray(Image.open(pool.image_path(i)).convert("RGB")) for i in pool.ids}
+    with AnnotationServer([pool], port=0) as server:
+        answer_over_http(server.url, "happy", "judge", judge, images.__getitem__)
+    answers = read_answers(pool.path / "answers.jsonl")
+    assert {r["annotator"] for r in answers} == {"judge"}
+    info = fit_preference(pool, answers, tmp_path / "fer", kind="ranknet-fer", folds=3,
+                          epochs=200)
+    assert info["cv_accuracy_mean"] > 0.75 and info["kendall_tau"]["judge"] > 0.6
+    model = load_preference(tmp_path / "fer", profiles.load("emo11"))
+    scores = pool_scores(model, pool)
+    truth = [-judge.distance(images[i]) for i in pool.ids]
+    assert np.corrcoef(np.argsort(np.argsort(scores)), np.argsort(np.argsort(truth)))[0, 1] > 0.6
 
 
 def test_preferential_bo_asks_through_the_page(tmp_path, person):

@@ -71,8 +71,8 @@ def test_bad_commands_are_refused_naming_control_and_value(rena):
 
 def test_clamps_ties_exclusive_groups_and_forbidden_combinations(rena):
     f = SafetyFilter(rena)
-    v = rena.vector({"eye_yaw_left": 0.9, "eye_yaw_right": 0.5, "smile_left": 0.8,
-                     "smile_right": 0.8, "sad_left": 0.3, "sad_right": 0.3,
+    v = rena.vector({"eye_yaw_left": 0.9, "eye_yaw_right": 0.5, "smile_left": 0.5,
+                     "smile_right": 0.5, "sad_left": 0.3, "sad_right": 0.3,
                      "brow_raise_left": 0.2, "brow_frown_left": 0.9,
                      "jaw_open": 0.95, "head_pitch": 0.05})
     v[rena.index("blink_left")] = 1.7
@@ -82,7 +82,8 @@ def test_clamps_ties_exclusive_groups_and_forbidden_combinations(rena):
     assert got["blink_left"] == got["blink_right"] == pytest.approx(0.5)  # clamped, then tied
     assert got["eye_yaw_left"] == got["eye_yaw_right"] == pytest.approx(0.7)
     assert got["sad_left"] == got["sad_right"] == 0.0
-    assert got["smile_left"] == pytest.approx(0.8)
+    assert got["smile_left"] == pytest.approx(0.5)
+    assert report.strain_scale == 1.0  # within the skin's ceiling: nothing else scaled it
     assert got["brow_raise_left"] == 0.0
     assert got["brow_frown_left"] == pytest.approx(0.9)
     assert {"sad_left", "brow_raise_left"} <= set(report.released)
