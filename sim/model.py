@@ -112,6 +112,9 @@ class BuiltModel:
     free_vertices: np.ndarray  # indices of vertices with their own body
     vertex_mass: np.ndarray  # kg, one per free vertex
     tether: np.ndarray  # N/m, one per free vertex
+    # Joints that follow the jaw by MODIOLUS_JAW_SHARE of its angle, each driven by the
+    # position actuator of its name after the profile's own.
+    jaw_followers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -211,7 +214,7 @@ def build(profile: Profile, face: FaceAsset, skin: SkinParams = SkinParams()) ->
     stiffness = membrane_stiffness(face, skin)[free] + tether
     mass = skin.vertex_mass_kg * stiffness / stiffness.max()
     xml = _xml(profile, face, skin, bodies, actuated, skin_bodies, free, mass, tether, coupled)
-    return BuiltModel(xml, actuated, skin_bodies, free, mass, tether)
+    return BuiltModel(xml, actuated, skin_bodies, free, mass, tether, coupled)
 
 
 def _hang_mouth_corners_on_the_jaw(bodies: dict[str, _Body], owner: dict[int, str],
@@ -219,7 +222,7 @@ def _hang_mouth_corners_on_the_jaw(bodies: dict[str, _Body], owner: dict[int, st
     """When a jaw opens, the mouth's corners go down part of the way with it (the
     modiolus is tied to the lower lip): each corner's linkage chain hangs from a body
     that turns about the jaw's hinge by ``MODIOLUS_JAW_SHARE`` of the jaw's angle.
-    Returns the coupled joints' names (none without a jaw or corner linkages)."""
+    Returns the following joints' names (none without a jaw or corner linkages)."""
     jaw = next((j for j in bodies["jaw"].joints if j[0] == "jaw_pitch"), None)
     if jaw is None:
         return []
@@ -352,8 +355,15 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
             kp = LINKAGE_KP_PER_N * force
         actuators.append(f'    <position name="{j.name}" joint="{j.name}" kp="{kp:.6g}" '
                          f'forcerange="{-force:.6g} {force:.6g}" forcelimited="true"/>')
-    equalities = [f'    <joint joint1="{j}" joint2="jaw_pitch" polycoef="0 {MODIOLUS_JAW_SHARE} 0 0 0" '
-                  f'solref="0.005 1"/>' for j in coupled]
+    # Each follower joint is held at its share of the jaw's angle by a position servo of
+    # the jaw's stiffness, its goal set every step by the twin (a MuJoCo joint equality
+    # does the same but runs the constraint solver every step: 40% of the physics rate).
+    jaw = next((j for j in actuated if j.name == "jaw_pitch"), None)
+    for follower in coupled:
+        force = profile.controls[jaw.control].torque
+        actuators.append(f'    <position name="{follower}" joint="{follower}" '
+                         f'kp="{KP_PER_NM * force:.6g}" forcerange="{-force:.6g} {force:.6g}" '
+                         f'forcelimited="true"/>')
     return f"""<mujoco model="facetwin-{profile.name}">
   <compiler angle="degree"/>
   <option timestep="{TIMESTEP_S}" integrator="Euler" gravity="0 0 0"/>
@@ -369,9 +379,6 @@ def _xml(profile: Profile, face: FaceAsset, skin: SkinParams, bodies: dict[str, 
                   thickness="{skin.thickness_m}" elastic2d="stretch"/>
     </flex>
   </deformable>
-  <equality>
-{chr(10).join(equalities)}
-  </equality>
   <actuator>
 {chr(10).join(actuators)}
   </actuator>

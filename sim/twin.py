@@ -17,7 +17,7 @@ import numpy as np
 from facetwin.profile import Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
 from facetwin.sim.face import FaceAsset, load_face
-from facetwin.sim.model import SkinParams, build, critically_damp_servos
+from facetwin.sim.model import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
 from facetwin.sim.randomization import Randomization
 
 SETTLE_SPEED = 0.005  # m/s: no landmark faster for SETTLE_STEPS steps, the face has settled
@@ -43,6 +43,10 @@ class Twin:
         self._act_control = np.array([j.control for j in joints])
         self._act_scale = np.array([np.pi / 180 if j.kind == "hinge" else 1e-3 for j in joints])
         self._act_qpos = np.array([m.jnt_qposadr[m.joint(j.name).id] for j in joints])
+        self._n_profile_act = len(joints)
+        self._followers = np.array([m.actuator(f).id for f in self.built.jaw_followers],
+                                   dtype=int)
+        self._jaw_qpos = m.jnt_qposadr[m.joint("jaw_pitch").id] if self._followers.size else 0
         # The joint read back as each control's present position: its first actuator.
         first = {}
         for a, j in enumerate(joints):
@@ -179,7 +183,10 @@ class Twin:
         half = 0.5 * self._backlash
         self._effective = np.clip(self._effective, self._setpoint - half, self._setpoint + half)
         targets = self.profile.twin_targets(self._physical(self._effective))
-        self.data.ctrl[:] = targets[self._act_control] * self._act_scale * self._act_travel
+        self.data.ctrl[:self._n_profile_act] = \
+            targets[self._act_control] * self._act_scale * self._act_travel
+        if self._followers.size:
+            self.data.ctrl[self._followers] = MODIOLUS_JAW_SHARE * self.data.qpos[self._jaw_qpos]
 
     def _physical(self, controls: np.ndarray) -> np.ndarray:
         """Where a servo told ``controls`` really goes, in control units: its calibration's
