@@ -14,7 +14,9 @@ What the GP models depends on the target:
   number lets each evaluation teach the optimiser where every landmark went (BO of a
   composite function, Astudillo & Frazier 2019), which is what makes 16 to 30 controls
   tractable in tens of evaluations;
-* a scorer: the score itself.
+* an emotion objective (:mod:`emotion_objective`): the recogniser's seven
+  log-probabilities, the acquisition scoring samples by the sought emotion's log-odds;
+* another scorer: the score itself.
 
 The first ``n_init`` evaluations are the start point and a scrambled Sobol design. A
 warm start (``start_side``, e.g. from an inverse model's proposal) draws the design, and
@@ -176,6 +178,8 @@ class BayesOpt(Search):
         """The GP's training outcomes of the first ``size`` evaluations and the objective
         that turns samples of them into a score to maximise."""
         records = self.records[:size]
+        if all("emotions" in r for r in records):
+            return _emotion_outcomes(records)
         if any("residual" not in r for r in records):
             y = torch.tensor(self.scores[:size], dtype=torch.float64)[:, None]
             return y, GenericMCObjective(lambda s, X=None: s[..., 0])
@@ -195,6 +199,22 @@ class BayesOpt(Search):
             return -((s[..., :k] + c) ** 2).sum(dim=-1)
 
         return Z, GenericMCObjective(squared_residual)
+
+
+def _emotion_outcomes(records: list[dict]) -> tuple[torch.Tensor, GenericMCObjective]:
+    """A recogniser's seven log-probabilities as the GP's outcomes, and the log-odds of
+    the sought emotion computed from samples of them: each evaluation tells the
+    optimiser what the face looked like to the recogniser, not just one number."""
+    from facetwin.agents.emotion_objective import CLIP
+
+    k = records[0]["emotion"]
+    logp = np.log(np.clip(np.array([r["emotions"] for r in records]), CLIP, 1.0))
+    others = [j for j in range(logp.shape[1]) if j != k]
+
+    def log_odds(s, X=None):
+        return s[..., k] - torch.logsumexp(s[..., others], dim=-1)
+
+    return torch.tensor(logp, dtype=torch.float64), GenericMCObjective(log_odds)
 
 
 def _shared_kernel_gp(X: torch.Tensor, Y: torch.Tensor, bounds: torch.Tensor,

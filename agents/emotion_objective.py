@@ -60,4 +60,4 @@ class EmotionObjective:
             p = np.zeros(len(EMOTIONS))
         q = float(np.clip(p[self.index], CLIP, 1 - CLIP))
         return {"score": float(np.log(q) - np.log1p(-q)), "probability": float(p[self.index]),
-                "emotions": np.round(p, 4).tolist()}
+                "emotion": self.index, "emotions": p.astype(float).round(6).tolist()}
