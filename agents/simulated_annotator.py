@@ -26,10 +26,10 @@ import numpy as np
 from facetwin.envs.expression import distance_terms, HEAD_WEIGHT_MM_PER_DEG
 from facetwin.profile import Profile
 
-# The hidden target: half the library's way from neutral. The library's expressions go
+# The hidden target: 0.3 of the library's way from neutral. The library's expressions go
 # as far as the recogniser reads them best, most controls near the ends of their ranges,
 # so a stronger face is the same face clipped; a subtler one is a taste of its own.
-TARGET_GAIN = 0.5
+TARGET_GAIN = 0.3
 
 
 def hidden_target(profile: Profile, expression: str, gain: float = TARGET_GAIN) -> np.ndarray:

@@ -16,7 +16,7 @@
 - screenshot: the annotation page in headless Chromium, docs/annotator.png.
 
 Annotator: noise 0.1 mm (Bradley-Terry scale on the expression distance), can't tell
-within 0.02 mm; its hidden target is half the library's way from neutral. Results are
+within 0.02 mm; its hidden target is 0.3 of the library's way from neutral. Results are
 kept in bench/out/preference/results.json; parts already there are not run again.
 """
 

@@ -42,8 +42,10 @@ def pool(built_pool, tmp_path):
     return load_pool(shutil.copytree(built_pool.path, tmp_path / "happy"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def person():
+    """A fresh simulated annotator for each test: its noise draws do not depend on which
+    tests ran before."""
     p = profiles.load("emo11")
     env = FaceTwinEnv(p)
     try:
