@@ -14,6 +14,7 @@ bench:
 	.venv/bin/python bench/twin.py
 	.venv/bin/python bench/settle.py
 	.venv/bin/python bench/settle_modes.py
+	.venv/bin/python bench/emotions.py
 	.venv/bin/python bench/bus.py
 	.venv/bin/python bench/faults.py
 	.venv/bin/python bench/profile_fuzz.py

@@ -134,8 +134,9 @@ ACTIONS: dict[str, dict[str, list[tuple[str, float, float]]]] = {
 # What a profile's hardware cannot show, and why (README, tests/test_emotion.py).
 CANNOT_SHOW: dict[str, dict[str, str]] = {
     "rena25": {"sadness": "Rena's brows have a raiser and a frowner, no inner-brow raiser "
-                          "(AU1); a frown alone (AU4) reads as anger, and a sad mouth and "
-                          "downcast eyes without the brows read as neutral"},
+                          "(AU1); a frown alone (AU4) reads as anger, and a sad mouth with "
+                          "drooping lids and downcast eyes, without the brows, is not read "
+                          "as sad"},
 }
 
 
