@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -202,8 +203,28 @@ def jaw_and_skull_skin(skin: np.ndarray, oval: list[int]) -> tuple[list[int], li
     return sorted(jaw), sorted((set(oval) - jaw) | set(NOSE_BRIDGE))
 
 
-def build(image: np.ndarray, log=print) -> tuple[dict, np.ndarray, np.ndarray]:
-    """The face asset (face.json's content), its skin texture and its folds' texture."""
+@dataclass
+class Portrait:
+    """The portrait's face in the twin's frame: smiling as photographed and relaxed."""
+
+    px: np.ndarray  # (478, 3) MediaPipe's landmarks on the photo, pixels
+    q: np.ndarray  # (478, 3) the same in metres, face frame, before the origin shift
+    smiling: np.ndarray  # (468, 3) skin, symmetric, metres, face frame
+    neutral: np.ndarray  # (468, 3) relaxed
+    triangles: np.ndarray
+    mirror: np.ndarray
+    contours: dict[str, list[int]]
+    origin: np.ndarray
+    lips: list[int]
+
+    def to_photo(self, displacement: np.ndarray, rot: np.ndarray,
+                 scale: float) -> np.ndarray:
+        """Face-frame displacements (metres) as displacements in the photo (pixels)."""
+        return (displacement / scale @ rot)[:, :2] * [1, -1]
+
+
+def portrait_face(image: np.ndarray) -> tuple[Portrait, np.ndarray, float]:
+    """The portrait's face, relaxed; and the rotation and scale from photo to face frame."""
     px = detect_landmarks(image)
     tris, contours = tessellation()
     # Holes: the outer border, both eyes and the mouth.
@@ -224,9 +245,34 @@ def build(image: np.ndarray, log=print) -> tuple[dict, np.ndarray, np.ndarray]:
     skin = skin - origin
     tris = orient(mirror_symmetric(tris, mirror, skin), skin)
     oval = contours["face_oval"]
-    lips_all = lip_vertices(skin)
-    skin = relax(skin, tris, mirror, JAW_PIVOT, jaw_and_skull_skin(skin, oval)[0], oval)
-    tris = orient(tris, skin)
+    neutral = relax(skin, tris, mirror, JAW_PIVOT, jaw_and_skull_skin(skin, oval)[0], oval)
+    return Portrait(px, q, skin, neutral, orient(tris, neutral), mirror, contours, origin,
+                    lip_vertices(skin)), rot, scale
+
+
+def relaxed_portrait(image: np.ndarray) -> np.ndarray:
+    """The portrait with its smile relaxed as the twin's rest face was: its pixels moved
+    (piecewise affine over the face's landmarks, the picture's edge held) by the
+    relaxation, each landmark from where MediaPipe found it. A picture of the person at
+    rest, for a portrait that has none."""
+    from skimage.transform import PiecewiseAffineTransform, warp
+
+    face, rot, scale = portrait_face(image)
+    moved = face.px[:N_SKIN, :2] + face.to_photo(face.neutral - face.smiling, rot, scale)
+    h, w = image.shape[:2]
+    edge = np.array([[x, y] for x in np.linspace(0, w - 1, 5) for y in np.linspace(0, h - 1, 5)
+                     if x in (0, w - 1) or y in (0, h - 1)])
+    to_photo = PiecewiseAffineTransform.from_estimate(np.vstack([moved, edge]),
+                                                      np.vstack([face.px[:N_SKIN, :2], edge]))
+    return (warp(image, to_photo, preserve_range=True) + 0.5).astype(np.uint8)
+
+
+def build(image: np.ndarray, log=print) -> tuple[dict, np.ndarray, np.ndarray]:
+    """The face asset (face.json's content), its skin texture and its folds' texture."""
+    portrait, _, _ = portrait_face(image)
+    px, q, skin, tris = portrait.px, portrait.q, portrait.neutral, portrait.triangles
+    mirror, contours, origin = portrait.mirror, portrait.contours, portrait.origin
+    oval, lips_all = contours["face_oval"], portrait.lips
 
     eyes = {side: eye_geometry(skin, contours[f"eye_{side}"], iris, q - origin, 1.0)
             for side, iris in (("left", LEFT_IRIS), ("right", RIGHT_IRIS))}

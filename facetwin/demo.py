@@ -102,12 +102,14 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
                     samples: int = 2048) -> Path:
     """Tune ``profile``'s face to mimic ``skimage.data.astronaut()``: a babbling dataset
     and an inverse model on MediaPipe features (both kept in ``out`` and reused), the
-    model's one-shot face, then Bayesian optimisation from it. Returns the sheet
-    (portrait | the twin at rest | the model's face | the refined face | convergence),
-    each face labelled with what the emotion recogniser reads in it."""
+    model's one-shot face, then Bayesian optimisation from it, her smile measured from her
+    photo relaxed the way the twin's rest face was. Returns the sheet (portrait | her
+    photo relaxed | the twin at rest | the model's face | the refined face |
+    convergence), each face labelled with what the emotion recogniser reads in it."""
     from skimage.data import astronaut
 
     from facetwin.agents.collect import collect
+    from facetwin.assets.make_face import relaxed_portrait
     from facetwin.agents.train import train
     from facetwin.agents.tune import tune
 
@@ -119,8 +121,11 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
     from facetwin.envs.emotion import EMOTIONS, EmotionReader
 
     portrait = astronaut()
+    # She has no picture at rest; her photo relaxed as the twin's face was stands in, so
+    # that her smile, not her face's shape, is the expression to mimic.
+    at_rest = relaxed_portrait(portrait)
     tuned = tune(profile, portrait, out, name="astronaut", budget=budget, workers=workers,
-                 init_model=model)
+                 init_model=model, target_neutral=at_rest)
     records = tuned.runs[0].records
     reader = EmotionReader()
 
@@ -129,13 +134,15 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
         return "no face found" if p is None else \
             f"reads {EMOTIONS[int(p.argmax())]} {p.max():.2f}"
 
-    pictures = {"portrait": portrait, **{k: np.asarray(Image.open(v).convert("RGB")) for k, v
-                                          in (("before", tuned.before),
-                                              ("model", tuned.model), ("after", tuned.after))}}
+    pictures = {"portrait": portrait, "at rest": at_rest,
+                **{k: np.asarray(Image.open(v).convert("RGB")) for k, v
+                   in (("before", tuned.before), ("model", tuned.model),
+                       ("after", tuned.after))}}
     readings = {k: reads(v) for k, v in pictures.items()}
     height = 360
     faces = [(Image.fromarray(portrait), f"portrait (skimage astronaut), "
                                          f"{readings['portrait']}"),
+             (Image.fromarray(at_rest), "her photo relaxed: her at rest"),
              (Image.fromarray(pictures["before"]), f"the twin at rest, {readings['before']}"),
              (Image.open(tuned.model), f"model's one shot: {-records[0]['score']:.2f} mm, "
                                        f"{readings['model']}"),
