@@ -149,3 +149,19 @@ def test_optimize_for_an_emotion_keeps_the_face_the_recogniser_finds_most_so(tmp
     assert best["probability"] == max(r["probability"] for r in records)
     assert (out / "convergence.png").exists() and (out / "after.png").exists()
     assert main(["optimize", "--objective", "emotion:glee", "--out", str(tmp_path / "x")]) == 2
+
+
+def test_the_astronauts_photo_relaxed_closes_her_mouth_and_leaves_the_rest(reader):
+    """The main job's stand-in for a picture of her at rest."""
+    from facetwin.assets.make_face import relaxed_portrait
+    from facetwin.envs.perception import FaceMeshDetector
+
+    photo = astronaut()
+    at_rest = relaxed_portrait(photo)
+    detector = FaceMeshDetector()
+    smiling, relaxed = detector(photo), detector(at_rest)
+    detector.close()
+    gap = [np.linalg.norm(lm[13] - lm[14]) for lm in (smiling, relaxed)]
+    width = [np.linalg.norm(lm[61] - lm[291]) for lm in (smiling, relaxed)]
+    assert gap[1] < 0.5 * gap[0] and width[1] < 0.9 * width[0]
+    assert np.array_equal(at_rest[:40], photo[:40])  # the picture's edge holds
