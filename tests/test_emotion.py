@@ -93,8 +93,9 @@ def test_the_rest_face_has_closed_lips_no_teeth_and_reads_neutral_in_one_colour(
     # Teeth do show once the lips part, so the comparison above could fail.
     twin = twins["x2c30"]
     p = twin.profile
-    twin.reset(controls=p.denormalise(np.isin(p.names, ["lip_top_raise_left", "lip_top_raise_middle",
-                                                        "lip_top_raise_right"]) * 1.0))
+    raise_upper_lip = np.isin(p.names, ["lip_top_raise_left", "lip_top_raise_middle",
+                                         "lip_top_raise_right"]) * 1.0
+    twin.reset(controls=p.denormalise(raise_upper_lip))
     renderer = FaceRenderer(twin, PinholeCamera.from_profile(twin.profile.camera, 256))
     shown = renderer.render()
     for node in renderer.teeth_nodes:
