@@ -1,15 +1,24 @@
 """Make the twin's face asset from the public-domain astronaut portrait.
 
-Run once, offline, and commit what it writes (``face/face.json``, ``face/texture.png``):
+Run once, offline, and commit what it writes (``face/face.json``, ``face/texture.png``,
+``face/wrinkles.png``):
 
     python -m facetwin.assets.make_face
 
 MediaPipe's bundled face mesh finds the 478 landmarks on ``skimage.data.astronaut()``;
 the 468 skin points become the mask's vertices (MediaPipe's tessellation, so the twin's
-vertices *are* the landmarks MediaPipe reports), the photo becomes its texture, and the
-geometry is turned to face the camera, made left/right symmetric and scaled to a real
-face (63 mm between the pupils). Eyeballs, a mouth cavity with teeth, and a skull are
-fitted around the mask. The output is deterministic for a given mediapipe version.
+vertices *are* the landmarks MediaPipe reports), and the geometry is turned to face the
+camera, made left/right symmetric and scaled to a real face (63 mm between the pupils).
+She smiles, so the face is relaxed to neutral (``neutral_face``); its skin is painted,
+not photographed (``skin_texture``: the photo gives only colours), with expression folds
+(``wrinkles``); eyeballs, a mouth cavity, teeth on a dental arch and a skull are fitted
+around the mask; last, the landmarks are slid to where MediaPipe sees them on the twin's
+own render (``fit_to_mediapipe``). The output is deterministic for a given mediapipe
+version. ``relaxed_portrait`` applies the same relaxation to the photo itself: a picture
+of her at rest, which the main job measures her smile from.
+
+Sources and licences: the portrait is public domain (NASA, shipped in scikit-image);
+the face-mesh topology and landmarks are MediaPipe's (Apache-2.0).
 """
 
 from __future__ import annotations

@@ -1,28 +1,34 @@
 """Relax the portrait's smile into a neutral face, keeping the face-mesh topology.
 
 The astronaut smiles: her mouth is 63 mm wide with its corners drawn up and back, her
-lips parted over her teeth, her cheeks and lower lids raised. A neutral face is made
-from it by moving a few handles where a relaxed face has them and letting the rest of
-the skin follow smoothly (the displacement that minimises the squared mesh Laplacian,
-a biharmonic field: it keeps the portrait's shape wherever nothing is pulled):
+lips parted over her teeth, her cheeks, lower lids and brows raised. A neutral face is
+made from it by moving handles to where a relaxed face has them and letting the rest
+of the skin follow smoothly (displacements interpolated in space by a 3-D biharmonic
+spline, which keeps the portrait's shape wherever nothing is pulled):
 
-- the lips meet along a gently curved line, the corners ``CORNER_BELOW_STOMION_M``
-  below its centre, and the mouth narrows to ``MOUTH_PER_CANTHI`` of the distance
-  between the outer eye corners; each lip keeps its portrait thickness;
-- the corners come forward to ``CORNER_BEHIND_LIPS_M`` behind the upper lip;
-- the jaw closes (the chin and jaw line turn up about the jaw's pivot) as far as the
-  lower lip rises;
-- the cheeks and lower lids drop back by ``CHEEK_DROP_M``.
+- the lips meet along a gently curved line (``LIP_GAP_M`` apart), the mouth narrows to
+  ``MOUTH_PER_CANTHI`` of the distance between the outer eye corners, its corners
+  ``CORNER_BELOW_STOMION_M`` below the line's middle; each lip is ``LIP_FULLNESS`` times
+  as thick as the smile stretched it, tapering to the corners;
+- the corners come forward to ``CORNER_BEHIND_LIPS_M`` behind the upper lip (the smile
+  had them 24 mm back);
+- the jaw closes (the chin and jaw line turn up about the jaw's pivot) by ``JAW_SHARE``
+  of the lower lip's rise;
+- the cheeks, lower lids, upper lids and brows come down;
+- part of the skin between the handles is replaced by the smoothest surface through
+  them (``FAIRING``): it carried the smile's bulges.
 
-The proportions of a relaxed adult face (mouth about 0.55 of the outer canthal
-width, corners level with the lips' line or a little below, about 17 mm behind the upper
-lip) are those of anthropometric tables, and of MediaPipe's canonical face model.
+The proportions are a relaxed adult face's (the mouth about 0.55 of the outer canthal
+width, in anthropometric tables and MediaPipe's canonical face model). Where a
+proportion is set by how the face looks from the profiles' camera, 20 mm above the
+mouth, rather than by a table, its comment says so.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from scipy import sparse
+from scipy.interpolate import RBFInterpolator
 from scipy.sparse.linalg import spsolve
 
 # Lip contours from the subject's right corner to the left one.
@@ -43,10 +49,11 @@ UPPER_LID_RIGHT = [246, 161, 160, 159, 158, 157, 173]  # between the corners 33 
 BROW_RIGHT = [70, 63, 105, 66, 107, 46, 53, 52, 65, 55]
 
 MOUTH_PER_CANTHI = 0.55
+# Seen from a camera above the mouth, corners set back rise in the picture: 3 mm below
+# the line and 10 mm behind the upper lip (a real face's are nearer 17) read as level.
 CORNER_BELOW_STOMION_M = 0.003
 CORNER_BEHIND_LIPS_M = 0.010
-LIP_GAP_M = 0.0001  # the inner contours stop this far apart (coincident points would
-                    # give the flex a zero-length edge there)
+LIP_GAP_M = 0.0001
 CHEEK_DROP_M = 0.003
 LOWER_LID_DROP_M = 0.0005
 UPPER_LID_DROP_M = 0.0035  # at the lid's highest point, less toward the corners
@@ -56,7 +63,6 @@ JAW_SHARE = 0.5  # of the lower lip's rise; the rest is the lip (a smile depress
 LIP_FULLNESS = 1.4  # a smile stretches the lips thin; at rest they are fuller
 LIP_TAPER = 0.6
 FAIRING = 0.5
-SPATIAL = 'linear'
 
 
 def laplacian(n: int, triangles: np.ndarray) -> sparse.csr_matrix:
@@ -192,13 +198,11 @@ def relax(v: np.ndarray, triangles: np.ndarray, mirror: np.ndarray, jaw_pivot: n
         {i for i in face_oval if v[i, 1] > v[UPPER_OUTER[0], 1]}
     for i in still:
         fixed.setdefault(int(i), np.zeros(3))
-    if SPATIAL:
-        from scipy.interpolate import RBFInterpolator
-        known = np.array(sorted(fixed))
-        rbf = RBFInterpolator(v[known], np.array([fixed[i] for i in known]), kernel=SPATIAL)
-        out = v + rbf(v)
-    else:
-        out = v + biharmonic_fill(len(v), triangles, fixed)
+    # In space rather than over the mesh: the mesh is dense at the lips and eyes, and a
+    # mesh Laplacian there folded the skin at the mouth's corners.
+    known = np.array(sorted(fixed))
+    out = v + RBFInterpolator(v[known], np.array([fixed[i] for i in known]),
+                              kernel="linear")(v)
     # Between the handles (cheeks, the folds beside the mouth, the chin) the skin still
     # has the smile's bulges; part of it is replaced by the smoothest surface spanning
     # the same handles.
