@@ -33,7 +33,8 @@ from facetwin.agents.answers import ANSWERS, AnswerLog
 from facetwin.agents.pairing import (
     STRATEGIES, active_budget, active_pair, side_of, sorting_budget, sorting_state,
 )
-from facetwin.agents.pool import Pool
+from facetwin.agents.pool import Pool, PoolError
+from facetwin.files import claim_folder
 
 NAME = re.compile(r"^[\w .@-]{1,40}$")
 
@@ -52,13 +53,22 @@ class PoolSession:
             raise ValueError(f"unknown strategy {strategy!r}; available: "
                              f"{', '.join(STRATEGIES)}")
         self.pool, self.strategy = pool, strategy
+        # One writer per pool: a second server would rewrite the log from its own copy.
+        self._lock = claim_folder(pool.path, "pool", PoolError)
         self.log = AnswerLog(answers or pool.path / "answers.jsonl")
         self._asked: list[tuple[str, str]] = []
         self._answered = threading.Condition()
+        self._issued: dict[str, frozenset] = {}  # the pair each annotator was last shown
+        self._answering = threading.Lock()
+
+    def close(self) -> None:
+        self._lock.close()
 
     def next(self, annotator: str) -> dict:
         mine = self.log.of(annotator)
         pair, strategy, expected = self._next(annotator, mine)
+        if pair is not None:
+            self._issued[annotator] = frozenset(pair)
         waiting = pair is None and self.strategy == "asked"
         reply = {"done": pair is None and not waiting, "waiting": waiting,
                  "strategy": strategy,
@@ -88,11 +98,24 @@ class PoolSession:
         return pair, "mergesort", sorting_budget(len(originals), len(added))
 
     def answer(self, annotator: str, pair: list[str], answer: str) -> dict:
+        """Log ``annotator``'s answer to ``pair``, a pair they were asked and have not
+        answered yet; anything else is a :class:`BadRequest` (409)."""
         key = tuple(sorted(pair))
-        with self._answered:
-            asked = key in self._asked
-        record = self.log.append(annotator, (pair[0], pair[1]), answer,
-                                 "asked" if asked else self.strategy)
+        with self._answering:  # the check and the append, one answer at a time
+            if any(frozenset(r["pair"]) == frozenset(key) for r in self.log.of(annotator)):
+                raise BadRequest(f"{annotator} has answered {list(key)} already "
+                                 "(undo it to answer again)", 409)
+            with self._answered:
+                asked = key in self._asked
+            due = self._next(annotator, self.log.of(annotator))[0]  # a page from before a
+            # restart still shows the pair due
+            if not (asked or self._issued.get(annotator) == frozenset(key)
+                    or (due is not None and frozenset(due) == frozenset(key))):
+                raise BadRequest(f"{list(key)} was not asked of {annotator}: ask "
+                                 "/next for the pair to answer", 409)
+            record = self.log.append(annotator, (pair[0], pair[1]), answer,
+                                     "asked" if asked else self.strategy)
+            self._issued.pop(annotator, None)
         if asked:
             with self._answered:
                 if key in self._asked:
@@ -219,9 +242,16 @@ class AnnotationServer:
         names = [p.path.name for p in pools]
         if len(set(names)) != len(names):
             raise ValueError(f"pools must have different folder names, got {names}")
-        self.sessions = {p.path.name: PoolSession(p, strategy) for p in pools}
-        self._server = make_server(host, port, make_app(self.sessions), threaded=True,
-                                   request_handler=_QuietHandler)
+        self.sessions: dict[str, PoolSession] = {}
+        try:
+            for p in pools:
+                self.sessions[p.path.name] = PoolSession(p, strategy)
+            self._server = make_server(host, port, make_app(self.sessions), threaded=True,
+                                       request_handler=_QuietHandler)
+        except BaseException:
+            for session in self.sessions.values():
+                session.close()
+            raise
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
                                         name="annotation-server")
 
@@ -240,6 +270,8 @@ class AnnotationServer:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+        for session in self.sessions.values():
+            session.close()
 
     def __enter__(self):
         return self.start()

@@ -51,6 +51,9 @@ def run_search(env, target: dict, search: Search, budget: int, batch: int, log_p
         raise ValueError(f"budget and batch must be at least 1, got {budget} and {batch}")
     header = {"method": search.name, "seed": search.seed, "batch": batch, **header}
     log = RunLog(log_path, header)
+    # A run resumed with a smaller budget keeps every evaluation its log holds: the best
+    # face may be among them.
+    budget = max(budget, len(log.records))
     logged: dict[int, list[dict]] = {}
     for r in log.records:
         logged.setdefault(r["batch"], []).append(r)

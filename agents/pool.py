@@ -29,7 +29,7 @@ from safetensors.numpy import load as load_tensors, save as save_tensors
 from tqdm import tqdm
 
 from facetwin import profile as profiles
-from facetwin.files import atomic_write, read_document
+from facetwin.files import atomic_write, claim_folder, read_document
 
 FORMAT = "facetwin-pool/1"
 SOURCES = ("random", "runs", "dataset")
@@ -140,24 +140,25 @@ def build_pool(profile: str, expression: str, out: Path, size: int = 100,
     if size < 2:
         raise PoolError(f"a pool needs at least 2 faces to compare, got size {size}")
     out = Path(out)
-    if (out / "pool.json").exists():
-        raise PoolError(f"{out} already holds a pool; give another --out")
-    candidates = _candidates(p, expression, size, source, source_path, seed)
-    env = FaceTwinEnv(p, image_size=image_size)
-    faces = []
-    try:
-        for controls in tqdm(candidates, desc="rendering candidates", unit="face",
-                             disable=not progress, leave=False):
-            env.reset(options={"target": expression})
-            obs, _, _, _, info = env.step(controls.astype(np.float32))
-            faces.append((np.asarray(info["applied"], float), obs["achieved_goal"],
-                          obs["image"]))
-    finally:
-        env.close()
-    chosen = farthest_first([face[2] for face in faces], min(size, len(faces)))
-    pool = new_pool(p, expression, out, image_size)
-    for i in chosen:
-        pool.add(*faces[i], origin="pool")
+    with claim_folder(out, "pool folder", PoolError):  # one writer at a time
+        if (out / "pool.json").exists():
+            raise PoolError(f"{out} already holds a pool; give another --out")
+        candidates = _candidates(p, expression, size, source, source_path, seed)
+        env = FaceTwinEnv(p, image_size=image_size)
+        faces = []
+        try:
+            for controls in tqdm(candidates, desc="rendering candidates", unit="face",
+                                 disable=not progress, leave=False):
+                env.reset(options={"target": expression})
+                obs, _, _, _, info = env.step(controls.astype(np.float32))
+                faces.append((np.asarray(info["applied"], float), obs["achieved_goal"],
+                              obs["image"]))
+        finally:
+            env.close()
+        chosen = farthest_first([face[2] for face in faces], min(size, len(faces)))
+        pool = new_pool(p, expression, out, image_size)
+        for i in chosen:
+            pool.add(*faces[i], origin="pool")
     return pool
 
 

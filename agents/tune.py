@@ -103,6 +103,10 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
             raise OutputError("a preference model scores faces of its own expression: give "
                               "its expression as the target, without --init-model")
         scorer = load_preference(preference, p)
+        fitted = scorer.config.get("expression")
+        if fitted != target:
+            raise OutputError(f"{preference} was fitted on {fitted} faces; its score says "
+                              f"nothing about {target}: fit one on a {target} pool")
     name = name or (target if isinstance(target, str) else "picture" if picture else "target")
     reads_camera = init_model is not None and read_config(init_model)["inputs"] == "mediapipe"
     if picture and init_model is not None and not reads_camera:

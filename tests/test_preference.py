@@ -24,7 +24,7 @@ from facetwin.agents.preferential_bo import face_of, preferential_bo
 from facetwin.agents.simulated_annotator import (
     SimulatedAnnotator, answer_over_http, hidden_target,
 )
-from facetwin.agents.tune import tune
+from facetwin.agents.tune import OutputError, tune
 from facetwin.envs.face_env import FaceTwinEnv
 
 POOL_SIZE = 24
@@ -176,6 +176,10 @@ def test_the_full_loop_beats_the_library_face(pool, person, tmp_path):
     assert np.allclose(pool_scores(model, pool), pool_scores(model, load_pool(pool.path)))
     with pytest.raises(PreferenceError, match="made for profile 'emo11'"):
         load_preference(tmp_path / "model", profiles.load("x2c30"))
+    # issue 25, finding 3: a happiness model does not score sadness
+    with pytest.raises(OutputError, match="fitted on happiness faces.*sadness"):
+        tune("emo11", "sadness", tmp_path / "sad", preference=tmp_path / "model", budget=2,
+             progress=False)
 
     tuned = tune("emo11", "happiness", tmp_path / "opt", preference=tmp_path / "model",
                  budget=12, image_size=128, progress=False)
