@@ -19,6 +19,7 @@ expression, so the pool always holds it). A pool folder holds:
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,11 +30,12 @@ from safetensors.numpy import load as load_tensors, save as save_tensors
 from tqdm import tqdm
 
 from facetwin import profile as profiles
-from facetwin.files import atomic_write, claim_folder, read_document
+from facetwin.files import atomic_write, claim_folder, read_document, read_jsonl
 
 FORMAT = "facetwin-pool/1"
 SOURCES = ("random", "runs", "dataset")
 CANDIDATES_PER_ITEM = 4  # the pool is chosen from this many candidates per item
+STAGING = "candidates"  # a build's renders, kept until the pool is written
 # Random candidates: this fraction of each range about the way. The faces move a lot per
 # unit (a corner 9 mm up at full range): at 8% the noise drowned the expression's way.
 RANDOM_SPREAD = 0.015
@@ -73,16 +75,24 @@ class Pool:
 
     def add(self, controls, features, image: np.ndarray, origin: str = "added") -> str:
         """Add a face (its applied controls, features and render); returns its id."""
+        return self.add_many([(controls, features, image)], origin)[0]
+
+    def add_many(self, faces, origin: str = "added") -> list[str]:
+        """Add faces ((controls, features, render) each) and save the pool once."""
         with self._lock:
-            item_id = f"c{len(self.ids):04d}"
-            Image.fromarray(image).save(self.path / "images" / f"{item_id}.png")
-            # Rows before the id: a reader that sees the id finds its row.
-            self.controls = np.vstack([self.controls, np.asarray(controls, float)[None]])
-            self.features = np.vstack([self.features, np.asarray(features, np.float32)[None]])
-            self.origins.append(origin)
-            self.ids.append(item_id)
+            ids = []
+            for controls, features, image in faces:
+                item_id = f"c{len(self.ids):04d}"
+                Image.fromarray(image).save(self.path / "images" / f"{item_id}.png")
+                # Rows before the id: a reader that sees the id finds its row.
+                self.controls = np.vstack([self.controls, np.asarray(controls, float)[None]])
+                self.features = np.vstack([self.features,
+                                           np.asarray(features, np.float32)[None]])
+                self.origins.append(origin)
+                self.ids.append(item_id)
+                ids.append(item_id)
             self._save()
-            return item_id
+            return ids
 
     def _save(self) -> None:
         # Features first: pool.json is the index, and rows past it are ignored on load.
@@ -130,9 +140,7 @@ def build_pool(profile: str, expression: str, out: Path, size: int = 100,
                source: str = "random", source_path: Path | None = None, seed: int = 0,
                image_size: int = 256, progress: bool = True) -> Pool:
     """Render candidates for ``expression`` on the twin and keep the ``size`` most
-    diverse as a pool in ``out``."""
-    from facetwin.envs.face_env import FaceTwinEnv
-
+    diverse as a pool in ``out``. A build that was stopped resumes its renders."""
     p = profiles.load(profile)
     if expression not in p.expressions:
         raise PoolError(f"profile {p.name!r} has no expression {expression!r}; library: "
@@ -144,22 +152,67 @@ def build_pool(profile: str, expression: str, out: Path, size: int = 100,
         if (out / "pool.json").exists():
             raise PoolError(f"{out} already holds a pool; give another --out")
         candidates = _candidates(p, expression, size, source, source_path, seed)
-        env = FaceTwinEnv(p, image_size=image_size)
-        faces = []
-        try:
-            for controls in tqdm(candidates, desc="rendering candidates", unit="face",
-                                 disable=not progress, leave=False):
-                env.reset(options={"target": expression})
-                obs, _, _, _, info = env.step(controls.astype(np.float32))
-                faces.append((np.asarray(info["applied"], float), obs["achieved_goal"],
-                              obs["image"]))
-        finally:
-            env.close()
+        plan = {"profile_sha256": p.sha256, "expression": expression, "size": size,
+                "source": source, "source_path": str(source_path), "seed": seed,
+                "image_size": image_size}
+        faces = _render(p, expression, candidates, out / STAGING, plan, image_size,
+                        progress)
         chosen = farthest_first([face[2] for face in faces], min(size, len(faces)))
+        # pool.json is written once, last: a pool that exists is a whole pool.
         pool = new_pool(p, expression, out, image_size)
-        for i in chosen:
-            pool.add(*faces[i], origin="pool")
+        pool.add_many([faces[i] for i in chosen], origin="pool")
+        shutil.rmtree(out / STAGING, ignore_errors=True)
     return pool
+
+
+def _render(p, expression: str, candidates: np.ndarray, staging: Path, plan: dict,
+            image_size: int, progress: bool) -> list[tuple]:
+    """Each candidate applied through the env and rendered: (applied controls, features,
+    image). Every render is kept in ``staging`` as it is made, so a build that was
+    stopped renders only what it had not."""
+    from facetwin.envs.face_env import FaceTwinEnv
+
+    staging.mkdir(parents=True, exist_ok=True)
+    log = staging / "renders.jsonl"
+    done, torn = read_jsonl(log, PoolError) if log.exists() else ([], 0)
+    if torn:  # stopped mid-line: that render is made again
+        atomic_write(log, "".join(json.dumps(r) + "\n" for r in done))
+    if done and done[0] != {"plan": plan}:
+        raise PoolError(f"{staging} holds the renders of another pool build "
+                        f"({done[0]}); give another --out")
+    faces = []
+    for r in done[1:]:
+        try:
+            image = np.asarray(Image.open(staging / f"{r['index']:05d}.png").convert("RGB"))
+        except (OSError, KeyError, TypeError) as exc:
+            raise PoolError(f"{staging}: a render is damaged ({exc}); delete the folder "
+                            "to render again") from None
+        faces.append((np.asarray(r["applied"], float), np.asarray(r["features"], np.float32),
+                      image))
+    if not done:
+        atomic_write(log, json.dumps({"plan": plan}) + "\n")
+    if len(faces) == len(candidates):
+        return faces
+    env = FaceTwinEnv(p, image_size=image_size)
+    try:
+        with open(log, "a", encoding="utf-8") as f:
+            for k in tqdm(range(len(faces), len(candidates)), desc="rendering candidates",
+                          unit="face", initial=len(faces), total=len(candidates),
+                          disable=not progress, leave=False):
+                env.reset(options={"target": expression})
+                obs, _, _, _, info = env.step(candidates[k].astype(np.float32))
+                record = {"index": k,
+                          "applied": np.asarray(info["applied"], float).round(6).tolist(),
+                          "features": obs["achieved_goal"].astype(float).round(6).tolist()}
+                Image.fromarray(obs["image"]).save(staging / f"{k:05d}.png")
+                f.write(json.dumps(record) + "\n")
+                f.flush()
+                # As a resumed build reads it back, so that both make the same pool.
+                faces.append((np.asarray(record["applied"]),
+                              np.asarray(record["features"], np.float32), obs["image"]))
+    finally:
+        env.close()
+    return faces
 
 
 def new_pool(p: profiles.Profile, expression: str, out: Path, image_size: int) -> Pool:

@@ -104,3 +104,33 @@ def test_7_an_answer_counts_once_and_only_for_a_pair_that_was_asked(pool):
         assert _post(f"{api}/answer", {"annotator": "ana", "pair": pair,
                                        "answer": "tie"})[0] == 200
     assert [r["answer"] for r in read_answers(pool.path / "answers.jsonl")] == ["tie"]
+
+
+def test_4_a_killed_pool_build_is_no_pool_and_resumes_its_renders(tmp_path, built_pool):
+    """Killed while rendering: no pool.json to serve; run again, it renders only what
+    was missing and makes the pool an uninterrupted build makes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import wait_until
+
+    out = tmp_path / "killed"
+    script = ("from facetwin.agents.pool import build_pool; "
+              f"build_pool('emo11', 'happiness', {str(out)!r}, size=6, image_size=96, "
+              "progress=False)")
+    child = subprocess.Popen([sys.executable, "-c", script])
+    log = out / "candidates" / "renders.jsonl"
+    wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 6,
+               timeout_s=300, what="six renders")
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (out / "pool.json").exists()
+    with pytest.raises(PoolError, match="not a FaceTwin pool"):
+        load_pool(out)
+    kept = len(log.read_text().splitlines()) - 1
+    resumed = build_pool("emo11", "happiness", out, size=6, image_size=96, progress=False)
+    assert 5 <= kept < 24 and not (out / "candidates").exists()
+    assert np.array_equal(resumed.controls, built_pool.controls)
+    assert np.array_equal(resumed.features, built_pool.features)
