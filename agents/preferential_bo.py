@@ -12,7 +12,8 @@ search starts from the library's own expression, compared with a few faces of a 
 design. Can't-tell answers are logged but teach the GP nothing (it has no ties).
 
 A face is a dict: ``controls`` (asked), ``applied``, ``features``, ``image``. Every
-comparison is appended to ``log_path`` (JSON lines) as it is answered.
+comparison is appended to ``log_path`` (JSON lines) as it is answered, with the faces it
+added to the search; a run started again on the log resumes from it.
 """
 
 from __future__ import annotations
@@ -45,54 +46,95 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
                     seed: int = 0, log_path: Path | None = None,
                     progress: bool = True) -> dict:
     """Spend ``budget`` comparisons; returns the face the GP rates best (with its
-    ``utility`` and the ``comparisons`` made)."""
+    ``utility`` and the ``comparisons`` made). With ``log_path`` every comparison is kept
+    as it is answered, and a run started again on the same log goes on from it: people's
+    answers are never asked twice, nor dropped (a smaller ``budget`` keeps them all)."""
     p = env.unwrapped.profile
     if budget < N_SOBOL:
         raise ValueError(f"preferential BO needs a budget of at least {N_SOBOL} comparisons")
     low, high = p.low, p.high
     unit = [(np.asarray(p.expressions[expression], float) - low) / (high - low)]
     unit += list(qmc.Sobol(len(low), scramble=True, seed=seed).random(N_SOBOL))
-    faces = [face_of(env, expression, low + u * (high - low)) for u in unit]
+    header = {"kind": "header", "profile": p.name, "profile_sha256": p.sha256,
+              "expression": expression, "seed": seed}
+    logged = _read_log(log_path, header) if log_path else []
     won: list[tuple[int, int]] = []
-    asked = 0
-    log = open(log_path, "a", encoding="utf-8") if log_path else None
-    bar = tqdm(total=budget, desc="preferential BO", unit="comparison", disable=not progress,
-               leave=False)
+    faces: dict[int, dict] = {}
 
-    def ask(i: int, j: int) -> None:
+    def face(i: int) -> dict:
+        if i not in faces:
+            faces[i] = face_of(env, expression, low + unit[i] * (high - low))
+        return faces[i]
+
+    for r in logged:  # what people answered before: replayed, not asked again
+        i, j = r["faces"]
+        unit += [np.asarray(u, float) for u in r.get("new", [])]
+        if r["answer"] != "tie":
+            won.append((i, j) if r["answer"] == "left" else (j, i))
+    asked = len(logged)
+    budget = max(budget, asked)
+    log = open(log_path, "a", encoding="utf-8") if log_path else None
+    if log and not logged:
+        log.write(json.dumps(header) + "\n")
+    bar = tqdm(total=budget, initial=asked, desc="preferential BO", unit="comparison",
+               disable=not progress, leave=False)
+
+    def ask(i: int, j: int, new: list) -> None:
         nonlocal asked
-        answer = compare(faces[i], faces[j])
+        answer = compare(face(i), face(j))
         asked += 1
         if answer == "left":
             won.append((i, j))
         elif answer == "right":
             won.append((j, i))
         if log:
-            log.write(json.dumps({"pair": [faces[i]["applied"].round(6).tolist(),
-                                           faces[j]["applied"].round(6).tolist()],
+            log.write(json.dumps({"faces": [i, j], "new": [u.tolist() for u in new],
+                                  "pair": [face(i)["applied"].round(6).tolist(),
+                                           face(j)["applied"].round(6).tolist()],
                                   "answer": answer}) + "\n")
             log.flush()
             os.fsync(log.fileno())
         bar.update(1)
 
     try:
-        for k in range(1, N_SOBOL + 1):
-            ask(0, k)
+        for k in range(asked + 1, N_SOBOL + 1):
+            ask(0, k, [])
         while asked < budget:
             pair = _propose(np.array(unit), won, seed + asked)
-            for u in pair:
-                unit.append(u)
-                faces.append(face_of(env, expression, low + u * (high - low)))
-            ask(len(faces) - 2, len(faces) - 1)
+            unit += list(pair)
+            ask(len(unit) - 2, len(unit) - 1, list(pair))
         utility = _fit(np.array(unit), won).posterior(
             torch.as_tensor(np.array(unit))).mean.squeeze(-1).detach().numpy() if won \
-            else np.zeros(len(faces))
+            else np.zeros(len(unit))
     finally:
         bar.close()
         if log:
             log.close()
     best = int(np.argmax(utility))
-    return {**faces[best], "utility": float(utility[best]), "comparisons": asked}
+    return {**face(best), "utility": float(utility[best]), "comparisons": asked}
+
+
+class ComparisonLogError(ValueError):
+    """A comparison log that cannot be resumed; the message says why."""
+
+
+def _read_log(path: Path, header: dict) -> list[dict]:
+    """The comparisons of an earlier run of this search, or none; a log of another
+    search (profile, expression, seed) is refused."""
+    from facetwin.files import read_jsonl
+
+    path = Path(path)
+    if not path.exists():
+        return []
+    records, torn = read_jsonl(path, ComparisonLogError)
+    if records and records[0] != header:
+        raise ComparisonLogError(f"{path} holds the comparisons of another search "
+                         f"({records[0]}); give another --out")
+    if torn:  # stopped mid-line: that answer was never taken
+        from facetwin.files import atomic_write
+
+        atomic_write(path, "".join(json.dumps(r) + "\n" for r in records))
+    return records[1:]
 
 
 def _fit(unit: np.ndarray, won: list[tuple[int, int]]):

@@ -134,5 +134,6 @@ def error_types() -> tuple[type[Exception], ...]:
     from facetwin.agents.answers import AnswerLogError
     from facetwin.agents.pool import PoolError
     from facetwin.agents.preference import PreferenceError
+    from facetwin.agents.preferential_bo import ComparisonLogError
 
-    return PoolError, AnswerLogError, PreferenceError
+    return PoolError, AnswerLogError, PreferenceError, ComparisonLogError

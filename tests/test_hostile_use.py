@@ -134,3 +134,41 @@ def test_4_a_killed_pool_build_is_no_pool_and_resumes_its_renders(tmp_path, buil
     assert 5 <= kept < 24 and not (out / "candidates").exists()
     assert np.array_equal(resumed.controls, built_pool.controls)
     assert np.array_equal(resumed.features, built_pool.features)
+
+
+def test_6_preferential_optimisation_resumes_from_the_comparisons_people_made(tmp_path):
+    """Stopped after five comparisons and run again for seven: the five are not asked
+    again, and the result is an uninterrupted seven's."""
+    from facetwin.agents.preferential_bo import ComparisonLogError, preferential_bo
+    from facetwin.agents.simulated_annotator import SimulatedAnnotator, hidden_target
+    from facetwin.envs.face_env import FaceTwinEnv
+
+    p = profiles.load("emo11")
+    env = FaceTwinEnv(p, image_size=48)
+    person = SimulatedAnnotator(env.features_of(hidden_target(p, "happiness")), noise_mm=0)
+    asked = []
+
+    def compare(left, right):
+        asked.append(1)
+        return person.answer(left["features"], right["features"])
+
+    try:
+        whole = preferential_bo(env, "happiness", compare, budget=7, progress=False,
+                                log_path=tmp_path / "whole.jsonl")
+        preferential_bo(env, "happiness", compare, budget=5, progress=False,
+                        log_path=tmp_path / "resumed.jsonl")
+        asked.clear()
+        resumed = preferential_bo(env, "happiness", compare, budget=7, progress=False,
+                                  log_path=tmp_path / "resumed.jsonl")
+        assert len(asked) == 2 and resumed["comparisons"] == 7
+        assert np.array_equal(resumed["controls"], whole["controls"])
+        again = preferential_bo(env, "happiness", compare, budget=3, progress=False,
+                                log_path=tmp_path / "resumed.jsonl")
+        assert len(asked) == 2 and again["comparisons"] == 7  # a smaller budget keeps all
+        with pytest.raises(ComparisonLogError, match="another search"):
+            preferential_bo(env, "surprise", compare, budget=3, progress=False,
+                            log_path=tmp_path / "resumed.jsonl")
+    finally:
+        env.close()
+    lines = (tmp_path / "resumed.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 7  # the header and each comparison once
