@@ -249,7 +249,7 @@ def test_preferential_bo_asks_through_the_page(tmp_path, person):
     answers = read_answers(pool.path / "answers.jsonl")
     assert len(answers) == 6 == best["comparisons"]
     assert {a["strategy"] for a in answers} == {"asked"}
-    assert len((tmp_path / "comparisons.jsonl").read_text().splitlines()) == 6
+    assert len((tmp_path / "comparisons.jsonl").read_text().splitlines()) == 1 + 6  # a header
 
 
 def test_undo_removes_only_that_annotators_last_answer(tmp_path):
