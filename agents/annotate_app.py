@@ -20,7 +20,9 @@ the strategy's to whichever annotator asks next.
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 import threading
 from importlib import resources
 from pathlib import Path
@@ -36,7 +38,9 @@ from facetwin.agents.pairing import (
 from facetwin.agents.pool import Pool, PoolError
 from facetwin.files import claim_folder
 
-NAME = re.compile(r"^[\w .@-]{1,40}$")
+NAME = re.compile(r"[\w .@-]{1,40}")
+MAX_REQUEST_BYTES = 64 * 1024  # an answer is a hundred bytes
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 class BadRequest(ValueError):
@@ -142,8 +146,12 @@ class PoolSession:
         return {"left": "right", "right": "left", "tie": "tie"}[record["answer"]]
 
 
-def make_app(sessions: dict[str, PoolSession]) -> Flask:
+def make_app(sessions: dict[str, PoolSession], hosts: set[str] | None = None) -> Flask:
+    """``hosts``: the only ``Host:`` headers answered (None: any). A server on this
+    machine only answers its own names, so that a web page whose name is made to point
+    at 127.0.0.1 (DNS rebinding) cannot read or post answers."""
     app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     page = resources.files("facetwin.agents").joinpath("static/annotate.html").read_text()
 
     def session_of(name: str) -> PoolSession:
@@ -152,13 +160,16 @@ def make_app(sessions: dict[str, PoolSession]) -> Flask:
         return sessions[name]
 
     def annotator_of(value) -> str:
-        if not isinstance(value, str) or not NAME.match(value):
+        if not isinstance(value, str) or not NAME.fullmatch(value):
             raise BadRequest("annotator must be a name of 1 to 40 letters, digits, spaces "
                              f"or . _ - @, got {value!r}")
         return value
 
     def body() -> dict:
-        data = request.get_json(silent=True)
+        try:
+            data = request.get_json(silent=True)
+        except RecursionError:
+            data = None
         if not isinstance(data, dict):
             raise BadRequest("the request body must be a JSON object")
         return data
@@ -170,6 +181,12 @@ def make_app(sessions: dict[str, PoolSession]) -> Flask:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         return jsonify(error=exc.description), exc.code
+
+    @app.before_request
+    def known_host():
+        if hosts is not None and request.host.lower() not in hosts:
+            raise BadRequest(f"this server answers {', '.join(sorted(hosts))} only, not "
+                             f"{request.host[:80]!r}", 403)
 
     @app.get("/")
     def index():
@@ -234,6 +251,24 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _listening(host: str, port: int) -> socket.socket:
+    """A listening socket, or PoolError saying why not (werkzeug's own binding prints
+    its reason and exits the process)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or exc
+        raise PoolError(f"cannot serve on {host}:{port}: {reason}"
+                        + (" (another program has that port: give another --port)"
+                           if getattr(exc, "errno", None) == errno.EADDRINUSE else "")) from None
+    return sock
+
+
 class AnnotationServer:
     """The annotation app on a werkzeug server in a background thread."""
 
@@ -241,13 +276,21 @@ class AnnotationServer:
                  host: str = "127.0.0.1", port: int = 8000):
         names = [p.path.name for p in pools]
         if len(set(names)) != len(names):
-            raise ValueError(f"pools must have different folder names, got {names}")
+            raise PoolError(f"the pools are served by their folder's name, and two are "
+                            f"called {next(n for n in names if names.count(n) > 1)!r}: "
+                            "rename one")
         self.sessions: dict[str, PoolSession] = {}
         try:
             for p in pools:
                 self.sessions[p.path.name] = PoolSession(p, strategy)
-            self._server = make_server(host, port, make_app(self.sessions), threaded=True,
-                                       request_handler=_QuietHandler)
+            hosts = set() if host in LOOPBACK else None
+            with _listening(host, port) as sock:
+                self._server = make_server(host, port, make_app(self.sessions, hosts),
+                                           threaded=True, request_handler=_QuietHandler,
+                                           fd=sock.fileno())
+            if hosts is not None:
+                port = self.port
+                hosts |= {f"{h}:{port}" for h in ("127.0.0.1", "localhost", "[::1]")}
         except BaseException:
             for session in self.sessions.values():
                 session.close()
@@ -256,8 +299,12 @@ class AnnotationServer:
                                         name="annotation-server")
 
     @property
+    def port(self) -> int:
+        return self._server.socket.getsockname()[1]
+
+    @property
     def url(self) -> str:
-        return f"http://{self._server.host}:{self._server.server_port}"
+        return f"http://{self._server.host}:{self.port}"
 
     def start(self) -> AnnotationServer:
         self._thread.start()

@@ -24,10 +24,11 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.agents.dataset import (
-    DatasetError, Plan, done_shards, open_plan, write_meta, write_shard,
+    DatasetError, Plan, done_shards, open_plan, set_aside_damaged, write_meta, write_shard,
 )
 from facetwin.agents.strategies import STRATEGIES, make_strategy
 from facetwin.files import claim_folder
+from facetwin.lifeline import die_with_parent, stop_workers
 from facetwin.profile import IMAGE_SIZES
 from facetwin.sim.twin import MAX_SETTLE_S
 
@@ -56,6 +57,8 @@ def collect(profile: str, strategy: str, samples: int, out: Path, workers: int =
     with claim_folder(out, "dataset folder", DatasetError):
         neutral = _neutral(p, image_size)
         open_plan(out, plan, p, neutral)
+        for shard in set_aside_damaged(out, len(p.controls)):
+            print(f"facetwin: {shard} was damaged: kept as {shard.name}.damaged, made again")
         done = {s.name for s in done_shards(out)}
         todo = [first for first in plan.shard_firsts(samples)
                 if plan.shard_path(out, first).name not in done]
@@ -92,14 +95,19 @@ def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int
         return
     ctx = mp.get_context("spawn")
     made = ctx.Queue()
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
-                             initargs=(profile_path, plan, made.put)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                               initargs=(profile_path, plan, made.put))
+    try:
         pending = {pool.submit(_collect_shard, out, first) for first in todo}
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for f in finished:
                 f.result()  # a worker's error ends the collection, with its traceback
             _drain(made, bar)
+    except BaseException:  # Ctrl-C included: the shards written are kept, the rest resume
+        stop_workers(pool)
+        raise
+    pool.shutdown()
     _drain(made, bar)
 
 
@@ -117,6 +125,7 @@ _worker: _Worker | None = None
 
 def _start_worker(profile_path: str, plan: Plan, report) -> None:
     global _worker
+    die_with_parent()
     _worker = _Worker(profiles.load(profile_path), plan, report)
 
 
@@ -136,13 +145,10 @@ class _Worker:
                                step_mode="period" if plan.trajectory else "settle")
         self.detector = FaceMeshDetector()
         self.strategy = make_strategy(plan.strategy, profile)
-        self.parent = mp.parent_process()
 
     def shard(self, out: Path, first: int) -> None:
         rows = []
         for k in range(first, first + self.plan.sequences_per_shard):
-            if self.parent is not None and not self.parent.is_alive():
-                raise SystemExit("the collection this worker served is gone")
             rows += self.sequence(k)
         write_shard(self.plan.shard_path(out, first), rows, len(self.profile.controls))
 

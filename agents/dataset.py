@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,21 +103,50 @@ def write_shard(path: Path, rows: list[dict], n_controls: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema(n_controls))
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
     with open(tmp, "rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
+_SHARD_NAME = re.compile(r"seq-\d{6}-\d{6}\.parquet")
+
+
 def done_shards(root: Path) -> list[Path]:
-    return sorted((Path(root) / "shards").glob("seq-*.parquet"))
+    """The shards of ``root`` (files of any other name in ``shards/`` are not)."""
+    return sorted(p for p in (Path(root) / "shards").glob("seq-*.parquet")
+                  if _SHARD_NAME.fullmatch(p.name))
+
+
+def read_shard(path: Path, columns: list[str] | None = None) -> pa.Table:
+    """A whole shard (its page checksums verified), or DatasetError naming it."""
+    try:
+        return pq.read_table(path, columns=columns, page_checksum_verification=True)
+    except (OSError, pa.ArrowException) as exc:
+        raise DatasetError(f"{path} is damaged ({str(exc).splitlines()[0][:120]}): run "
+                           "collect again with the same arguments to make it again") from None
+
+
+def set_aside_damaged(root: Path, n_controls: int) -> list[Path]:
+    """Rename each shard of ``root`` that cannot be read whole, or is not of this
+    dataset's schema, to ``NAME.damaged`` (kept, for a look) so that it is made again."""
+    damaged = []
+    for shard in done_shards(root):
+        try:
+            table = read_shard(shard)
+            if not table.schema.equals(schema(n_controls)):
+                raise DatasetError("another schema")
+        except DatasetError:
+            shard.rename(shard.with_name(shard.name + ".damaged"))
+            damaged.append(shard)
+    return damaged
 
 
 def open_plan(root: Path, plan: Plan, profile: Profile, neutral: dict) -> None:
     """Start or continue the dataset in ``root``; refuse one that is something else."""
     meta_path = Path(root) / "meta.json"
     if meta_path.exists():
-        meta = read_meta(root)
+        meta = read_meta(root, complete=False)
         profile.require_same(meta["profile"], meta["profile_sha256"], f"dataset {root}",
                              DatasetError, "give another --out")
         for key, value in plan.__dict__.items():
@@ -156,9 +186,26 @@ def _sequence_range(shard: Path) -> tuple[int, int]:
     return int(first), int(last) + 1
 
 
-def read_meta(root: Path) -> dict:
-    return read_document(Path(root) / "meta.json", FORMAT, "a FaceTwin dataset's meta",
-                         DatasetError)
+def read_meta(root: Path, complete: bool = True) -> dict:
+    """``meta.json`` checked for what readers use; with ``complete``, refused unless the
+    collection finished."""
+    path = Path(root) / "meta.json"
+    meta = read_document(path, FORMAT, "a FaceTwin dataset's meta", DatasetError)
+    plan, splits = meta.get("plan"), meta.get("splits")
+    if not isinstance(plan, dict) or set(plan) != set(Plan.__dataclass_fields__):
+        raise DatasetError(f"{path}: 'plan' must name each of "
+                           f"{', '.join(Plan.__dataclass_fields__)}")
+    if not isinstance(splits, dict) or set(splits) != set(SPLITS) or not all(
+            isinstance(v, list) and all(type(k) is int for k in v) for v in splits.values()):
+        raise DatasetError(f"{path}: 'splits' must give {', '.join(SPLITS)} each as a list "
+                           "of sequence numbers")
+    for key in ("profile", "profile_sha256", "neutral", "complete"):
+        if key not in meta:
+            raise DatasetError(f"{path} has no {key!r}")
+    if complete and meta["complete"] is not True:
+        raise DatasetError(f"{root} is an unfinished collection (interrupted, or still "
+                           "running): run collect again with the same arguments to finish it")
+    return meta
 
 
 def load_columns(root: Path, columns: list[str], split: str | None = None) -> dict:
@@ -167,7 +214,12 @@ def load_columns(root: Path, columns: list[str], split: str | None = None) -> di
     shards = done_shards(root)
     if not shards:
         raise DatasetError(f"{root} has no shards yet: collect first")
-    table = pq.ParquetDataset(shards).read(columns=list({*columns, "sequence", "settled"}))
+    wanted = list({*columns, "sequence", "settled"})
+    tables = [read_shard(s, wanted) for s in shards]
+    try:
+        table = pa.concat_tables(tables)
+    except pa.ArrowException as exc:
+        raise DatasetError(f"{root}: its shards are not of one dataset ({exc})") from None
     keep = table.column("settled").to_numpy(zero_copy_only=False)
     if split is not None:
         keep = keep & np.isin(table.column("sequence").to_numpy(), meta["splits"][split])

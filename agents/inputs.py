@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facetwin.agents.dataset import load_columns, read_meta
+from facetwin.agents.dataset import DatasetError, load_columns, read_meta
 from facetwin.envs.expression import N_FEATURES
 from facetwin.envs.perception import perceived_features
 from facetwin.landmarks import N_LANDMARKS, N_SKIN
@@ -67,11 +67,11 @@ def load_split(root: Path, split: str, profile: Profile, kind: str,
         x = mediapipe_features(c["mediapipe"][keep], meta, profile)
     elif kind == "image":
         if any(v is None for v in c["image"]):
-            raise ValueError(f"{root} was collected with --no-images: an image model needs "
+            raise DatasetError(f"{root} was collected with --no-images: an image model needs "
                              "the renders")
         x = np.stack([image_input(Image.open(io.BytesIO(b)), image_size) for b in c["image"]])
     else:
-        raise ValueError(f"unknown input kind {kind!r}; available: "
+        raise DatasetError(f"unknown input kind {kind!r}; available: "
                          f"{', '.join((*FEATURE_KINDS, 'image'))}")
     return Split(x=np.array(x, np.float32 if kind != "image" else np.uint8),
                  y=to_unit_box(c["applied"][keep], profile).astype(np.float32),

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from facetwin.agents.dataset import DatasetError
 from facetwin.agents.inputs import Split, from_unit_box, load_split
 from facetwin.agents.model_store import load_model
 from facetwin.agents.models import BASELINES
@@ -46,7 +47,8 @@ def evaluate(model_dir: Path, data: Path, closed_loop: int = 200, rate_s: float 
     image_size = config["architecture"].get("image_size", 64)
     test = load_split(data, "test", p, inputs, image_size)
     if len(test.y) == 0:
-        raise ValueError(f"{data} has no test samples yet")
+        raise DatasetError(f"{data} has no test samples (too few sequences to hold some "
+                           "out): collect more")
     features = inputs if inputs != "image" else "ground_truth"
     baseline_test = test if inputs != "image" else load_split(data, "test", p, features)
     train_split = load_split(data, "train", p, features)

@@ -38,13 +38,14 @@ from facetwin.agents.sources import Source, SourceError, open_source
 from facetwin.envs.perception import FaceMeshDetector, feature_pixels, human_features
 from facetwin.envs.safety import SafetyFilter
 from facetwin.envs.targets import TargetModel
-from facetwin.files import atomic_write
+from facetwin.files import atomic_write, claim_output
 from facetwin.hardware.camera import square_crop
 from facetwin.threads import single_threaded
 
 # Camera -> command, in order. "step" is the backend taking the command for one control
 # period: the safety filter, the write, and the period's physics (twin) or wait (robot).
 STAGES = ("read", "detect", "map", "infer", "smooth", "step")
+DEFAULT_NEUTRAL_FRAMES = 10  # frames with a face taken as the person at rest
 PERSON, ROBOT, TARGET = (240, 200, 40), (40, 230, 90), (240, 60, 200)
 
 
@@ -63,7 +64,8 @@ class Mimic:
 
     def __init__(self, profile: profiles.Profile, model_dir: Path, image_size: int = 256,
                  smoothing: OneEuroFilter | None = None, gain: float = 1.0,
-                 neutral: np.ndarray | None = None, neutral_frames: int = 10):
+                 neutral: np.ndarray | None = None,
+                 neutral_frames: int = DEFAULT_NEUTRAL_FRAMES):
         self.profile = profile
         self.module, config = load_model(model_dir, profile)  # another profile's is refused
         _require_camera_inputs(model_dir, config)
@@ -134,12 +136,15 @@ def _require_camera_inputs(model_dir: Path, config: dict) -> None:
 
 def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
           backend: str = "twin", port: str | None = None, camera: str | None = None,
-          journal: Path | None = None, neutral: np.ndarray | None = None, neutral_frames: int = 10,
+          journal: Path | None = None, neutral: np.ndarray | None = None,
+          neutral_frames: int | None = None,
           smoothing: OneEuroFilter | None = None, gain: float = 1.0, image_size: int = 256,
           fps: float = 30.0, preview: bool | None = None, progress: bool = True,
           max_frames: int | None = None) -> dict:
     """Mimic the face in ``source`` (see :func:`open_source`) with ``profile``'s face;
     returns the summary, also written to ``out/summary.json`` beside ``out/mimicry.mp4``.
+    The person's neutral is ``neutral``, else the first ``neutral_frames`` frames with a
+    face (default 10; 0, the robot's neutral, for a held picture).
     Ctrl-C ends the run cleanly: the video is closed and playable, and the robot goes
     back to neutral with its torque off (``env.close()``)."""
     from facetwin.envs.face_env import FaceTwinEnv
@@ -147,8 +152,10 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
     p = profiles.load(profile)
     _require_camera_inputs(model_dir, config_for(model_dir, p))  # before the source opens
     src = open_source(source, fps)
+    if neutral_frames is None:  # a held picture as its own neutral would not move the face
+        neutral_frames = 0 if src.still else DEFAULT_NEUTRAL_FRAMES
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    lock = claim_output(out)
     mimicker = Mimic(p, model_dir, image_size, smoothing, gain, neutral, neutral_frames)
     env = None
     try:
@@ -161,6 +168,7 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
         if env is not None:
             env.close()  # on the robot: ramp to neutral, torque off
         mimicker.close()
+        lock.close()
     summary |= {"profile": p.name, "model": str(model_dir), "source": src.name,
                 "backend": backend, "smoothing": asdict(mimicker.smoothing)}
     atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")

@@ -12,11 +12,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from facetwin.agents.models import ARCHITECTURES
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
+from facetwin.weights import build
 
 FORMAT = "facetwin-model/1"
 
@@ -64,9 +65,6 @@ def config_for(model_dir: Path, profile: Profile) -> dict:
 def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:
     """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
     config = config_for(model_dir, profile)
-    module = ARCHITECTURES[config["model"]](**config["architecture"])
-    try:
-        module.load_state_dict(load_file(str(Path(model_dir) / "model.safetensors")))
-    except (OSError, RuntimeError) as exc:
-        raise ModelError(f"{model_dir}: the weights do not fit model.json ({exc})") from None
+    module = build(ARCHITECTURES[config["model"]], config.get("architecture"),
+                   Path(model_dir) / "model.safetensors", ModelError)
     return module.eval(), config

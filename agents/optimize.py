@@ -107,7 +107,9 @@ def make_twin_env(profile: str, workers: int = 1, image_size: int = 256,
 
 def _twin(profile, image_size, features, library):
     from facetwin.envs.face_env import FaceTwinEnv
+    from facetwin.lifeline import die_with_parent
 
+    die_with_parent()
     return FaceTwinEnv(profile, image_size=image_size, features=features, library=library)
 
 

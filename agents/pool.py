@@ -19,6 +19,7 @@ expression, so the pool always holds it). A pool folder holds:
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class PoolError(ValueError):
     """A pool folder that cannot be used; the message says why."""
 
 
+ITEM_ID = re.compile(r"[A-Za-z0-9_]{1,32}")  # ids become file names: nothing else
+
+
 @dataclass
 class Pool:
     path: Path
@@ -59,6 +63,9 @@ class Pool:
     features: np.ndarray  # (n, n_features)
     image_size: int
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self):
+        self.path = Path(self.path).absolute()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -116,24 +123,37 @@ def question_for(expression: str) -> str:
 
 def load_pool(path: Path, profile: profiles.Profile | None = None) -> Pool:
     """The pool in folder ``path``; with ``profile``, refused unless made for it."""
-    path = Path(path)
+    path = Path(path).absolute()  # a server resolves relative files elsewhere
     doc = read_document(path / "pool.json", FORMAT, "a FaceTwin pool", PoolError)
-    p = profile or profiles.load(doc["profile"])
-    p.require_same(doc["profile"], doc["profile_sha256"], f"pool {path}", PoolError,
-                   "build the pool again")
     try:
-        features = load_tensors((path / "features.safetensors").read_bytes())["features"]
+        p = profile or profiles.load(doc["profile"])
+        p.require_same(doc["profile"], doc["profile_sha256"], f"pool {path}", PoolError,
+                       "build the pool again")
         items = doc["items"]
+        ids = [item["id"] for item in items]
+        if not all(isinstance(i, str) and ITEM_ID.fullmatch(i) for i in ids) or \
+                len(set(ids)) != len(ids):
+            raise ValueError("item ids must be distinct names of letters and digits")
         controls = np.array([[item["controls"][n] for n in p.names] for item in items],
                             dtype=float).reshape(len(items), len(p.names))
-    except (OSError, KeyError, TypeError, ValueError) as exc:
+        features = load_tensors((path / "features.safetensors").read_bytes())["features"]
+        pool = Pool(path, p.name, p.sha256, str(doc["expression"]), str(doc["question"]),
+                    list(p.names), ids, [str(item["origin"]) for item in items], controls,
+                    features[:len(items)], int(doc["image_size"]))
+    except PoolError:
+        raise
+    except profiles.ProfileError as exc:
+        raise PoolError(f"pool {path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 (safetensors' own error type is not exported)
         raise PoolError(f"pool {path} is damaged: {exc!r}") from None
-    if len(features) < len(items):
-        raise PoolError(f"pool {path}: features.safetensors has {len(features)} rows for "
-                        f"{len(items)} items")
-    return Pool(path, p.name, p.sha256, doc["expression"], doc["question"], list(p.names),
-                [item["id"] for item in items], [item["origin"] for item in items],
-                controls, features[:len(items)], doc["image_size"])
+    if len(features) < len(items) or not np.all(np.isfinite(controls)):
+        raise PoolError(f"pool {path} is damaged: features.safetensors has {len(features)} "
+                        f"rows for {len(items)} items, or a control is not a number")
+    missing = [i for i in ids if not pool.image_path(i).is_file()]
+    if missing:
+        raise PoolError(f"pool {path} is damaged: no image for {len(missing)} of its faces "
+                        f"({missing[0]}.png first)")
+    return pool
 
 
 def build_pool(profile: str, expression: str, out: Path, size: int = 100,
@@ -147,6 +167,9 @@ def build_pool(profile: str, expression: str, out: Path, size: int = 100,
                         f"{', '.join(sorted(p.expressions))}")
     if size < 2:
         raise PoolError(f"a pool needs at least 2 faces to compare, got size {size}")
+    if source in ("runs", "dataset") and source_path is None:
+        raise PoolError(f"--source {source} needs --source-path (the runs' folder or the "
+                        "dataset's)")
     out = Path(out)
     with claim_folder(out, "pool folder", PoolError):  # one writer at a time
         if (out / "pool.json").exists():

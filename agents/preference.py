@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from scipy.stats import kendalltau
 from torch import nn
 
@@ -45,9 +45,10 @@ from facetwin.agents.embedding import Embedding
 from facetwin.agents.pairing import sorting_state
 from facetwin.agents.pool import Pool
 from facetwin.envs.emotion import WEIGHTS_SHA256
-from facetwin.files import atomic_write, read_document
+from facetwin.files import atomic_write, claim_output, read_document
 from facetwin.profile import Profile
 from facetwin.threads import single_threaded
+from facetwin.weights import build, load_tensors
 
 FORMAT = "facetwin-preference/1"
 KINDS = ("ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp")
@@ -312,6 +313,17 @@ def taus(pool: Pool, scores: np.ndarray, answers: list[dict]) -> dict[str, float
 def fit_preference(pool: Pool, answers: list[dict], out: Path, kind: str = "ranknet",
                    folds: int = 5, epochs: int = 300, seed: int = 0) -> dict:
     """Cross-validate, fit on every answer, and save the model in ``out``."""
+    if folds < 1 or epochs < 1:
+        raise PreferenceError(f"folds and epochs must be at least 1, got {folds} and {epochs}")
+    decided = sum(r["answer"] != "tie" for r in answers)
+    if not decided:
+        raise PreferenceError(f"none of the {len(answers)} answers prefers a face (all "
+                              "can't tell, or none yet): there is nothing to learn from")
+    with claim_output(out):
+        return _fit_and_save(pool, answers, out, kind, folds, epochs, seed)
+
+
+def _fit_and_save(pool, answers, out, kind, folds, epochs, seed) -> dict:
     started = time.perf_counter()
     fold_accuracy = cross_validate(kind, pool, answers, folds, epochs, seed) if folds > 1 \
         else []
@@ -383,32 +395,31 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
     kind = config.get("kind")
     if kind not in KINDS:
         raise PreferenceError(f"{model_dir}: unknown preference model {kind!r}")
+    weights = model_dir / "preference.safetensors"
+    tensors = load_tensors(weights, PreferenceError)
     try:
-        tensors = load_file(str(model_dir / "preference.safetensors"))
-    except (OSError, ValueError) as exc:
-        raise PreferenceError(f"cannot read {model_dir / 'preference.safetensors'}: {exc}") \
-            from None
-    state = {k[len("module."):]: v for k, v in tensors.items() if k.startswith("module.")}
-    embedding = None
-    if "embedding.mean" in tensors:
-        embedding = Embedding(tensors["embedding.mean"].numpy(),
-                              tensors["embedding.components"].numpy())
-    fer = None
-    if kind == "ranknet-fer":
-        if config.get("backbone_sha256") != WEIGHTS_SHA256:
-            raise PreferenceError(f"{model_dir} was fitted on another emotion recogniser "
-                                  "than the one installed; fit it again")
-        fer = FerFeatures(tensors["fer.mean"].numpy(), tensors["fer.std"].numpy())
-    if kind == "pairwise-gp":
-        from botorch.models.pairwise_gp import PairwiseGP
+        embedding = None
+        if "embedding.mean" in tensors:
+            embedding = Embedding(tensors["embedding.mean"].numpy(),
+                                  tensors["embedding.components"].numpy())
+        fer = None
+        if kind == "ranknet-fer":
+            if config.get("backbone_sha256") != WEIGHTS_SHA256:
+                raise PreferenceError(f"{model_dir} was fitted on another emotion recogniser "
+                                      "than the one installed; fit it again")
+            fer = FerFeatures(tensors["fer.mean"].numpy(), tensors["fer.std"].numpy())
+        if kind == "pairwise-gp":
+            from botorch.models.pairwise_gp import PairwiseGP
 
-        module = PairwiseGP(tensors["gp.datapoints"], tensors["gp.comparisons"])
-    elif kind in ("ranknet", "ranknet-fer"):
-        module = RankNet(**config["architecture"])
-    else:
-        module = ImageRankNet(**config["architecture"])
-    try:
-        module.load_state_dict(state, strict=kind != "pairwise-gp")
-    except RuntimeError as exc:
-        raise PreferenceError(f"{model_dir}: the weights do not fit a {kind}: {exc}") from None
+            state = {k[len("module."):]: v for k, v in tensors.items()
+                     if k.startswith("module.")}
+            module = PairwiseGP(tensors["gp.datapoints"], tensors["gp.comparisons"])
+            module.load_state_dict(state, strict=False)
+        else:
+            module = build(RankNet if kind in ("ranknet", "ranknet-fer") else ImageRankNet,
+                           config.get("architecture"), weights, PreferenceError, "module.")
+    except PreferenceError:
+        raise
+    except (KeyError, RuntimeError, ValueError, IndexError) as exc:
+        raise PreferenceError(f"{weights} does not make a {kind}: {exc!r}") from None
     return PreferenceModel(kind, embedding, module.eval(), config, fer)

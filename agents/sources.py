@@ -21,6 +21,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
+from facetwin.envs.perception import PictureError, check_picture
 from facetwin.hardware.camera import IMAGE_SUFFIXES
 
 
@@ -42,6 +43,7 @@ class Source:
     live: bool  # a webcam: frames come at their own pace, and the newest is what counts
     frames: Iterator[SourceFrame]
     total: int | None = None  # frames, where known in advance
+    still: bool = False  # one picture held: it cannot also be the person's neutral
 
     def __iter__(self) -> Iterator[SourceFrame]:
         return self.frames
@@ -63,7 +65,7 @@ def open_source(spec: str | Path, fps: float = 30.0, hold_s: float = 2.0) -> Sou
     if path.suffix.lower() in IMAGE_SUFFIXES:
         n = max(1, round(hold_s * fps))
         image = _read_image(path)
-        return Source(spec, fps, False, _timed((image for _ in range(n)), fps), n)
+        return Source(spec, fps, False, _timed((image for _ in range(n)), fps), n, still=True)
     return _video(path)
 
 
@@ -76,13 +78,10 @@ def _read_image(path: Path) -> np.ndarray:
 
 
 def _rgb(image: np.ndarray, name) -> np.ndarray:
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.dtype != np.uint8:
-        raise SourceError(f"source {name}: frames must be 8-bit images, got {image.dtype} "
-                          f"{image.shape}")
-    return np.ascontiguousarray(image[..., :3])
+    try:
+        return check_picture(image, f"frame of {name}")
+    except PictureError as exc:
+        raise SourceError(f"source {name}: {exc}") from None
 
 
 def _timed(images, fps: float) -> Iterator[SourceFrame]:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.agents.dataset import DatasetError, read_meta
+from facetwin.files import claim_output
 from facetwin.agents.inputs import FEATURE_KINDS, load_split, region_columns, to_unit_box
 from facetwin.agents.model_store import ModelError, save_model
 from facetwin.agents.models import ARCHITECTURES, BASELINES
@@ -82,10 +83,17 @@ def train(name: str, data: Path, out: Path, epochs: int | None = None,
           features: str = "ground_truth", image_size: int = 64, seed: int = 0,
           progress: bool = True) -> dict:
     """Fit ``name`` on ``data``'s train split and save it in ``out``; returns its config."""
+    if epochs is not None and epochs < 1:
+        raise ModelError(f"epochs must be at least 1, got {epochs}")
     if name not in ARCHITECTURES:
         raise ModelError(f"unknown model {name!r}; available: {', '.join(ARCHITECTURES)}")
     if features not in FEATURE_KINDS:
         raise ModelError(f"unknown features {features!r}; available: {', '.join(FEATURE_KINDS)}")
+    with claim_output(out):
+        return _train_and_save(name, data, out, epochs, features, image_size, seed, progress)
+
+
+def _train_and_save(name, data, out, epochs, features, image_size, seed, progress) -> dict:
     p, meta = dataset_profile(data)
     inputs = "image" if name == "cnn" else features
     train_split = load_split(data, "train", p, inputs, image_size)
@@ -98,8 +106,8 @@ def train(name: str, data: Path, out: Path, epochs: int | None = None,
     with torch_single_threaded():  # the same data gives the same weights
         history = _train(module, name, p, train_split, val_split, epochs, seed, progress)
     if history:
-        log_lines(Path(out) / "loss.png", [(history["train_l1"], "train"),
-                                           (history["val_l1"], "validation")],
+        log_lines(Path(out) / "loss.png", [(v, k.removesuffix("_l1").replace("val", "validation"))
+                                           for k, v in history.items() if v],
                   f"{name} on {p.name} ({inputs})", "epoch", "command L1 (0-1 per control)")
     training = {"seconds": round(time.perf_counter() - started, 1),
                 "train_samples": len(train_split.y), "val_samples": len(val_split.y),
@@ -132,7 +140,7 @@ def _ties(p: profiles.Profile) -> list[tuple[int, int]]:
 def _fit(module, recipe: Recipe, train_split, val_split, epochs, ties, seed, progress,
          desc: str) -> dict:
     x, y = torch.tensor(train_split.x), torch.tensor(train_split.y)
-    epochs = epochs or recipe.epochs_for(len(x))
+    epochs = recipe.epochs_for(len(x)) if epochs is None else epochs
     opt_class = torch.optim.AdamW if recipe.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_class(module.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(x) / recipe.batch))
@@ -158,12 +166,16 @@ def _fit(module, recipe: Recipe, train_split, val_split, epochs, ties, seed, pro
             schedule.step()
             total += float((pred.detach() - y[batch]).abs().mean()) * len(batch)
         history["train_l1"].append(total / len(x))
-        val = _l1(module, val_split) if len(val_split.y) else history["train_l1"][-1]
+        bar.set_postfix(train=f"{history['train_l1'][-1]:.4f}")
+        if not len(val_split.y):
+            continue  # nothing held out to choose an epoch by: the last one is kept
+        val = _l1(module, val_split)
         history["val_l1"].append(val)
         if val < best[0]:
             best = (val, {k: v.clone() for k, v in module.state_dict().items()})
         bar.set_postfix(train=f"{history['train_l1'][-1]:.4f}", val=f"{val:.4f}")
-    module.load_state_dict(best[1])
+    if best[1] is not None:
+        module.load_state_dict(best[1])
     return history
 
 

@@ -35,16 +35,12 @@ from facetwin.agents.optimize import Run, make_twin_env, run_search, target_id
 from facetwin.agents.runlog import read_runlog
 from facetwin.agents.search import make_search
 from facetwin.envs.face_env import FaceTwinEnv
-from facetwin.files import claim_folder
+from facetwin.files import OutputError, claim_output
 from facetwin.library import load_library, save_library
 from facetwin.plots import log_lines
 
 
 WARM_START_SIDE = 0.25  # BO about a model's proposal: a box a quarter of each range wide
-
-
-class OutputError(ValueError):
-    """The output folder or the run's settings cannot be used; the message says why."""
 
 
 @dataclass
@@ -82,7 +78,7 @@ def tune(profile: str, target, out: Path, name: str | None = None,
     out = Path(out)
     if (out / "library.json").exists():
         load_library(out / "library.json", p)  # another profile's is refused before any work
-    with claim_folder(out, "output folder", OutputError):
+    with claim_output(out):
         return _tune(p, target, out, name, methods, budget, seed, batch, workers,
                      target_neutral, image_size, progress, init_model, preference, objective)
 

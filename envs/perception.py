@@ -14,24 +14,31 @@ from facetwin.landmarks import N_LANDMARKS
 MIN_PICTURE_SIDE = 32  # pixels; MediaPipe's face detector fails on degenerate images
 
 
+class PictureError(ValueError):
+    """A picture that cannot show a face; the message names it and why."""
+
+
 def check_picture(image, what: str = "picture") -> np.ndarray:
-    """``image`` as a contiguous RGB uint8 array, or a ValueError naming ``what`` and what
-    is wrong with it. Grey pictures ((H, W) or (H, W, 1)) become RGB; alpha is dropped."""
+    """``image`` as a contiguous RGB uint8 array, or a PictureError naming ``what`` and
+    what is wrong with it. Grey pictures ((H, W) or (H, W, 1)) become RGB; alpha is
+    dropped; 16-bit pixels keep their high byte."""
     try:
         a = np.asarray(image)
     except Exception as exc:  # ragged sequences, objects numpy cannot hold
-        raise ValueError(f"the {what} is not an image array: {exc}") from None
+        raise PictureError(f"the {what} is not an image array: {exc}") from None
     if a.ndim == 2:
         a = a[..., None]
     if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
-        raise ValueError(f"the {what} must be an (H, W, 3) RGB or (H, W) grey image, got "
-                         f"shape {a.shape}")
+        raise PictureError(f"the {what} must be an (H, W, 3) RGB or (H, W) grey image, "
+                           f"got shape {a.shape}")
+    if a.dtype == np.uint16:
+        a = (a >> 8).astype(np.uint8)
     if a.dtype != np.uint8:
-        raise ValueError(f"the {what} must have uint8 pixels (0-255), got {a.dtype}")
+        raise PictureError(f"the {what} must have 8- or 16-bit pixels, got {a.dtype}")
     h, w = a.shape[:2]
     if min(h, w) < MIN_PICTURE_SIDE:
-        raise ValueError(f"the {what} is {w} x {h} pixels; a face needs at least "
-                         f"{MIN_PICTURE_SIDE} x {MIN_PICTURE_SIDE}")
+        raise PictureError(f"the {what} is {w} x {h} pixels; a face needs at least "
+                           f"{MIN_PICTURE_SIDE} x {MIN_PICTURE_SIDE}")
     a = np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a[..., :3]
     return np.ascontiguousarray(a)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from facetwin.envs.expression import head_frame_landmarks, twin_features
 from facetwin.envs.perception import (
-    FaceMeshDetector, check_picture, human_features, perceived_features,
+    FaceMeshDetector, PictureError, check_picture, human_features, perceived_features,
 )
 from facetwin.envs.safety import SafetyFilter
 from facetwin.landmarks import N_LANDMARKS
@@ -83,7 +83,7 @@ class TargetModel:
             found = [self.detector(i, what) for what, i in named.items()]
             if any(f is None for f in found):
                 which = "target" if found[0] is None else "target_neutral"
-                raise ValueError(f"MediaPipe found no face in the {which} picture")
+                raise PictureError(f"MediaPipe found no face in the {which} picture")
             human_neutral = found[1] if neutral is not None else self.perceived_neutral
             self._pictures[key] = human_features(found[0], human_neutral,
                                                  self.perceived_neutral, self.camera,

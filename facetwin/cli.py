@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from facetwin import profile as profiles
+from facetwin.arguments import (
+    IMAGE_SIZE, PORT, SEED, WORKERS, BadArguments, Parser, count, real)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -118,15 +120,14 @@ class UsageError(ValueError):
 
 def _read_rgb(path: Path):
     import imageio.v3 as iio
-    import numpy as np
+
+    from facetwin.envs.perception import check_picture
 
     try:
         image = iio.imread(path)
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read picture {path}: {exc}") from None
-    if image.ndim == 2:
-        image = np.stack([image] * 3, axis=-1)
-    return np.ascontiguousarray(image[..., :3]).astype(np.uint8)
+    return check_picture(image, f"picture {path}")
 
 
 def _collect(args: argparse.Namespace) -> int:
@@ -136,8 +137,11 @@ def _collect(args: argparse.Namespace) -> int:
                    image_size=args.image_size, seed=args.seed, images=not args.no_images,
                    trajectory=args.trajectory)
     splits = ", ".join(f"{k} {len(v)}" for k, v in meta["splits"].items())
-    print(f"{args.out}: {meta['rows']} rows in {meta['sequences']} sequences ({splits}); "
-          f"card: {args.out / 'README.md'}")
+    per_shard = meta["plan"]["sequences_per_shard"] * meta["plan"]["sequence_length"]
+    rounded = (f" (--samples {args.samples} rounded up to whole shards of {per_shard})"
+               if meta["rows"] > args.samples and not args.trajectory else "")
+    print(f"{args.out}: {meta['rows']} rows in {meta['sequences']} sequences ({splits})"
+          f"{rounded}; card: {args.out / 'README.md'}")
     return 0
 
 
@@ -146,10 +150,12 @@ def _train(args: argparse.Namespace) -> int:
 
     info = train(args.model, args.data, args.out, epochs=args.epochs, features=args.features,
                  image_size=args.image_size, seed=args.seed)
-    fit = f"validation L1 {info['val_l1']:.4f}, " if "val_l1" in info else ""
+    fit = (f"validation L1 {info['val_l1']:.4f}, " if "val_l1" in info else
+           "no validation samples (too few sequences to hold some out: the last epoch's "
+           "weights kept), " if "train_l1" in info else "")
     print(f"{args.model}: {fit}{info['train_samples']} training samples, {info['seconds']} s")
     print(f"wrote {args.out / 'model.safetensors'}, {args.out / 'model.json'}"
-          + (f", {args.out / 'loss.png'}" if "val_l1" in info else ""))
+          + (f", {args.out / 'loss.png'}" if "train_l1" in info else ""))
     return 0
 
 
@@ -237,14 +243,19 @@ def _virtual_bus(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from facetwin.hardware.bus import FeetechBus
     from facetwin.hardware.calibration import calibration_path, record, write_limits
 
     p = profiles.load(args.profile)
     print(f"torque off: hold the face at neutral, then move every joint of {p.name} "
           f"through its full range by hand for {args.seconds:g} s", flush=True)
-    with FeetechBus.for_profile(args.port, p) as bus:
-        calibration = record(bus, p, args.seconds)
+    with FeetechBus.for_profile(args.port, p) as bus, \
+            tqdm(total=args.seconds, unit="s", desc="recording ranges",
+                 bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s") as bar:
+        calibration = record(bus, p, args.seconds,
+                             progress=lambda done, _: bar.update(done - bar.n))
         if args.write_limits:
             write_limits(bus, calibration)
             print("wrote the ranges into the servos' angle-limit registers")
@@ -286,28 +297,28 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="facetwin", description=__doc__)
+    parser = Parser(prog="facetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="mimic the astronaut portrait with the twin's face: an "
                                        "inverse model's one shot, refined by optimisation")
     demo.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--budget", type=int, default=30, help="evaluations (default: 30)")
-    demo.add_argument("--samples", type=int, default=2048,
+    demo.add_argument("--budget", type=count(1, 10_000), default=30, help="evaluations (default: 30)")
+    demo.add_argument("--samples", type=count(64, 1_000_000), default=2048,
                       help="babbling samples the model learns from (default: 2048)")
-    demo.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
+    demo.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
     demo.set_defaults(func=_demo)
 
     expr = sub.add_parser("expressions", help="drive a profile through its expression "
                                               "library; write a video and a contact sheet")
     expr.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     expr.add_argument("--out", type=Path, default=Path("out/expressions"))
-    expr.add_argument("--size", type=int, default=256, help="image size in pixels")
-    expr.add_argument("--fps", type=int, default=25)
-    expr.add_argument("--transition", type=float, default=0.8,
+    expr.add_argument("--size", type=IMAGE_SIZE, default=256, help="image size in pixels")
+    expr.add_argument("--fps", type=count(1, 120), default=25)
+    expr.add_argument("--transition", type=real(0, 60, above=True), default=0.8,
                       help="seconds to move between expressions")
-    expr.add_argument("--hold", type=float, default=0.6, help="seconds to hold each one")
+    expr.add_argument("--hold", type=real(0, 60), default=0.6, help="seconds to hold each one")
     expr.set_defaults(func=_expressions)
 
     opt = sub.add_parser("optimize", help="tune one expression on the twin; write a library "
@@ -319,10 +330,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="the same person at rest (default: the robot's neutral stands in)")
     opt.add_argument("--name", help="library entry name (default: target or picture name)")
     opt.add_argument("--method", choices=["bo", "random", "cmaes", "all"], default="bo")
-    opt.add_argument("--budget", type=int, default=100, help="evaluations per method")
-    opt.add_argument("--seed", type=int, default=0)
-    opt.add_argument("--batch", type=int, default=2, help="controls proposed at a time (q)")
-    opt.add_argument("--workers", type=int, default=2, help="twins evaluating in parallel")
+    opt.add_argument("--budget", type=count(1, 100_000), default=100, help="evaluations per method")
+    opt.add_argument("--seed", type=SEED, default=0)
+    opt.add_argument("--batch", type=count(1, 64), default=2, help="controls proposed at a time (q)")
+    opt.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
     opt.add_argument("--init-model", type=Path,
                      help="an inverse model's folder: start from its proposal and refine it")
     opt.add_argument("--preference", type=Path,
@@ -335,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                      help="preferential BO: people compare the proposed faces on the "
                           "annotation page as it runs (--budget counts comparisons)")
     opt.add_argument("--host", default="127.0.0.1", help="--preferential: page address")
-    opt.add_argument("--port", type=int, default=8000, help="--preferential: page port")
+    opt.add_argument("--port", type=PORT, default=8000, help="--preferential: page port")
     opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
     opt.set_defaults(func=_optimize)
 
@@ -344,11 +355,11 @@ def main(argv: list[str] | None = None) -> int:
     col.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     col.add_argument("--strategy", default="babble",
                      choices=["random", "babble", "expert", "symmetric"])
-    col.add_argument("--samples", type=int, required=True, help="settled samples (commands)")
-    col.add_argument("--workers", type=int, default=1, help="processes, each with its twin")
+    col.add_argument("--samples", type=count(1, 10_000_000), required=True, help="settled samples (commands)")
+    col.add_argument("--workers", type=WORKERS, default=1, help="processes, each with its twin")
     col.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
-    col.add_argument("--image-size", type=int, default=256, help="render size in pixels")
-    col.add_argument("--seed", type=int, default=0)
+    col.add_argument("--image-size", type=IMAGE_SIZE, default=256, help="render size in pixels")
+    col.add_argument("--seed", type=SEED, default=0)
     col.add_argument("--no-images", action="store_true", help="leave the renders out")
     col.add_argument("--trajectory", action="store_true",
                      help="a row for every control period of each transition")
@@ -359,17 +370,17 @@ def main(argv: list[str] | None = None) -> int:
                     choices=["mlp", "kan", "cnn", "neutral", "random", "nearest", "ridge"])
     tr.add_argument("--data", type=Path, required=True, help="a folder made by collect")
     tr.add_argument("--out", type=Path, required=True, help="model folder")
-    tr.add_argument("--epochs", type=int, help="default: the model's recipe")
+    tr.add_argument("--epochs", type=count(1, 100_000), help="default: the model's recipe")
     tr.add_argument("--features", choices=["ground_truth", "mediapipe"], default="ground_truth",
                     help="what landmark models read (mediapipe: as the robot's camera sees)")
-    tr.add_argument("--image-size", type=int, default=64, help="the image model's input")
-    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--image-size", type=count(16, 256), default=64, help="the image model's input")
+    tr.add_argument("--seed", type=SEED, default=0)
     tr.set_defaults(func=_train)
 
     ev = sub.add_parser("evaluate", help="a model against its baselines on the test split")
     ev.add_argument("--model", type=Path, required=True, help="model folder")
     ev.add_argument("--data", type=Path, required=True, help="a folder made by collect")
-    ev.add_argument("--closed-loop", type=int, default=200,
+    ev.add_argument("--closed-loop", type=count(0, 100_000), default=200,
                     help="test samples executed on the twin (default 200)")
     ev.set_defaults(func=_evaluate)
 
@@ -382,21 +393,21 @@ def main(argv: list[str] | None = None) -> int:
                      help="<video0> or a webcam index, a video file, an image, a folder")
     mim.add_argument("--out", type=Path, default=Path("out/mimic"), help="output folder")
     mim.add_argument("--neutral", type=Path, help="a picture of the person at rest")
-    mim.add_argument("--neutral-frames", type=int, default=10,
+    mim.add_argument("--neutral-frames", type=count(0, 10_000),
                      help="else the first N frames with a face are the person at rest "
-                          "(0: the robot's neutral stands in)")
+                          "(default 10, or 0 for a picture: the robot's neutral stands in)")
     mim.add_argument("--backend", choices=["twin", "serial"], default="twin")
     mim.add_argument("--port", help="the servo bus (serial backend)")
     mim.add_argument("--camera", help="the robot's camera (serial backend)")
     mim.add_argument("--journal", type=Path, help="the serial session's journal "
                                                   "(default: journals/PROFILE-TIME.jsonl)")
-    mim.add_argument("--gain", type=float, default=1.0, help="expression gain (Emo's K)")
-    mim.add_argument("--min-cutoff", type=float, default=1.0,
+    mim.add_argument("--gain", type=real(0, 10), default=1.0, help="expression gain (Emo's K)")
+    mim.add_argument("--min-cutoff", type=real(0, 1000, above=True), default=1.0,
                      help="One-Euro cutoff on a held pose, Hz (lower: smoother)")
-    mim.add_argument("--beta", type=float, default=5.0,
+    mim.add_argument("--beta", type=real(0, 1000), default=5.0,
                      help="One-Euro speed coefficient (higher: less lag on moves)")
-    mim.add_argument("--d-cutoff", type=float, default=1.0, help="One-Euro speed cutoff, Hz")
-    mim.add_argument("--fps", type=float, default=30.0,
+    mim.add_argument("--d-cutoff", type=real(0, 1000, above=True), default=1.0, help="One-Euro speed cutoff, Hz")
+    mim.add_argument("--fps", type=real(0, 240, above=True), default=30.0,
                      help="frame rate of a folder of images or a held picture")
     mim.add_argument("--no-preview", action="store_true", help="no window even with a display")
     mim.set_defaults(func=_mimic)
@@ -423,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = sub.add_parser("calibrate", help="record each servo's range by hand (torque off)")
     cal.add_argument("--profile", required=True)
     cal.add_argument("--port", required=True)
-    cal.add_argument("--seconds", type=float, default=30.0)
+    cal.add_argument("--seconds", type=real(0, 3600, above=True), default=30.0)
     cal.add_argument("--out", type=Path, help="default: NAME.calibration.json beside the profile")
     cal.add_argument("--write-limits", action="store_true",
                      help="also store the ranges in the servos' angle-limit registers")
@@ -440,14 +451,19 @@ def main(argv: list[str] | None = None) -> int:
 
     register(sub)
 
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except BadArguments as exc:
+        print(f"facetwin: {exc}", file=sys.stderr)
+        return 2
     from facetwin.agents.dataset import DatasetError
     from facetwin.agents.model_store import ModelError
     from facetwin.agents.runlog import RunLogError
     from facetwin.agents.sources import SourceError
-    from facetwin.agents.tune import OutputError
+    from facetwin.files import OutputError
     from facetwin.envs.emotion import ModelMissing
     from facetwin.envs.envelope import EnvelopeError
+    from facetwin.envs.perception import PictureError
     from facetwin.envs.serial_backend import HardwareError
     from facetwin.envs.twin_plant import PlantError
     from facetwin.hardware.calibration import CalibrationError
@@ -462,9 +478,18 @@ def main(argv: list[str] | None = None) -> int:
     except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
             HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
             OutputError, DatasetError, ModelError, SourceError, UsageError, ModelMissing,
+            PictureError,
             *error_types()) as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"facetwin: {args.command} interrupted"
+              + (": what it made is kept; run the same command again to resume"
+                 if args.command in RESUMABLE else ""), file=sys.stderr)
+        return 130
+
+
+RESUMABLE = ("demo", "collect", "optimize", "pool")  # their work is on disk as it goes
 
 
 if __name__ == "__main__":

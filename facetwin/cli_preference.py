@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from facetwin.arguments import IMAGE_SIZE, PORT, SEED, count
+
 
 def _pool(args: argparse.Namespace) -> int:
     from facetwin.agents.pool import build_pool
@@ -65,14 +67,16 @@ def optimize_preferential(args: argparse.Namespace) -> int:
     from facetwin import profile as profiles
     from facetwin.agents.annotate_app import AnnotationServer
     from facetwin.agents.pool import new_pool
-    from facetwin.agents.preferential_bo import preferential_bo
-    from facetwin.agents.tune import OutputError
+    from facetwin.agents.preferential_bo import N_SOBOL, preferential_bo
     from facetwin.envs.face_env import FaceTwinEnv
-    from facetwin.files import claim_folder
+    from facetwin.files import OutputError, claim_output
     from facetwin.library import save_library
 
+    if args.budget < N_SOBOL:
+        raise OutputError(f"preferential BO needs a --budget of at least {N_SOBOL} "
+                          "comparisons")
     p = profiles.load(args.profile)
-    with claim_folder(args.out, "output folder", OutputError):
+    with claim_output(args.out):
         env = FaceTwinEnv(p, image_size=256)
         pool = new_pool(p, args.target, args.out / "asked", image_size=256)
         server = AnnotationServer([pool], strategy="asked", host=args.host,
@@ -97,14 +101,14 @@ def register(sub) -> None:
                                        "for people to compare")
     pool.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     pool.add_argument("--expression", required=True, help="an expression of the library")
-    pool.add_argument("--size", type=int, default=100, help="faces in the pool (default 100)")
+    pool.add_argument("--size", type=count(2, 10_000), default=100, help="faces in the pool (default 100)")
     pool.add_argument("--source", choices=["random", "runs", "dataset"], default="random",
                       help="candidates: random safe commands about the expression, the "
                            "evaluations of optimisation runs, or a dataset")
     pool.add_argument("--source-path", type=Path,
                       help="the runs' folder (--source runs) or the dataset (--source dataset)")
-    pool.add_argument("--image-size", type=int, default=256)
-    pool.add_argument("--seed", type=int, default=0)
+    pool.add_argument("--image-size", type=IMAGE_SIZE, default=256)
+    pool.add_argument("--seed", type=SEED, default=0)
     pool.add_argument("--out", type=Path, required=True, help="the pool's folder")
     pool.set_defaults(func=_pool)
 
@@ -115,7 +119,7 @@ def register(sub) -> None:
                      help="pair order: HAPI's merge sort, or the most informative pair")
     ann.add_argument("--host", default="127.0.0.1",
                      help="address to listen on (default: this machine only)")
-    ann.add_argument("--port", type=int, default=8000)
+    ann.add_argument("--port", type=PORT, default=8000)
     ann.set_defaults(func=_annotate)
 
     fit = sub.add_parser("fit-preference", help="learn a preference score from the answers")
@@ -123,9 +127,9 @@ def register(sub) -> None:
     fit.add_argument("--answers", type=Path, help="answer log (default: POOL/answers.jsonl)")
     fit.add_argument("--model", default="ranknet",
                      choices=["ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp"])
-    fit.add_argument("--folds", type=int, default=5, help="cross-validation folds (1: none)")
-    fit.add_argument("--epochs", type=int, default=300)
-    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--folds", type=count(1, 50), default=5, help="cross-validation folds (1: none)")
+    fit.add_argument("--epochs", type=count(1, 100_000), default=300)
+    fit.add_argument("--seed", type=SEED, default=0)
     fit.add_argument("--out", type=Path, required=True, help="the model's folder")
     fit.set_defaults(func=_fit_preference)
 

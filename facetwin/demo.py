@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from facetwin.envs.face_env import FaceTwinEnv
+from facetwin.files import claim_output
 
 
 def _overlay(image: np.ndarray, landmarks: np.ndarray, label: str) -> Image.Image:
@@ -69,7 +70,13 @@ def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
     expression held, labelled with what an emotion recogniser reads in it."""
     from facetwin.envs.emotion import EMOTIONS, EmotionReader
 
-    out.mkdir(parents=True, exist_ok=True)
+    with claim_output(out):
+        return _tour(profile, Path(out), size, fps, transition_s, hold_s)
+
+
+def _tour(profile, out, size, fps, transition_s, hold_s) -> Tour:
+    from facetwin.envs.emotion import EMOTIONS, EmotionReader
+
     reader = EmotionReader()
     # Each video frame is one control period: 1/fps seconds of physics.
     env = FaceTwinEnv(profile, image_size=size, step_mode="period", control_rate_hz=fps)

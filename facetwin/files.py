@@ -9,6 +9,10 @@ import os
 from pathlib import Path
 
 
+class OutputError(ValueError):
+    """The output folder or the run's settings cannot be used; the message says why."""
+
+
 class Busy(RuntimeError):
     """Another running process holds the lock; the message names it."""
 
@@ -79,6 +83,11 @@ def claim_folder(path: Path, what: str, error: type[Exception]):
         raise error(f"cannot use {path} as the {what}: {exc.strerror or exc}") from None
     except Busy as exc:
         raise error(f"{exc}: wait for that run to end, or give another folder") from None
+
+
+def claim_output(path: Path):
+    """:func:`claim_folder` for a command's ``--out``."""
+    return claim_folder(path, "output folder", OutputError)
 
 
 def read_document(path: Path, format_tag: str, what: str, error: type[Exception]) -> dict:

@@ -24,7 +24,7 @@ def test_detector_refuses_what_is_not_an_image_and_survives_it():
     from skimage.data import astronaut
 
     detector = FaceMeshDetector()
-    for bad, why in [(np.zeros((64, 64), np.float32), "uint8 pixels"),
+    for bad, why in [(np.zeros((64, 64), np.float32), "8- or 16-bit pixels"),
                      (np.zeros((0, 5, 3), np.uint8), "0 x 0 pixels|5 x 0 pixels"),
                      (np.zeros((64, 64, 2), np.uint8), "shape"), ("a face", "shape")]:
         with pytest.raises(ValueError, match=why):

@@ -1,0 +1,68 @@
+"""Command-line values with a range, and a parser whose errors are one line.
+
+Every number a command takes is bounded here: a size that would take all memory, a rate
+that would loop for a day or a NaN that slips past every comparison is refused before
+anything starts, naming the option and what it accepts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+
+from facetwin.profile import IMAGE_SIZES
+
+
+class BadArguments(ValueError):
+    """Arguments the parser refused; the message names the command and the option."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Raises :class:`BadArguments` (one line, ``facetwin: COMMAND: problem``) instead
+    of printing the usage text and exiting."""
+
+    def error(self, message: str):
+        where = self.prog.removeprefix("facetwin").strip()
+        raise BadArguments(f"{where + ': ' if where else ''}{message} "
+                           f"(see {self.prog} --help)")
+
+
+def count(low: int, high: int):
+    """A whole number from ``low`` to ``high``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
+        return value
+    parse.__name__ = "count"
+    return parse
+
+
+def real(low: float, high: float, *, above: bool = False):
+    """A finite number from ``low`` (excluded when ``above``) to ``high``."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value > high or value < low or (above and value == low):
+            bound = f"above {low:g}" if above else f"from {low:g}"
+            raise argparse.ArgumentTypeError(f"{value:g} is not {bound} to {high:g}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def workers() -> int:
+    """Twins in parallel: each is a process of about half a gigabyte busy on one core."""
+    return max(2, os.cpu_count() or 1)
+
+
+WORKERS = count(1, workers())
+SEED = count(0, 2**32 - 1)
+PORT = count(1, 65535)
+IMAGE_SIZE = count(*IMAGE_SIZES)
