@@ -15,6 +15,7 @@ import io
 import multiprocessing as mp
 import queue
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from facetwin.agents.dataset import (
 )
 from facetwin.agents.strategies import STRATEGIES, make_strategy
 from facetwin.files import claim_folder
-from facetwin.lifeline import die_with_parent, stop_workers
+from facetwin.lifeline import die_with_parent, spawning, stop_workers
 from facetwin.profile import IMAGE_SIZES
 from facetwin.sim.twin import MAX_SETTLE_S
 
@@ -98,12 +99,18 @@ def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
                                initargs=(profile_path, plan, made.put))
     try:
-        pending = {pool.submit(_collect_shard, out, first) for first in todo}
+        with spawning():  # the workers start on the first submits
+            pending = {pool.submit(_collect_shard, out, first) for first in todo}
         while pending:
             finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for f in finished:
                 f.result()  # a worker's error ends the collection, with its traceback
             _drain(made, bar)
+    except BrokenProcessPool:
+        stop_workers(pool)
+        raise DatasetError("a worker process died (killed, or out of memory): the shards "
+                           "it finished are kept; run the same command again to resume") \
+            from None
     except BaseException:  # Ctrl-C included: the shards written are kept, the rest resume
         stop_workers(pool)
         raise

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from facetwin.agents.models import ARCHITECTURES
 from facetwin.files import atomic_write, read_document
@@ -31,7 +31,7 @@ def save_model(out: Path, name: str, module: torch.nn.Module, profile: Profile, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
-    save_file(tensors, str(out / "model.safetensors"))
+    atomic_write(out / "model.safetensors", save(tensors))
     config = {
         "format": FORMAT, "model": name, "architecture": module.config, "inputs": inputs,
         "profile": profile.name, "profile_sha256": profile.sha256, "controls": profile.names,

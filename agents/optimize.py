@@ -28,6 +28,7 @@ from tqdm import tqdm
 from facetwin.agents.evaluation import Evaluator
 from facetwin.agents.runlog import RunLog, RunLogError
 from facetwin.agents.search import Search
+from facetwin.lifeline import die_with_parent, spawning
 
 
 @dataclass
@@ -102,13 +103,12 @@ def make_twin_env(profile: str, workers: int = 1, image_size: int = 256,
     make = partial(_twin, profile, image_size, features, library)
     if workers <= 1:
         return make()
-    return gym.vector.AsyncVectorEnv([make] * workers, context="spawn", copy=False)
+    with spawning():
+        return gym.vector.AsyncVectorEnv([make] * workers, context="spawn", copy=False)
 
 
 def _twin(profile, image_size, features, library):
     from facetwin.envs.face_env import FaceTwinEnv
-    from facetwin.lifeline import die_with_parent
-
     die_with_parent()
     return FaceTwinEnv(profile, image_size=image_size, features=features, library=library)
 

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from safetensors.torch import save_file
+from safetensors.torch import save
 from scipy.stats import kendalltau
 from torch import nn
 
@@ -364,7 +364,7 @@ def save_preference(out: Path, model: PreferenceModel, pool: Pool, scores: np.nd
         tensors["fer.mean"] = torch.as_tensor(model.fer.mean)
         tensors["fer.std"] = torch.as_tensor(model.fer.std)
     tensors = {k: v.detach().clone().contiguous() for k, v in tensors.items()}
-    save_file(tensors, str(out / "preference.safetensors"))
+    atomic_write(out / "preference.safetensors", save(tensors))
     config = {"format": FORMAT, "kind": model.kind,
               "architecture": getattr(model.module, "config", {}),
               "profile": pool.profile, "profile_sha256": pool.profile_sha256,

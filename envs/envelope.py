@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.files import atomic_write
 from facetwin.profile import Profile
 from facetwin.sim.face import load_face
 from facetwin.threads import single_threaded
@@ -61,7 +62,7 @@ class StrainEnvelope:
             rows, cols = np.nonzero(table)
             return [[int(r), int(c), round(float(table[r, c]), 4)] for r, c in zip(rows, cols)]
 
-        path.write_text(json.dumps({
+        atomic_write(path, json.dumps({
             "profile": self.profile, "profile_sha256": self.profile_sha256,
             "face_sha256": self.face_sha256, "ceiling": self.ceiling,
             "margin": round(self.margin, 4),

@@ -21,6 +21,7 @@ from facetwin import profile as profiles
 from facetwin.files import atomic_write
 from facetwin.hardware.calibration import Calibration
 from facetwin.hardware.camera import stamped_png
+from facetwin.lifeline import spawning
 from facetwin.threads import single_threaded
 
 FRAME_PERIOD_S = 0.04  # a 25 fps camera
@@ -100,7 +101,8 @@ class PlantProcess:
             target=_run, name=f"twin-plant-{profile.name}", daemon=True,
             args=(str(profile.path), str(frame_path), size, self.ids, self._sample, self._stop,
                   self._ready))
-        self._process.start()
+        with spawning():
+            self._process.start()
 
     def update(self, present: dict[int, int], now: float) -> None:
         with self._sample.get_lock():

@@ -296,7 +296,8 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> Parser:
+    """The command line; ``.commands`` maps each command's name to its parser."""
     parser = Parser(prog="facetwin", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -447,39 +448,22 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--camera")
     rep.set_defaults(func=_replay)
 
-    from facetwin.cli_preference import error_types, register
+    from facetwin.cli_preference import register
 
     register(sub)
+    parser.commands = sub.choices
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
     try:
-        args = parser.parse_args(argv)
+        args = build_parser().parse_args(argv)
     except BadArguments as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
-    from facetwin.agents.dataset import DatasetError
-    from facetwin.agents.model_store import ModelError
-    from facetwin.agents.runlog import RunLogError
-    from facetwin.agents.sources import SourceError
-    from facetwin.files import OutputError
-    from facetwin.envs.emotion import ModelMissing
-    from facetwin.envs.envelope import EnvelopeError
-    from facetwin.envs.perception import PictureError
-    from facetwin.envs.serial_backend import HardwareError
-    from facetwin.envs.twin_plant import PlantError
-    from facetwin.hardware.calibration import CalibrationError
-    from facetwin.hardware.camera import CameraError
-    from facetwin.hardware.journal import JournalError
-    from facetwin.hardware.protocol import BusError
-    from facetwin.hardware.virtual_bus import LinkError
-    from facetwin.library import LibraryError
-
     try:
         return args.func(args)
-    except (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
-            HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            OutputError, DatasetError, ModelError, SourceError, UsageError, ModelMissing,
-            PictureError,
-            *error_types()) as exc:
+    except _error_types() as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -490,6 +474,32 @@ def main(argv: list[str] | None = None) -> int:
 
 
 RESUMABLE = ("demo", "collect", "optimize", "pool")  # their work is on disk as it goes
+
+
+def _error_types() -> tuple[type[Exception], ...]:
+    """What a command raises for bad input: said in one line, exit code 2."""
+    from facetwin.agents.dataset import DatasetError
+    from facetwin.agents.model_store import ModelError
+    from facetwin.agents.runlog import RunLogError
+    from facetwin.agents.sources import SourceError
+    from facetwin.cli_preference import error_types
+    from facetwin.envs.emotion import ModelMissing
+    from facetwin.envs.envelope import EnvelopeError
+    from facetwin.envs.perception import PictureError
+    from facetwin.envs.serial_backend import HardwareError
+    from facetwin.envs.twin_plant import PlantError
+    from facetwin.files import OutputError
+    from facetwin.hardware.calibration import CalibrationError
+    from facetwin.hardware.camera import CameraError
+    from facetwin.hardware.journal import JournalError
+    from facetwin.hardware.protocol import BusError
+    from facetwin.hardware.virtual_bus import LinkError
+    from facetwin.library import LibraryError
+
+    return (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
+            HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
+            OutputError, DatasetError, ModelError, SourceError, UsageError, ModelMissing,
+            PictureError, *error_types())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ gigabyte each. Linux kills a process whose parent died if asked to beforehand
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import multiprocessing as mp
 import os
@@ -24,9 +25,7 @@ def die_with_parent() -> None:
     parent = mp.parent_process()
     if parent is None:
         return
-    # Ctrl-C reaches every process of the terminal's group: the command handles it (and
-    # stops its workers), rather than each worker printing a traceback of its own.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # see spawning()
     if not _ask_kernel():
         threading.Thread(target=_watch, args=(parent.pid,), daemon=True,
                          name="facetwin-lifeline").start()
@@ -46,6 +45,22 @@ def _watch(parent_pid: int) -> None:
     while os.getppid() == parent_pid:
         time.sleep(1.0)
     os._exit(1)
+
+
+@contextlib.contextmanager
+def spawning():
+    """Start worker processes inside this: they begin with Ctrl-C ignored (a process
+    inherits an ignored signal, and Python then leaves it so). Ctrl-C reaches every
+    process of the terminal's group; the command handles it and stops its workers,
+    rather than each worker dying mid-import with a traceback of its own."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def stop_workers(executor) -> None:

@@ -22,6 +22,9 @@ FLUSH_EVERY = 10  # records
 FLUSH_AFTER_S = 0.1
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # commands are float32, as the action space
+
+
 class JournalError(ValueError):
     """A journal that cannot be read or does not fit the profile it is replayed on."""
 
@@ -84,9 +87,9 @@ def journaled_commands(path: Path, records: list[dict], n_controls: int) -> list
         v = r.get("requested")
         if not (isinstance(v, list) and len(v) == n_controls and all(
                 isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                for x in v)):
+                and abs(x) <= FLOAT32_MAX for x in v)):
             raise JournalError(f"{path}:{line}: 'requested' must be {n_controls} finite "
-                               f"numbers (one per control of the header's profile), got "
-                               f"{str(v)[:60]}")
+                               f"numbers within float32's range (one per control of the "
+                               f"header's profile), got {str(v)[:60]}")
         out.append(np.asarray(v, dtype=np.float32))
     return out

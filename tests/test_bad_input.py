@@ -280,7 +280,7 @@ def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path, capsys):
     command = {"kind": "command", "requested": [0.5] * len(emo.controls)}
     cases = [
         (["optimize", "--profile", "emo11", "--target", "surprise", "--budget", "0",
-          "--out", str(tmp_path / "o")], "at least 1"),
+          "--out", str(tmp_path / "o")], r"--budget: 0 is outside 1\.\."),
         (["optimize", "--profile", "emo11", "--target", "surprise", "--out", str(a_file)],
          "cannot use .*a_file as the output folder"),
         (["optimize", "--profile", "emo11", "--target", "surprise",

@@ -472,10 +472,15 @@ def test_14_bad_arguments_get_one_line_before_anything_starts(argv, complaint, t
     assert list(tmp_path.iterdir()) == []  # nothing was started
 
 
-def test_14_out_naming_a_file_and_a_faceless_picture_are_one_line(dataset, tmp_path,
-                                                                  capsys):
+def test_14_an_out_that_is_a_file_a_faceless_picture_a_huge_command_are_one_line(
+        dataset, tmp_path, capsys):
     from facetwin.cli import main
+    from facetwin.hardware.journal import Journal
 
+    emo = profiles.load("emo11")
+    journal = Journal(tmp_path / "j.jsonl", emo.name, emo.sha256)
+    journal.append("command", requested=[1e300] * len(emo.controls))
+    journal.close()
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     blank = tmp_path / "blank.png"
@@ -488,6 +493,8 @@ def test_14_out_naming_a_file_and_a_faceless_picture_are_one_line(dataset, tmp_p
           "--out", str(a_file)], "cannot use .*a_file as the pool folder"),
         (["optimize", "--profile", "emo11", "--target-image", str(blank), "--budget", "2",
           "--workers", "1", "--out", str(tmp_path / "o")], "found no face"),
+        (["replay", str(journal.path)], "j.jsonl:2: 'requested' must be 16 finite numbers "
+                                        "within float32's range"),
     ]:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
