@@ -202,6 +202,12 @@ def read_meta(root: Path, complete: bool = True) -> dict:
     for key in ("profile", "profile_sha256", "neutral", "complete"):
         if key not in meta:
             raise DatasetError(f"{path} has no {key!r}")
+    neutral = meta["neutral"]
+    if not isinstance(neutral, dict) or any(
+            not isinstance(neutral.get(k), list) or len(neutral[k]) != N_LANDMARKS * 2
+            for k in ("landmarks", "mediapipe")):
+        raise DatasetError(f"{path}: 'neutral' must give 'landmarks' and 'mediapipe', "
+                           f"{N_LANDMARKS * 2} numbers each")
     if complete and meta["complete"] is not True:
         raise DatasetError(f"{root} is an unfinished collection (interrupted, or still "
                            "running): run collect again with the same arguments to finish it")

@@ -69,7 +69,8 @@ def load_split(root: Path, split: str, profile: Profile, kind: str,
         if any(v is None for v in c["image"]):
             raise DatasetError(f"{root} was collected with --no-images: an image model needs "
                              "the renders")
-        x = np.stack([image_input(Image.open(io.BytesIO(b)), image_size) for b in c["image"]])
+        x = np.array([image_input(Image.open(io.BytesIO(b)), image_size) for b in c["image"]],
+                     np.uint8).reshape(-1, 3, image_size, image_size)
     else:
         raise DatasetError(f"unknown input kind {kind!r}; available: "
                          f"{', '.join((*FEATURE_KINDS, 'image'))}")
@@ -84,8 +85,8 @@ def mediapipe_features(pixels: np.ndarray, meta: dict, profile: Profile) -> np.n
     """Camera features of MediaPipe landmarks (n, 956 px), against the dataset's neutral."""
     camera = PinholeCamera.from_profile(profile.camera, meta["plan"]["image_size"])
     neutral = np.asarray(meta["neutral"]["mediapipe"], float).reshape(N_LANDMARKS, 2)
-    return np.stack([perceived_features(p.reshape(N_LANDMARKS, 2), neutral, camera)
-                     for p in pixels]).astype(np.float32)
+    return np.array([perceived_features(p.reshape(N_LANDMARKS, 2), neutral, camera)
+                     for p in pixels], np.float32).reshape(-1, N_FEATURES)
 
 
 def image_input(image: Image.Image | np.ndarray, size: int) -> np.ndarray:

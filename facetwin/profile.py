@@ -261,10 +261,10 @@ def load(name_or_path: str | Path) -> Profile:
     """Load a profile by name (``"x2c30"``) or path, validating every field."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
-        path = ROBOTS_DIR / f"{name_or_path}.toml"
-        if not path.exists():
-            raise ProfileError(f"no robot profile {name_or_path!r}; "
+        if str(name_or_path) not in available():
+            raise ProfileError(f"no robot profile {str(name_or_path)[:60]!r}; "
                                f"available: {', '.join(available())}")
+        path = ROBOTS_DIR / f"{name_or_path}.toml"
     try:
         raw_bytes = path.read_bytes()
     except OSError as exc:

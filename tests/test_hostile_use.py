@@ -532,7 +532,8 @@ def test_15_without_a_validation_split_nothing_is_called_validation(dataset, tmp
     meta["splits"]["train"] += meta["splits"]["val"]
     meta["splits"]["val"] = []
     (data / "meta.json").write_text(json.dumps(meta))
-    info = train("mlp", data, tmp_path / "mlp", epochs=3, progress=False)
+    info = train("mlp", data, tmp_path / "mlp", epochs=3, features="mediapipe",
+                 progress=False)
     assert "val_l1" not in info and info["val_samples"] == 0 and "train_l1" in info
 
 
