@@ -32,9 +32,7 @@ class AnswerLog:
         self._lock = threading.Lock()
         self.records: list[dict] = []
         if self.path.exists():
-            self.records, torn = read_jsonl(self.path, AnswerLogError)
-            for n, r in enumerate(self.records, 1):
-                check_record(r, f"{self.path}:{n}")
+            self.records, torn = _read(self.path)
             if torn:  # the process died mid-line: that answer was never acknowledged
                 self._rewrite()
 
@@ -70,10 +68,19 @@ class AnswerLog:
 
 
 def read_answers(path: Path) -> list[dict]:
+    """The answers that count, read only (a torn last line is left for the server that
+    writes the log to drop)."""
     path = Path(path)
     if not path.exists():
         raise AnswerLogError(f"no answer log at {path}")
-    return AnswerLog(path).of()
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[list[dict], int]:
+    records, torn = read_jsonl(path, AnswerLogError)
+    for n, r in enumerate(records, 1):
+        check_record(r, f"{path}:{n}")
+    return records, torn
 
 
 def check_record(r, where: str) -> None:

@@ -8,6 +8,7 @@ sha256, the inputs, the dataset it was trained on).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -31,9 +32,11 @@ def save_model(out: Path, name: str, module: torch.nn.Module, profile: Profile, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
-    atomic_write(out / "model.safetensors", save(tensors))
+    weights = save(tensors)
+    atomic_write(out / "model.safetensors", weights)
     config = {
         "format": FORMAT, "model": name, "architecture": module.config, "inputs": inputs,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
         "profile": profile.name, "profile_sha256": profile.sha256, "controls": profile.names,
         "outputs": "each control from its low (0) to its high (1) end",
         "normalisation": "inputs standardised with the training split's mean and spread "
@@ -66,5 +69,6 @@ def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict
     """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
     config = config_for(model_dir, profile)
     module = build(ARCHITECTURES[config["model"]], config.get("architecture"),
-                   Path(model_dir) / "model.safetensors", ModelError)
+                   Path(model_dir) / "model.safetensors", ModelError,
+                   sha256=config.get("weights_sha256"))
     return module.eval(), config

@@ -80,6 +80,16 @@ class Pool:
         self.index(item_id)  # an unknown id never becomes a path
         return self.path / "images" / f"{item_id}.png"
 
+    def image(self, item_id: str) -> np.ndarray:
+        """The render of ``item_id`` (RGB), or PoolError naming a damaged one."""
+        path = self.image_path(item_id)
+        try:
+            with Image.open(path) as image:
+                return np.asarray(image.convert("RGB"))
+        except (OSError, ValueError) as exc:  # PIL's errors for bad images are OSErrors
+            raise PoolError(f"pool {self.path} is damaged: {path.name} is not a picture "
+                            f"({exc})") from None
+
     def add(self, controls, features, image: np.ndarray, origin: str = "added") -> str:
         """Add a face (its applied controls, features and render); returns its id."""
         return self.add_many([(controls, features, image)], origin)[0]

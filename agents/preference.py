@@ -28,6 +28,7 @@ figures).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -225,7 +226,7 @@ def image_batch(images) -> torch.Tensor:
 
 
 def pool_images(pool: Pool) -> list[np.ndarray]:
-    return [np.asarray(Image.open(pool.image_path(i)).convert("RGB")) for i in pool.ids]
+    return [pool.image(i) for i in pool.ids]
 
 
 def _fit(kind: str, pool: Pool, pairs: Pairs, embedding: Embedding, epochs: int, seed: int,
@@ -364,8 +365,10 @@ def save_preference(out: Path, model: PreferenceModel, pool: Pool, scores: np.nd
         tensors["fer.mean"] = torch.as_tensor(model.fer.mean)
         tensors["fer.std"] = torch.as_tensor(model.fer.std)
     tensors = {k: v.detach().clone().contiguous() for k, v in tensors.items()}
-    atomic_write(out / "preference.safetensors", save(tensors))
+    weights = save(tensors)
+    atomic_write(out / "preference.safetensors", weights)
     config = {"format": FORMAT, "kind": model.kind,
+              "weights_sha256": hashlib.sha256(weights).hexdigest(),
               "architecture": getattr(model.module, "config", {}),
               "profile": pool.profile, "profile_sha256": pool.profile_sha256,
               **({"backbone_sha256": WEIGHTS_SHA256} if model.fer is not None else {}),
@@ -395,8 +398,17 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
     kind = config.get("kind")
     if kind not in KINDS:
         raise PreferenceError(f"{model_dir}: unknown preference model {kind!r}")
+    for key in ("best_in_pool", "pool_low", "pool_high"):
+        box = config.get(key)
+        if not (isinstance(box, dict) and all(
+                isinstance(box.get(n), (int, float)) and np.isfinite(box[n])
+                for n in profile.names)):
+            raise PreferenceError(f"{model_dir}/preference.json: {key!r} must give each "
+                                  f"control of {profile.name} a number")
+    if not isinstance(config.get("expression"), str):
+        raise PreferenceError(f"{model_dir}/preference.json has no 'expression'")
     weights = model_dir / "preference.safetensors"
-    tensors = load_tensors(weights, PreferenceError)
+    tensors = load_tensors(weights, PreferenceError, config.get("weights_sha256"))
     try:
         embedding = None
         if "embedding.mean" in tensors:
@@ -417,7 +429,8 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
             module.load_state_dict(state, strict=False)
         else:
             module = build(RankNet if kind in ("ranknet", "ranknet-fer") else ImageRankNet,
-                           config.get("architecture"), weights, PreferenceError, "module.")
+                           config.get("architecture"), weights, PreferenceError, "module.",
+                           config.get("weights_sha256"))
     except PreferenceError:
         raise
     except (KeyError, RuntimeError, ValueError, IndexError) as exc:

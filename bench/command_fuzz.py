@@ -248,8 +248,9 @@ def verdict(command: str, result: dict) -> str:
     return f"exit {result['rc']} with {len(lines)} facetwin line(s)"
 
 
+UNNOTICED = "exit 0, the damage unnoticed"  # harmless, or read as other values
 GOOD = ("exit 0", "one line, exit 2", "served until Ctrl-C, exit 0",
-        "working at the bound; Ctrl-C: one line, exit 130")
+        "working at the bound; Ctrl-C: one line, exit 130", UNNOTICED)
 
 
 def fingerprint(root: Path) -> dict[str, str]:
@@ -403,6 +404,8 @@ def fuzz_files(args, rng, inputs, root, env, bad) -> dict:
                     argv = readers(moved, root / f"out-f{n}")[kind][1]
                     result = run(argv, args.bound, env)
                     outcome = verdict(argv[0], result)
+                    if outcome == "exit 0":
+                        outcome = UNNOTICED
                     after = fingerprint(copy)
                     changed = ", ".join(k for k in before.keys() | after.keys()
                                         if before.get(k) != after.get(k)

@@ -10,6 +10,7 @@ memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections.abc import Callable
@@ -50,9 +51,15 @@ def tensor_shapes(path: Path, error: type[Exception]) -> dict[str, tuple[int, ..
     return shapes
 
 
-def load_tensors(path: Path, error: type[Exception]) -> dict[str, torch.Tensor]:
-    """Every tensor of ``path``, checked whole first."""
+def load_tensors(path: Path, error: type[Exception],
+                 sha256: str | None = None) -> dict[str, torch.Tensor]:
+    """Every tensor of ``path``, checked whole first, and against ``sha256`` (written
+    beside it when it was saved: safetensors has no checksum, and a flipped bit in a
+    weight would be read as another weight)."""
     tensor_shapes(path, error)
+    if sha256 is not None and hashlib.sha256(Path(path).read_bytes()).hexdigest() != sha256:
+        raise error(f"{path} is damaged: its sha256 is not the one written beside it when "
+                    "it was saved")
     try:
         return load_file(str(path))
     except Exception as exc:  # safetensors' own error type is not exported
@@ -60,7 +67,8 @@ def load_tensors(path: Path, error: type[Exception]) -> dict[str, torch.Tensor]:
 
 
 def build(factory: Callable[..., torch.nn.Module], architecture: dict, weights: Path,
-          error: type[Exception], prefix: str = "") -> torch.nn.Module:
+          error: type[Exception], prefix: str = "",
+          sha256: str | None = None) -> torch.nn.Module:
     """``factory(**architecture)`` with the weights of ``weights`` (the tensors named
     ``prefix`` + a parameter's name), or ``error`` naming what does not fit."""
     if not isinstance(architecture, dict):
@@ -79,7 +87,7 @@ def build(factory: Callable[..., torch.nn.Module], architecture: dict, weights: 
             raise error(f"{weights} does not fit the architecture {architecture}: "
                         f"{name} is {shapes.get(name, 'missing')}, the model needs {shape}")
     module = factory(**architecture)
-    tensors = load_tensors(weights, error)
+    tensors = load_tensors(weights, error, sha256)
     try:
         module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
                                 if k.startswith(prefix)})

@@ -185,12 +185,14 @@ class VirtualBus:
         """Point the link at ``port``. A running bus holds a lock beside its link, so a
         link whose lock is free is stale and may go; anything else stays, with the reason."""
         link = self.link
-        link.parent.mkdir(parents=True, exist_ok=True)
         try:
+            link.parent.mkdir(parents=True, exist_ok=True)
             self._link_lock = hold_lock(link.with_name(f".{link.name}.lock"),
                                         f"{link}, a virtual bus's port,")
         except Busy as exc:
             raise LinkError(f"{exc}: stop that bus, or give another --link") from None
+        except OSError as exc:
+            raise LinkError(f"cannot make the link {link}: {exc.strerror or exc}") from None
         if link.is_symlink() and os.readlink(link).startswith("/dev/pts/"):
             link.unlink()  # its bus is gone: the lock was free
         elif link.is_symlink() or link.exists():

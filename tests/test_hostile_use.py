@@ -417,6 +417,11 @@ def test_13_damaged_models_and_metadata_are_named_in_one_line(dataset, tmp_path,
         "truncated weights": ("model.safetensors", original["model.safetensors"][:100],
                               "model.safetensors is damaged"),
         "empty weights": ("model.safetensors", b"", "model.safetensors is damaged"),
+        "a flipped bit in a weight": ("model.safetensors",
+                                      original["model.safetensors"][:-9]
+                                      + bytes([original["model.safetensors"][-9] ^ 4])
+                                      + original["model.safetensors"][-8:],
+                                      "its sha256 is not the one written beside it"),
         "another architecture": ("model.json", edited(model="mlp"), "makes no model"),
         "other shapes": ("model.json", edited(architecture={**config["architecture"],
                                                             "n_controls": 11}),
