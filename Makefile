@@ -18,3 +18,4 @@ bench:
 	.venv/bin/python bench/bus.py
 	.venv/bin/python bench/faults.py
 	.venv/bin/python bench/profile_fuzz.py
+	.venv/bin/python bench/command_fuzz.py
