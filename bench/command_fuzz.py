@@ -18,7 +18,7 @@ process of its session left alive 10 s after it ended (orphans are counted in /p
 session id, then killed); no file of the inputs changed (their sha256 before and after
 each run, lock files and a model's evaluation.json aside).
 
-    python bench/command_fuzz.py [--trials 120] [--variants 2] [--bound 60] [--seed 0]
+    python bench/command_fuzz.py [--trials 300] [--variants 3] [--bound 60] [--seed 0]
 """
 
 from __future__ import annotations
@@ -318,8 +318,8 @@ DAMAGES = ("truncated", "bit-flipped", "empty", "wrong format")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=120, help="argument trials in all")
-    parser.add_argument("--variants", type=int, default=1,
+    parser.add_argument("--trials", type=int, default=300, help="argument trials in all")
+    parser.add_argument("--variants", type=int, default=3,
                         help="damaged copies per file and kind of damage")
     parser.add_argument("--bound", type=float, default=60.0, help="seconds per run")
     parser.add_argument("--seed", type=int, default=0)
