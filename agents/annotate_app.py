@@ -36,6 +36,7 @@ from facetwin.agents.pairing import (
     STRATEGIES, active_budget, active_pair, side_of, sorting_budget, sorting_state,
 )
 from facetwin.agents.pool import Pool, PoolError
+from facetwin.errors import FaceTwinError
 from facetwin.files import claim_folder
 
 NAME = re.compile(r"[\w .@-]{1,40}")
@@ -43,7 +44,7 @@ MAX_REQUEST_BYTES = 64 * 1024  # an answer is a hundred bytes
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-class BadRequest(ValueError):
+class BadRequest(FaceTwinError, ValueError):
     def __init__(self, reason: str, status: int = 400):
         super().__init__(reason)
         self.status = status

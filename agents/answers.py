@@ -17,12 +17,13 @@ import threading
 import time
 from pathlib import Path
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_jsonl
 
 ANSWERS = ("left", "right", "tie")
 
 
-class AnswerLogError(ValueError):
+class AnswerLogError(FaceTwinError, ValueError):
     """An answer log that cannot be used; the message says why."""
 
 

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from facetwin import __version__
 from facetwin.envs.expression import N_FEATURES
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_document
 from facetwin.landmarks import N_LANDMARKS
 from facetwin.profile import Profile
@@ -41,7 +42,7 @@ FORMAT = "facetwin-dataset/1"
 SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
-class DatasetError(ValueError):
+class DatasetError(FaceTwinError, ValueError):
     """A dataset folder that cannot be used as asked; the message says why."""
 
 

@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import save
 
 from facetwin.agents.models import ARCHITECTURES
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
 from facetwin.weights import build
@@ -23,7 +24,7 @@ from facetwin.weights import build
 FORMAT = "facetwin-model/1"
 
 
-class ModelError(ValueError):
+class ModelError(FaceTwinError, ValueError):
     """A model folder that cannot be used here; the message says why."""
 
 

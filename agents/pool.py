@@ -31,6 +31,7 @@ from safetensors.numpy import load as load_tensors, save as save_tensors
 from tqdm import tqdm
 
 from facetwin import profile as profiles
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, claim_folder, read_document, read_jsonl
 
 FORMAT = "facetwin-pool/1"
@@ -42,7 +43,7 @@ STAGING = "candidates"  # a build's renders, kept until the pool is written
 RANDOM_SPREAD = 0.015
 
 
-class PoolError(ValueError):
+class PoolError(FaceTwinError, ValueError):
     """A pool folder that cannot be used; the message says why."""
 
 

@@ -46,6 +46,7 @@ from facetwin.agents.embedding import Embedding
 from facetwin.agents.pairing import sorting_state
 from facetwin.agents.pool import Pool
 from facetwin.envs.emotion import WEIGHTS_SHA256
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, claim_output, read_document
 from facetwin.profile import Profile
 from facetwin.threads import single_threaded
@@ -58,7 +59,7 @@ IMAGE_SIDE = 64
 TARGETS = {"left": 1.0, "right": 0.0, "tie": 0.5}
 
 
-class PreferenceError(ValueError):
+class PreferenceError(FaceTwinError, ValueError):
     """A preference model that cannot be fitted or used; the message says why."""
 
 

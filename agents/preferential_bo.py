@@ -28,6 +28,7 @@ import torch
 from scipy.stats import qmc
 from tqdm import tqdm
 
+from facetwin.errors import FaceTwinError
 from facetwin.threads import single_threaded
 
 N_SOBOL = 3  # Sobol faces compared with the library's before the GP proposes
@@ -114,7 +115,7 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
     return {**face(best), "utility": float(utility[best]), "comparisons": asked}
 
 
-class ComparisonLogError(ValueError):
+class ComparisonLogError(FaceTwinError, ValueError):
     """A comparison log that cannot be resumed; the message says why."""
 
 

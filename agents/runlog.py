@@ -18,13 +18,14 @@ import math
 import os
 from pathlib import Path
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_jsonl
 
 # What must match for a log to be resumed: anything else is a different run.
 IDENTITY = ("method", "seed", "batch", "profile", "profile_sha256", "target", "objective")
 
 
-class RunLogError(ValueError):
+class RunLogError(FaceTwinError, ValueError):
     """A run log that cannot be resumed by this run; the message says why."""
 
 

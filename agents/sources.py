@@ -22,10 +22,11 @@ import imageio.v3 as iio
 import numpy as np
 
 from facetwin.envs.perception import PictureError, check_picture
+from facetwin.errors import FaceTwinError
 from facetwin.hardware.camera import IMAGE_SUFFIXES
 
 
-class SourceError(ValueError):
+class SourceError(FaceTwinError, ValueError):
     """A source that cannot be opened or read; the message names it."""
 
 

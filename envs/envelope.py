@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write
 from facetwin.profile import Profile
 from facetwin.sim.face import load_face
@@ -31,7 +32,7 @@ MIN_CONTRIBUTION = 0.01  # strain below this is dropped from the stored table
 N_CHECK_SAMPLES = 60
 
 
-class EnvelopeError(ValueError):
+class EnvelopeError(FaceTwinError, ValueError):
     """A missing envelope, or one computed for another profile or another version of it."""
 
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from facetwin.envs.expression import pack
+from facetwin.errors import FaceTwinError
 from facetwin.landmarks import N_LANDMARKS
 
 
 MIN_PICTURE_SIDE = 32  # pixels; MediaPipe's face detector fails on degenerate images
 
 
-class PictureError(ValueError):
+class PictureError(FaceTwinError, ValueError):
     """A picture that cannot show a face; the message names it and why."""
 
 

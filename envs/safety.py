@@ -28,6 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from facetwin.envs.envelope import StrainEnvelope, load_envelope
+from facetwin.errors import FaceTwinError
 from facetwin.profile import Exclusive, Forbidden, Profile, Tie
 from facetwin.threads import single_threaded
 
@@ -43,7 +44,7 @@ class _Combination(NamedTuple):
     names: list[str]
 
 
-class CommandError(ValueError):
+class CommandError(FaceTwinError, ValueError):
     """A command that was refused before anything was applied."""
 
 

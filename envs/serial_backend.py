@@ -24,6 +24,7 @@ import numpy as np
 
 from facetwin.envs.backend import Stepped
 from facetwin.envs.safety import SafetyFilter, SafetyReport
+from facetwin.errors import FaceTwinError
 from facetwin.hardware.bus import FeetechBus
 from facetwin.hardware.calibration import Calibration, calibration_path
 from facetwin.hardware.camera import FRESH_FRAME_WAIT_S, Frame, open_camera
@@ -37,7 +38,7 @@ STILL_IMAGE_GAP_S = 0.06  # between the two frames compared: longer than a 25 fp
 STILL_IMAGE_LEVEL = 0.3  # mean absolute pixel change that counts as still
 
 
-class HardwareError(RuntimeError):
+class HardwareError(FaceTwinError, RuntimeError):
     """The physical face (or the virtual bus standing in for it) failed; the message
     says what happened and what state the face was left in."""
 

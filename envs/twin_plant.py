@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from facetwin import profile as profiles
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write
 from facetwin.hardware.calibration import Calibration
 from facetwin.hardware.camera import stamped_png
@@ -29,7 +30,7 @@ READY_WAIT_S = 120.0  # a fresh process imports MuJoCo, pyrender and the face
 MAX_CATCH_UP_S = 0.25  # of physics between looks at the servos, when behind
 
 
-class PlantError(RuntimeError):
+class PlantError(FaceTwinError, RuntimeError):
     """The twin plant's process did not start."""
 
 

@@ -11,10 +11,11 @@ import argparse
 import math
 import os
 
+from facetwin.errors import FaceTwinError
 from facetwin.profile import IMAGE_SIZES
 
 
-class BadArguments(ValueError):
+class BadArguments(FaceTwinError, ValueError):
     """Arguments the parser refused; the message names the command and the option."""
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from facetwin import profile as profiles
 from facetwin.arguments import (
-    IMAGE_SIZE, PORT, SEED, WORKERS, BadArguments, Parser, count, real)
+    IMAGE_SIZE, PORT, SEED, WORKERS, Parser, count, real)
+from facetwin.errors import FaceTwinError
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -114,7 +115,7 @@ def _optimize_emotion(args: argparse.Namespace) -> int:
     return 0
 
 
-class UsageError(ValueError):
+class UsageError(FaceTwinError, ValueError):
     """Command-line arguments that do not fit together."""
 
 
@@ -305,7 +306,8 @@ def build_parser() -> Parser:
                                        "inverse model's one shot, refined by optimisation")
     demo.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--budget", type=count(1, 10_000), default=30, help="evaluations (default: 30)")
+    demo.add_argument("--budget", type=count(1, 10_000), default=30,
+                      help="evaluations (default: 30)")
     demo.add_argument("--samples", type=count(64, 1_000_000), default=2048,
                       help="babbling samples the model learns from (default: 2048)")
     demo.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
@@ -333,7 +335,8 @@ def build_parser() -> Parser:
     opt.add_argument("--method", choices=["bo", "random", "cmaes", "all"], default="bo")
     opt.add_argument("--budget", type=count(1, 100_000), default=100, help="evaluations per method")
     opt.add_argument("--seed", type=SEED, default=0)
-    opt.add_argument("--batch", type=count(1, 64), default=2, help="controls proposed at a time (q)")
+    opt.add_argument("--batch", type=count(1, 64), default=2,
+                     help="controls proposed at a time (q)")
     opt.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
     opt.add_argument("--init-model", type=Path,
                      help="an inverse model's folder: start from its proposal and refine it")
@@ -356,7 +359,8 @@ def build_parser() -> Parser:
     col.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     col.add_argument("--strategy", default="babble",
                      choices=["random", "babble", "expert", "symmetric"])
-    col.add_argument("--samples", type=count(1, 10_000_000), required=True, help="settled samples (commands)")
+    col.add_argument("--samples", type=count(1, 10_000_000), required=True,
+                     help="settled samples (commands)")
     col.add_argument("--workers", type=WORKERS, default=1, help="processes, each with its twin")
     col.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
     col.add_argument("--image-size", type=IMAGE_SIZE, default=256, help="render size in pixels")
@@ -407,7 +411,8 @@ def build_parser() -> Parser:
                      help="One-Euro cutoff on a held pose, Hz (lower: smoother)")
     mim.add_argument("--beta", type=real(0, 1000), default=5.0,
                      help="One-Euro speed coefficient (higher: less lag on moves)")
-    mim.add_argument("--d-cutoff", type=real(0, 1000, above=True), default=1.0, help="One-Euro speed cutoff, Hz")
+    mim.add_argument("--d-cutoff", type=real(0, 1000, above=True), default=1.0,
+                     help="One-Euro speed cutoff, Hz")
     mim.add_argument("--fps", type=real(0, 240, above=True), default=30.0,
                      help="frame rate of a folder of images or a held picture")
     mim.add_argument("--no-preview", action="store_true", help="no window even with a display")
@@ -456,50 +461,22 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    command = None
     try:
         args = build_parser().parse_args(argv)
-    except BadArguments as exc:
-        print(f"facetwin: {exc}", file=sys.stderr)
-        return 2
-    try:
+        command = args.command
         return args.func(args)
-    except _error_types() as exc:
+    except FaceTwinError as exc:
         print(f"facetwin: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"facetwin: {args.command} interrupted"
+        print(f"facetwin: {command or 'the command'} interrupted"
               + (": what it made is kept; run the same command again to resume"
-                 if args.command in RESUMABLE else ""), file=sys.stderr)
+                 if command in RESUMABLE else ""), file=sys.stderr)
         return 130
 
 
 RESUMABLE = ("demo", "collect", "optimize", "pool")  # their work is on disk as it goes
-
-
-def _error_types() -> tuple[type[Exception], ...]:
-    """What a command raises for bad input: said in one line, exit code 2."""
-    from facetwin.agents.dataset import DatasetError
-    from facetwin.agents.model_store import ModelError
-    from facetwin.agents.runlog import RunLogError
-    from facetwin.agents.sources import SourceError
-    from facetwin.cli_preference import error_types
-    from facetwin.envs.emotion import ModelMissing
-    from facetwin.envs.envelope import EnvelopeError
-    from facetwin.envs.perception import PictureError
-    from facetwin.envs.serial_backend import HardwareError
-    from facetwin.envs.twin_plant import PlantError
-    from facetwin.files import OutputError
-    from facetwin.hardware.calibration import CalibrationError
-    from facetwin.hardware.camera import CameraError
-    from facetwin.hardware.journal import JournalError
-    from facetwin.hardware.protocol import BusError
-    from facetwin.hardware.virtual_bus import LinkError
-    from facetwin.library import LibraryError
-
-    return (profiles.ProfileError, EnvelopeError, CalibrationError, JournalError, BusError,
-            HardwareError, CameraError, LinkError, PlantError, RunLogError, LibraryError,
-            OutputError, DatasetError, ModelError, SourceError, UsageError, ModelMissing,
-            PictureError, *error_types())
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def register(sub) -> None:
                                        "for people to compare")
     pool.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
     pool.add_argument("--expression", required=True, help="an expression of the library")
-    pool.add_argument("--size", type=count(2, 10_000), default=100, help="faces in the pool (default 100)")
+    pool.add_argument("--size", type=count(2, 10_000), default=100,
+                      help="faces in the pool (default 100)")
     pool.add_argument("--source", choices=["random", "runs", "dataset"], default="random",
                       help="candidates: random safe commands about the expression, the "
                            "evaluations of optimisation runs, or a dataset")
@@ -127,17 +128,9 @@ def register(sub) -> None:
     fit.add_argument("--answers", type=Path, help="answer log (default: POOL/answers.jsonl)")
     fit.add_argument("--model", default="ranknet",
                      choices=["ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp"])
-    fit.add_argument("--folds", type=count(1, 50), default=5, help="cross-validation folds (1: none)")
+    fit.add_argument("--folds", type=count(1, 50), default=5,
+                     help="cross-validation folds (1: none)")
     fit.add_argument("--epochs", type=count(1, 100_000), default=300)
     fit.add_argument("--seed", type=SEED, default=0)
     fit.add_argument("--out", type=Path, required=True, help="the model's folder")
     fit.set_defaults(func=_fit_preference)
-
-
-def error_types() -> tuple[type[Exception], ...]:
-    from facetwin.agents.answers import AnswerLogError
-    from facetwin.agents.pool import PoolError
-    from facetwin.agents.preference import PreferenceError
-    from facetwin.agents.preferential_bo import ComparisonLogError
-
-    return PoolError, AnswerLogError, PreferenceError, ComparisonLogError

@@ -8,12 +8,14 @@ import json
 import os
 from pathlib import Path
 
+from facetwin.errors import FaceTwinError
 
-class OutputError(ValueError):
+
+class OutputError(FaceTwinError, ValueError):
     """The output folder or the run's settings cannot be used; the message says why."""
 
 
-class Busy(RuntimeError):
+class Busy(FaceTwinError, RuntimeError):
     """Another running process holds the lock; the message names it."""
 
 

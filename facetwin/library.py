@@ -17,13 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
 
 FORMAT = "facetwin-library/1"
 
 
-class LibraryError(ValueError):
+class LibraryError(FaceTwinError, ValueError):
     """A library file that cannot be used with this profile; the message says why."""
 
 

@@ -65,11 +65,13 @@ def spawning():
 
 def stop_workers(executor) -> None:
     """End a ProcessPoolExecutor's workers now, mid-task: its own shutdown waits for
-    every running task to finish (a shard can take a minute)."""
-    executor.shutdown(wait=False, cancel_futures=True)
+    every running task to finish (a shard can take a minute), and so does the
+    interpreter's exit."""
     terminate = getattr(executor, "terminate_workers", None)  # Python 3.14
     if terminate is not None:
         terminate()
         return
-    for process in list((getattr(executor, "_processes", None) or {}).values()):
+    processes = list((executor._processes or {}).values())  # shutdown forgets them
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
         process.terminate()

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from facetwin.errors import FaceTwinError
 from facetwin.hardware.servo_models import BAUD_RATES
 from facetwin.hardware.servo_models import MODELS as SERVO_MODELS
 from facetwin.landmarks import N_SKIN
@@ -55,7 +56,7 @@ def to_unit(x, neutral, low, high) -> np.ndarray:
     return np.divide(d, span, out=np.zeros(np.broadcast(d, span).shape), where=span != 0)
 
 
-class ProfileError(ValueError):
+class ProfileError(FaceTwinError, ValueError):
     """A profile file that cannot be used; the message names file, control and field."""
 
     @classmethod

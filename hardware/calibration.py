@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write
 from facetwin.profile import Profile, from_unit, to_unit
 
@@ -23,7 +24,7 @@ CENTRE_TICK = 2048
 NOMINAL = "nominal"
 
 
-class CalibrationError(ValueError):
+class CalibrationError(FaceTwinError, ValueError):
     """A calibration file that does not fit its profile."""
 
 

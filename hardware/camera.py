@@ -27,13 +27,15 @@ import imageio.v3 as iio
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from facetwin.errors import FaceTwinError
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 STAMP_KEY, SEQ_KEY = "facetwin-time", "facetwin-seq"  # PNG text chunks of a frame file
 POLL_S = 0.002
 FRESH_FRAME_WAIT_S = 5.0
 
 
-class CameraError(RuntimeError):
+class CameraError(FaceTwinError, RuntimeError):
     """No (fresh) frame could be read; the message names the camera."""
 
 

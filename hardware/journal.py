@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import read_jsonl
 
 FLUSH_EVERY = 10  # records
@@ -25,7 +26,7 @@ FLUSH_AFTER_S = 0.1
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # commands are float32, as the action space
 
 
-class JournalError(ValueError):
+class JournalError(FaceTwinError, ValueError):
     """A journal that cannot be read or does not fit the profile it is replayed on."""
 
 

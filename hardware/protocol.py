@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from facetwin.errors import FaceTwinError
 from facetwin.hardware.servo_models import Register
 
 HEADER = b"\xff\xff"
@@ -22,7 +23,7 @@ PING, READ, WRITE, SYNC_READ, SYNC_WRITE = 0x01, 0x02, 0x03, 0x82, 0x83
 
 
 # -- errors ------------------------------------------------------------------------------
-class BusError(RuntimeError):
+class BusError(FaceTwinError, RuntimeError):
     """Anything that went wrong on the servo bus."""
 
 

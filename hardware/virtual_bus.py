@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from facetwin.errors import FaceTwinError
 from facetwin.files import Busy, hold_lock
 from facetwin.hardware.protocol import (
     BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, AngleLimitError, PacketReader, decode,
@@ -34,7 +35,7 @@ from facetwin.hardware.servo_models import EEPROM_END, ServoModel, servo_model
 from facetwin.profile import Profile
 
 
-class LinkError(RuntimeError):
+class LinkError(FaceTwinError, RuntimeError):
     """The link path cannot become this bus's port; the message says why."""
 
 

@@ -155,7 +155,8 @@ def test_a_bad_picture_gets_a_clear_error_and_leaves_the_env_working():
 
     env = FaceTwinEnv("emo11", features="camera", image_size=64)
     for bad, why in [(np.zeros((0, 5, 3), np.uint8), "target picture is 5 x 0 pixels"),
-                     (np.zeros((64, 64, 3), np.float64), "target picture must have 8- or 16-bit pixels"),
+                     (np.zeros((64, 64, 3), np.float64),
+                      "target picture must have 8- or 16-bit pixels"),
                      (np.zeros((64, 64, 7), np.uint8), "target picture must be")]:
         with pytest.raises(ValueError, match=why):
             env.reset(options={"target": bad})

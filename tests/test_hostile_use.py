@@ -573,3 +573,28 @@ def test_15_a_learned_score_below_zero_is_drawn_on_a_linear_axis():
 
     assert y_scale([(np.array([-2.0, -1.0, 0.5]), "bo"), (np.array([1.0]), "r")]) == "linear"
     assert y_scale([(np.array([2.0, 1.0, 0.5]), "bo")]) == "log"
+
+
+def test_every_error_of_the_project_is_one_type_the_command_line_prints_in_one_line():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import facetwin
+    from facetwin.errors import FaceTwinError
+
+    errors = set()
+    packages = [facetwin] + [importlib.import_module(f"facetwin.{sub}")
+                             for sub in ("agents", "envs", "hardware", "sim")]
+    names = [info.name for package in packages
+             for info in pkgutil.walk_packages(package.__path__, f"{package.__name__}.")]
+    for name in names:
+        if name.startswith("facetwin.assets") or name.endswith("__main__"):
+            continue  # the scripts that make the face asset
+        module = importlib.import_module(name)
+        errors |= {c for _, c in inspect.getmembers(module, inspect.isclass)
+                   if issubclass(c, Exception) and not issubclass(c, Warning)
+                   and c.__module__.startswith("facetwin.")
+                   and not c.__name__.startswith("_")}  # private: control flow
+    assert len(errors) > 25
+    assert [e.__name__ for e in errors if not issubclass(e, FaceTwinError)] == []
