@@ -39,7 +39,6 @@ def count(low: int, high: int):
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
         return value
-    parse.__name__ = "count"
     return parse
 
 
@@ -54,7 +53,6 @@ def real(low: float, high: float, *, above: bool = False):
             bound = f"above {low:g}" if above else f"from {low:g}"
             raise argparse.ArgumentTypeError(f"{value:g} is not {bound} to {high:g}")
         return value
-    parse.__name__ = "number"
     return parse
 
 
