@@ -67,13 +67,13 @@ def load_split(root: Path, split: str, profile: Profile, kind: str,
         x = mediapipe_features(c["mediapipe"][keep], meta, profile)
     elif kind == "image":
         if any(v is None for v in c["image"]):
-            raise DatasetError(f"{root} was collected with --no-images: an image model needs "
-                             "the renders")
+            raise DatasetError(f"{root} was collected with --no-images: an image model "
+                               "needs the renders")
         x = np.array([image_input(Image.open(io.BytesIO(b)), image_size) for b in c["image"]],
                      np.uint8).reshape(-1, 3, image_size, image_size)
     else:
         raise DatasetError(f"unknown input kind {kind!r}; available: "
-                         f"{', '.join((*FEATURE_KINDS, 'image'))}")
+                           f"{', '.join((*FEATURE_KINDS, 'image'))}")
     return Split(x=np.array(x, np.float32 if kind != "image" else np.uint8),
                  y=to_unit_box(c["applied"][keep], profile).astype(np.float32),
                  features=np.array(c["features"][keep]),

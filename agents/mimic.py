@@ -155,23 +155,22 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
     if neutral_frames is None:  # a held picture as its own neutral would not move the face
         neutral_frames = 0 if src.still else DEFAULT_NEUTRAL_FRAMES
     out = Path(out)
-    lock = claim_output(out)
-    mimicker = Mimic(p, model_dir, image_size, smoothing, gain, neutral, neutral_frames)
-    env = None
-    try:
-        env = FaceTwinEnv(p, backend=backend, image_size=image_size, step_mode="period",
-                          features="ground_truth" if backend == "twin" else "camera",
-                          port=port, camera=camera, journal=journal)
-        obs, _ = env.reset(seed=0, options={"target": "neutral"})
-        summary = _run(src, mimicker, env, obs, out, preview, progress, max_frames)
-    finally:
-        if env is not None:
-            env.close()  # on the robot: ramp to neutral, torque off
-        mimicker.close()
-        lock.close()
-    summary |= {"profile": p.name, "model": str(model_dir), "source": src.name,
-                "backend": backend, "smoothing": asdict(mimicker.smoothing)}
-    atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
+    with claim_output(out):
+        mimicker = Mimic(p, model_dir, image_size, smoothing, gain, neutral, neutral_frames)
+        env = None
+        try:
+            env = FaceTwinEnv(p, backend=backend, image_size=image_size, step_mode="period",
+                              features="ground_truth" if backend == "twin" else "camera",
+                              port=port, camera=camera, journal=journal)
+            obs, _ = env.reset(seed=0, options={"target": "neutral"})
+            summary = _run(src, mimicker, env, obs, out, preview, progress, max_frames)
+        finally:
+            if env is not None:
+                env.close()  # on the robot: ramp to neutral, torque off
+            mimicker.close()
+        summary |= {"profile": p.name, "model": str(model_dir), "source": src.name,
+                    "backend": backend, "smoothing": asdict(mimicker.smoothing)}
+        atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return summary
 
 

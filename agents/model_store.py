@@ -19,7 +19,7 @@ from facetwin.agents.models import ARCHITECTURES
 from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile
-from facetwin.weights import build
+from facetwin.weights import build, load_tensors
 
 FORMAT = "facetwin-model/1"
 
@@ -69,7 +69,8 @@ def config_for(model_dir: Path, profile: Profile) -> dict:
 def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:
     """The model in ``model_dir``, for ``profile`` only, in evaluation mode."""
     config = config_for(model_dir, profile)
+    weights = Path(model_dir) / "model.safetensors"
     module = build(ARCHITECTURES[config["model"]], config.get("architecture"),
-                   Path(model_dir) / "model.safetensors", ModelError,
-                   sha256=config.get("weights_sha256"))
+                   load_tensors(weights, ModelError, config.get("weights_sha256")),
+                   ModelError, weights)
     return module.eval(), config

@@ -430,8 +430,8 @@ def load_preference(model_dir: Path, profile: Profile) -> PreferenceModel:
             module.load_state_dict(state, strict=False)
         else:
             module = build(RankNet if kind in ("ranknet", "ranknet-fer") else ImageRankNet,
-                           config.get("architecture"), weights, PreferenceError, "module.",
-                           config.get("weights_sha256"))
+                           config.get("architecture"), tensors, PreferenceError, weights,
+                           "module.")
     except PreferenceError:
         raise
     except (KeyError, RuntimeError, ValueError, IndexError) as exc:

@@ -23,11 +23,11 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.agents.dataset import DatasetError, read_meta
-from facetwin.files import claim_output
 from facetwin.agents.inputs import FEATURE_KINDS, load_split, region_columns, to_unit_box
 from facetwin.agents.model_store import ModelError, save_model
 from facetwin.agents.models import ARCHITECTURES, BASELINES
 from facetwin.envs.expression import N_FEATURES
+from facetwin.files import claim_output
 from facetwin.plots import log_lines
 from facetwin.profile import Tie
 from facetwin.threads import torch_single_threaded
@@ -106,8 +106,9 @@ def _train_and_save(name, data, out, epochs, features, image_size, seed, progres
     with torch_single_threaded():  # the same data gives the same weights
         history = _train(module, name, p, train_split, val_split, epochs, seed, progress)
     if history:
-        log_lines(Path(out) / "loss.png", [(v, k.removesuffix("_l1").replace("val", "validation"))
-                                           for k, v in history.items() if v],
+        log_lines(Path(out) / "loss.png", [(history[k], label) for k, label in
+                                           (("train_l1", "train"), ("val_l1", "validation"))
+                                           if history[k]],
                   f"{name} on {p.name} ({inputs})", "epoch", "command L1 (0-1 per control)")
     training = {"seconds": round(time.perf_counter() - started, 1),
                 "train_samples": len(train_split.y), "val_samples": len(val_split.y),

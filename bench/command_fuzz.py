@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
-import json
 import os
 import shutil
 import signal
@@ -333,11 +332,11 @@ def main() -> None:
         print("making the inputs ...", flush=True)
         inputs = make_inputs(root / "inputs")
         print(f"inputs made in {time.monotonic() - started:.0f} s", flush=True)
-        tables, bad = {}, []
+        tables, runs = {}, []
         if "arguments" in args.parts:
-            tables["arguments"] = fuzz_arguments(args, rng, inputs, root, env, bad)
+            tables["arguments"] = fuzz_arguments(args, rng, inputs, root, env, runs)
         if "files" in args.parts:
-            tables["files"] = fuzz_files(args, rng, inputs, root, env, bad)
+            tables["files"] = fuzz_files(args, rng, inputs, root, env, runs)
     print(f"\n{sum(sum(c.values()) for t in tables.values() for c in t.values())} runs in "
           f"{time.monotonic() - started:.0f} s (bound {args.bound:g} s a run, seed "
           f"{args.seed})")
@@ -348,7 +347,7 @@ def main() -> None:
         for name, counts in table.items():
             print(f"| {name} | {sum(counts.values())} | "
                   + " | ".join(str(counts[o]) for o in outcomes) + " |")
-    broken = [b for b in bad if b[1] not in GOOD or b[2]]
+    broken = [r for r in runs if r[1] not in GOOD or r[2]]
     print(f"\nbroken contracts: {len(broken)} (a traceback, more than one line, exit other "
           "than 0/2/130, a hang, an orphan or a changed input)")
     for argv, outcome, changed, err in broken[:40]:
@@ -357,7 +356,7 @@ def main() -> None:
                   facetwin_lines(err)[-4:] or err.strip().splitlines()[-3:]))
 
 
-def fuzz_arguments(args, rng, inputs, root, env, bad) -> dict:
+def fuzz_arguments(args, rng, inputs, root, env, runs) -> dict:
     table = collections.defaultdict(collections.Counter)
     scratch = root / "scratch"
     scratch.mkdir()
@@ -378,13 +377,13 @@ def fuzz_arguments(args, rng, inputs, root, env, bad) -> dict:
             outcome = "changed an input"
             before = after
         table[command][outcome] += 1
-        bad.append(([command, *argv], outcome, changed, result["err"]))
+        runs.append(([command, *argv], outcome, changed, result["err"]))
         print(f"[{trial + 1}/{args.trials}] {command}: {what} -> {outcome} "
               f"({result['seconds']:.0f} s)", flush=True)
     return table
 
 
-def fuzz_files(args, rng, inputs, root, env, bad) -> dict:
+def fuzz_files(args, rng, inputs, root, env, runs) -> dict:
     table = collections.defaultdict(collections.Counter)
     donors = [f for f in (root / "inputs").rglob("*") if f.is_file()
               and f.name not in IGNORED and f.stat().st_size < 2**20]
@@ -413,7 +412,7 @@ def fuzz_files(args, rng, inputs, root, env, bad) -> dict:
                     if changed:
                         outcome = "changed an input"
                     table[f"{kind}: {path.name}"][outcome] += 1
-                    bad.append((argv, outcome, changed, result["err"]))
+                    runs.append((argv, outcome, changed, result["err"]))
                     print(f"{kind} {path.name} {how} -> {outcome} "
                           f"({result['seconds']:.0f} s)", flush=True)
                     shutil.rmtree(copy, ignore_errors=True)

@@ -25,7 +25,6 @@ def die_with_parent() -> None:
     parent = mp.parent_process()
     if parent is None:
         return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # see spawning()
     if not _ask_kernel():
         threading.Thread(target=_watch, args=(parent.pid,), daemon=True,
                          name="facetwin-lifeline").start()

@@ -1,11 +1,11 @@
 """Reading ``.safetensors`` weights into a module whose shapes a JSON file describes,
 without trusting either file.
 
-The safetensors header lists every tensor's shape and where its bytes are, so a file cut
-short, a header that is not JSON, or an architecture that would not fit the weights (an
-edited ``"hidden": [30000, 30000]`` asks for gigabytes) is found before anything is
-allocated: the module is first made on PyTorch's ``meta`` device, which has shapes and no
-memory.
+A file cut short or with a header that is not JSON is named before it is read; a file
+whose bytes changed is named by the sha256 saved beside it; and an architecture that
+does not fit the weights (an edited ``"hidden": [30000, 30000]`` asks for gigabytes) is
+found before the module is allocated: it is first made on PyTorch's ``meta`` device,
+which has shapes and no memory.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from safetensors.torch import load_file
 _MAX_HEADER = 100 * 2**20
 
 
-def tensor_shapes(path: Path, error: type[Exception]) -> dict[str, tuple[int, ...]]:
-    """The shape of each tensor in ``path``; ``error`` if the file is not whole."""
+def _check_whole(path: Path, error: type[Exception]) -> None:
+    """``error`` unless ``path`` is as long as its header says (safetensors itself maps
+    a cut-short file and fails late, or not at all)."""
     path = Path(path)
     try:
         size = path.stat().st_size
@@ -33,14 +34,8 @@ def tensor_shapes(path: Path, error: type[Exception]) -> dict[str, tuple[int, ..
             if not 0 < n <= min(_MAX_HEADER, size - 8):
                 raise ValueError("no safetensors header (empty or cut short)")
             header = json.loads(f.read(n))
-        end = 0
-        shapes = {}
-        for name, info in header.items():
-            if name == "__metadata__":
-                continue
-            start, stop = info["data_offsets"]
-            end = max(end, stop)
-            shapes[name] = tuple(int(d) for d in info["shape"])
+        end = max((int(info["data_offsets"][1]) for name, info in header.items()
+                   if name != "__metadata__"), default=0)
     except OSError as exc:
         raise error(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
@@ -48,7 +43,6 @@ def tensor_shapes(path: Path, error: type[Exception]) -> dict[str, tuple[int, ..
     if size != 8 + n + end:
         raise error(f"{path} is damaged: {size} bytes where its header describes "
                     f"{8 + n + end} (cut short, or something appended)")
-    return shapes
 
 
 def load_tensors(path: Path, error: type[Exception],
@@ -56,7 +50,7 @@ def load_tensors(path: Path, error: type[Exception],
     """Every tensor of ``path``, checked whole first, and against ``sha256`` (written
     beside it when it was saved: safetensors has no checksum, and a flipped bit in a
     weight would be read as another weight)."""
-    tensor_shapes(path, error)
+    _check_whole(path, error)
     if sha256 is not None and hashlib.sha256(Path(path).read_bytes()).hexdigest() != sha256:
         raise error(f"{path} is damaged: its sha256 is not the one written beside it when "
                     "it was saved")
@@ -66,31 +60,29 @@ def load_tensors(path: Path, error: type[Exception],
         raise error(f"{path} is damaged: {exc}") from None
 
 
-def build(factory: Callable[..., torch.nn.Module], architecture: dict, weights: Path,
-          error: type[Exception], prefix: str = "",
-          sha256: str | None = None) -> torch.nn.Module:
-    """``factory(**architecture)`` with the weights of ``weights`` (the tensors named
-    ``prefix`` + a parameter's name), or ``error`` naming what does not fit."""
+def build(factory: Callable[..., torch.nn.Module], architecture: dict,
+          tensors: dict[str, torch.Tensor], error: type[Exception], where: Path,
+          prefix: str = "") -> torch.nn.Module:
+    """``factory(**architecture)`` holding ``tensors`` (those named ``prefix`` + a
+    parameter's name), or ``error`` naming what does not fit; nothing is allocated for a
+    module whose shapes are not those of the tensors."""
     if not isinstance(architecture, dict):
-        raise error(f"{weights.parent}: the architecture is not a JSON object")
+        raise error(f"{where}: the architecture is not a JSON object")
     try:
         with torch.device("meta"):
             probe = factory(**architecture)
     except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
-        raise error(f"{weights.parent}: the architecture {architecture} makes no model: "
+        raise error(f"{where}: the architecture {architecture} makes no model: "
                     f"{exc}") from None
-    shapes = {k[len(prefix):]: v for k, v in tensor_shapes(weights, error).items()
-              if k.startswith(prefix)}
-    wanted = {k: tuple(v.shape) for k, v in probe.state_dict().items()}
-    for name, shape in wanted.items():
-        if shapes.get(name) != shape:
-            raise error(f"{weights} does not fit the architecture {architecture}: "
-                        f"{name} is {shapes.get(name, 'missing')}, the model needs {shape}")
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    for name, wanted in probe.state_dict().items():
+        have = tuple(state[name].shape) if name in state else "missing"
+        if have != tuple(wanted.shape):
+            raise error(f"{where} does not fit the architecture {architecture}: "
+                        f"{name} is {have}, the model needs {tuple(wanted.shape)}")
     module = factory(**architecture)
-    tensors = load_tensors(weights, error, sha256)
     try:
-        module.load_state_dict({k[len(prefix):]: v for k, v in tensors.items()
-                                if k.startswith(prefix)})
+        module.load_state_dict(state)
     except RuntimeError as exc:
-        raise error(f"{weights} does not fit the architecture {architecture}: {exc}") from None
+        raise error(f"{where} does not fit the architecture {architecture}: {exc}") from None
     return module
