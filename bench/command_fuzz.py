@@ -185,11 +185,12 @@ def session_members(sid: int) -> list[int]:
     return members
 
 
-def run(argv: list[str], bound_s: float, env: dict) -> dict:
+def run(argv: list[str], bound_s: float, env: dict, cwd: Path) -> dict:
+    """Runs one command in `cwd`, so that a fuzzed relative path lands in the scratch folder."""
     started = time.monotonic()
     child = subprocess.Popen([sys.executable, "-m", "facetwin.cli", *argv],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=env, start_new_session=True, errors="replace")
+                             env=env, cwd=cwd, start_new_session=True, errors="replace")
     interrupted = False
     try:
         out, err = child.communicate(timeout=bound_s)
@@ -368,7 +369,7 @@ def fuzz_arguments(args, rng, inputs, root, env, runs) -> dict:
         out = scratch / f"out-{trial}"
         argv, what = mutate(baselines(inputs, out)[command], options[command], rng, inputs,
                             scratch, out)
-        result = run([command, *argv], args.bound, env)
+        result = run([command, *argv], args.bound, env, scratch)
         outcome = verdict(command, result)
         after = fingerprint(root / "inputs")
         changed = ", ".join(k for k in before.keys() | after.keys()
@@ -401,7 +402,7 @@ def fuzz_files(args, rng, inputs, root, env, runs) -> dict:
                     damage(target, how, rng, donors)
                     before = fingerprint(copy)
                     argv = readers(moved, root / f"out-f{n}")[kind][1]
-                    result = run(argv, args.bound, env)
+                    result = run(argv, args.bound, env, root)
                     outcome = verdict(argv[0], result)
                     if outcome == "exit 0":
                         outcome = UNNOTICED
