@@ -22,8 +22,8 @@ import gymnasium as gym
 import numpy as np
 
 from facetwin.agents.evaluation import Evaluator
-from facetwin.agents.optimize import run_search, target_id
-from facetwin.agents.search import make_search
+from facetwin.agents.optimize.harness import run_search, target_id
+from facetwin.agents.optimize.search import make_search
 from facetwin.envs.expression import residual_weights, reward_terms
 from facetwin.sim.randomization import Randomization
 

@@ -51,12 +51,12 @@ def make_inputs(root: Path) -> dict[str, Path]:
     from skimage.data import astronaut
 
     from facetwin import profile as profiles
-    from facetwin.agents.answers import AnswerLog
-    from facetwin.agents.collect import collect
-    from facetwin.agents.pool import build_pool
-    from facetwin.agents.preference import fit_preference
-    from facetwin.agents.train import train
-    from facetwin.agents.tune import tune
+    from facetwin.agents.preference.answers import AnswerLog
+    from facetwin.agents.inverse.collect import collect
+    from facetwin.agents.preference.pool import build_pool
+    from facetwin.agents.preference.models import fit_preference
+    from facetwin.agents.inverse.train import train
+    from facetwin.agents.optimize.tune import tune
     from facetwin.hardware.journal import Journal
 
     p = profiles.load(PROFILE)

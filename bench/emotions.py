@@ -87,7 +87,7 @@ def library_table(reader: EmotionReader) -> None:
 
 def optimize_table(budget: int) -> None:
     from facetwin.agents.emotion_objective import EmotionObjective
-    from facetwin.agents.tune import tune
+    from facetwin.agents.optimize.tune import tune
 
     print(f"\n| profile | emotion | start | p at start | evaluations to {TARGET} | "
           f"best p in {budget} |")

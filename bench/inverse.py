@@ -21,9 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from facetwin.agents.collect import collect
-from facetwin.agents.inverse_eval import evaluate, table
-from facetwin.agents.train import train
+from facetwin.agents.inverse.collect import collect
+from facetwin.agents.inverse.evaluate import evaluate, table
+from facetwin.agents.inverse.train import train
 
 MODELS = (("mlp", "ground_truth"), ("kan", "ground_truth"), ("mlp", "mediapipe"),
           ("cnn", "ground_truth"))

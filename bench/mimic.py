@@ -22,14 +22,14 @@ import imageio.v3 as iio
 import numpy as np
 
 from facetwin import profile as profiles
-from facetwin.agents.collect import collect
-from facetwin.agents.inputs import to_unit_box
-from facetwin.agents.mimic import mimic
+from facetwin.agents.inverse.collect import collect
+from facetwin.agents.inverse.inputs import to_unit_box
+from facetwin.agents.mimic.loop import mimic
 from facetwin.agents.runlog import read_runlog
-from facetwin.agents.smoothing import OneEuroFilter
-from facetwin.agents.train import train
-from facetwin.agents.tune import tune
-from facetwin.demo import run_demo
+from facetwin.agents.mimic.smoothing import OneEuroFilter
+from facetwin.agents.inverse.train import train
+from facetwin.agents.optimize.tune import tune
+from facetwin.agents.demo import run_demo
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.render import FaceRenderer
 from facetwin.sim.twin import Twin

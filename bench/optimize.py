@@ -69,7 +69,7 @@ def make_method(method: str, p, seed: int, batch: int):
         from optuna_search import OptunaSearch
 
         return OptunaSearch(p.low, p.high, p.neutral, seed, method.split("-", 1)[1])
-    from facetwin.agents.search import make_search
+    from facetwin.agents.optimize.search import make_search
 
     return make_search(method, p.low, p.high, p.neutral, seed, batch, p.strain_ceiling)
 
@@ -115,7 +115,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/out/optimize"))
     args = ap.parse_args()
 
-    from facetwin.agents.optimize import run_search, target_id
+    from facetwin.agents.optimize.harness import run_search, target_id
     from facetwin.envs.face_env import FaceTwinEnv
 
     plans = [("quiet", args.methods, args.seeds)]

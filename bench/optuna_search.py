@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from facetwin.agents.search import Search
+from facetwin.agents.optimize.search import Search
 
 
 class OptunaSearch(Search):

@@ -32,12 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from facetwin import profile as profiles
-from facetwin.agents.pairing import active_pair, sorting_state
-from facetwin.agents.pool import build_pool, load_pool
-from facetwin.agents.preference import Pairs, accuracy, fit_model, fit_preference
-from facetwin.agents.preferential_bo import face_of, preferential_bo
-from facetwin.agents.simulated_annotator import SimulatedAnnotator, hidden_target
-from facetwin.agents.tune import tune
+from facetwin.agents.preference.pairing import active_pair, sorting_state
+from facetwin.agents.preference.pool import build_pool, load_pool
+from facetwin.agents.preference.models import Pairs, accuracy, fit_model, fit_preference
+from facetwin.agents.preference.bo import face_of, preferential_bo
+from facetwin.agents.preference.annotators import SimulatedAnnotator, hidden_target
+from facetwin.agents.optimize.tune import tune
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.files import atomic_write
 
@@ -201,7 +201,7 @@ def screenshot_part(p, pool, env, person) -> dict:
     from selenium.webdriver.support.ui import WebDriverWait
     from test_preference import _chromium
 
-    from facetwin.agents.annotate_app import AnnotationServer
+    from facetwin.agents.preference.server import AnnotationServer
 
     copy = load_pool(shutil.copytree(pool.path, OUT / "screenshot" / "happy",
                                      dirs_exist_ok=True))

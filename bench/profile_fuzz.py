@@ -1,7 +1,7 @@
 """Fuzz the profile loader: random mutations of the shipped profiles (types, ranges,
 missing and unknown fields), each of which must either load into an env that resets
 and steps with finite values, or fail with a ProfileError naming a field
-(:mod:`facetwin.profile_fuzz`). Prints a table and the first refusals of each kind.
+(:mod:`facetwin.envs.profile_fuzz`). Prints a table and the first refusals of each kind.
 
     python bench/profile_fuzz.py [--mutations 600] [--seed 0]
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from facetwin import profile as profiles
-from facetwin.profile_fuzz import check, mutate
+from facetwin.envs.profile_fuzz import check, mutate
 
 
 def main() -> None:

@@ -88,7 +88,7 @@ def measure(env, expression: str, args, model_dir: Path | None, out: Path,
     agents = {"library": p.expressions[expression],
               "bo": np.array(tune(env, target, args.budget, out / "bo.jsonl")["applied"])}
     if model_dir is not None:
-        from facetwin.agents.inverse_agent import InverseModelAgent
+        from facetwin.agents.inverse.agent import InverseModelAgent
 
         agents["inverse"] = InverseModelAgent(model_dir, env).propose(expression)
     realistic = Randomization.realistic()

@@ -30,10 +30,10 @@ from facetwin.hardware.calibration import Calibration, calibration_path
 from facetwin.hardware.camera import FRESH_FRAME_WAIT_S, Frame, open_camera
 from facetwin.hardware.journal import Journal
 from facetwin.hardware.protocol import BusError, PortGone
-from facetwin.profile import Profile
+from facetwin.profile import MAX_SETTLE_S, Profile
 
 SETTLE_TICKS = 2  # present positions within this of the goal count as arrived
-MAX_SETTLE_S = 1.5  # of servo motion, then of camera time: the face is as still as it gets
+
 STILL_IMAGE_GAP_S = 0.06  # between the two frames compared: longer than a 25 fps interval
 STILL_IMAGE_LEVEL = 0.3  # mean absolute pixel change that counts as still
 

@@ -1,5 +1,7 @@
-"""Files that survive a crash: whole files replaced atomically, append-only JSON Lines
-whose torn last line is dropped, and locks that a dead process cannot keep."""
+"""Files that survive a crash: whole files replaced atomically (every file the project
+writes whole goes through :func:`atomic_write`), profile-stamped JSON documents,
+append-only JSON Lines whose torn last line is dropped, and locks that a dead process
+cannot keep."""
 
 from __future__ import annotations
 
@@ -92,9 +94,22 @@ def claim_output(path: Path):
     return claim_folder(path, "output folder", OutputError)
 
 
-def read_document(path: Path, format_tag: str, what: str, error: type[Exception]) -> dict:
+def write_document(path: Path, format_tag: str, profile: tuple[str, str], body: dict,
+                   indent: int | None = None) -> Path:
+    """Write a profile-stamped JSON document atomically: ``format``, then the ``profile``
+    it was made for and that profile's ``profile_sha256`` (``profile`` is the pair), then
+    ``body``. :func:`read_document` checks all three."""
+    name, sha256 = profile
+    doc = {"format": format_tag, "profile": name, "profile_sha256": sha256, **body}
+    return atomic_write(Path(path), json.dumps(doc, indent=indent) + "\n")
+
+
+def read_document(path: Path, format_tag: str, what: str, error: type[Exception],
+                  profile=None, remedy: str = "make it again on this profile") -> dict:
     """A JSON object whose ``format`` is ``format_tag``, or ``error`` saying what
-    ``path`` is not (``what``: "an expression library", "a FaceTwin model", ...)."""
+    ``path`` is not (``what``: "an expression library", "a FaceTwin model", ...). With
+    ``profile``, it must also have been made for that profile as it is now (else
+    ``error``, ending with ``remedy``)."""
     path = Path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
@@ -102,4 +117,7 @@ def read_document(path: Path, format_tag: str, what: str, error: type[Exception]
         raise error(f"{path} is not {what}: {exc}") from None
     if not isinstance(doc, dict) or doc.get("format") != format_tag:
         raise error(f"{path} is not {what} (format {format_tag!r})")
+    if profile is not None:
+        profile.require_same(doc.get("profile"), doc.get("profile_sha256"), str(path), error,
+                             remedy)
     return doc

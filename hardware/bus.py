@@ -25,7 +25,7 @@ from facetwin.hardware.protocol import (
     BROADCAST, PING, READ, SYNC_READ, WRITE, BusTimeout, CorruptPacket, Packet,
     PacketReader, PortGone, decode, encode, fault, packet, sync_write_packet,
 )
-from facetwin.hardware.servo_models import Register, ServoModel, servo_model
+from facetwin.hardware.servo_models import Register, ServoModel, check_hardware, servo_model
 from facetwin.profile import Profile
 
 _PORT_ERRORS = (serial.SerialException, OSError, TypeError, termios.error)
@@ -48,9 +48,10 @@ class FeetechBus:
 
     @classmethod
     def for_profile(cls, port: str, profile: Profile, retries: int = 1) -> FeetechBus:
-        """The bus of ``profile``'s face: its baud rate, reply timeout and servo model."""
-        hw = profile.hardware
-        return cls(port, hw.baudrate, hw.reply_timeout_s, retries, hw.model)
+        """The bus of ``profile``'s face: its baud rate, reply timeout and servo model
+        (a model or rate the servos do not have is a ProfileError naming the file)."""
+        baudrate, model = check_hardware(profile)
+        return cls(port, baudrate, profile.hardware.reply_timeout_s, retries, model)
 
     # -- context -----------------------------------------------------------------------
     def __enter__(self) -> FeetechBus:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from facetwin.profile import Profile, ProfileError
+
 
 @dataclass(frozen=True)
 class Register:
@@ -109,3 +111,19 @@ def servo_model(name: str) -> ServoModel:
     except KeyError:
         raise KeyError(f"servo model {name!r} is not supported (supported: "
                        f"{', '.join(sorted(MODELS))}; Feetech STS series only)") from None
+
+
+def check_hardware(profile: Profile) -> tuple[int, ServoModel]:
+    """``profile``'s baud rate and servo model, checked against what the servos offer: a
+    ProfileError naming the file and field otherwise. The profile itself knows no servo
+    tables, so this is where a bus (real or virtual) finds out."""
+    hw = profile.hardware
+    try:
+        model = servo_model(hw.model)
+    except KeyError as exc:
+        raise ProfileError.at(profile.path, "hardware", "model", exc.args[0]) from None
+    if hw.baudrate not in BAUD_RATES:
+        raise ProfileError.at(profile.path, "hardware", "baudrate",
+                              f"{hw.baudrate} is not a rate the servos offer "
+                              f"({', '.join(map(str, BAUD_RATES))})")
+    return hw.baudrate, model

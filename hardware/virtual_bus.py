@@ -31,7 +31,7 @@ from facetwin.hardware.protocol import (
     BROADCAST, PING, READ, SYNC_READ, SYNC_WRITE, WRITE, AngleLimitError, PacketReader, decode,
     encode, packet,
 )
-from facetwin.hardware.servo_models import EEPROM_END, ServoModel, servo_model
+from facetwin.hardware.servo_models import EEPROM_END, ServoModel, check_hardware, servo_model
 from facetwin.profile import Profile
 
 
@@ -160,8 +160,9 @@ class VirtualBus:
         """The profile's servos, each at its calibrated neutral, limited to its range."""
         from facetwin.hardware.calibration import Calibration
 
+        _, model = check_hardware(profile)
         cal = calibration or Calibration.load(profile)
-        servos = {sid: VirtualServo(sid, s.neutral, s.limits, profile.hardware.model)
+        servos = {sid: VirtualServo(sid, s.neutral, s.limits, model)
                   for sid, s in cal.servos.items()}
         return cls(link, servos, plant)
 

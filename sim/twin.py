@@ -14,7 +14,7 @@ from __future__ import annotations
 import mujoco
 import numpy as np
 
-from facetwin.profile import Profile
+from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
 from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.model import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
@@ -22,7 +22,6 @@ from facetwin.sim.randomization import Randomization
 
 SETTLE_SPEED = 0.005  # m/s: no landmark faster for SETTLE_STEPS steps, the face has settled
 SETTLE_STEPS = 3
-MAX_SETTLE_S = 1.5
 
 
 class Twin:

@@ -11,9 +11,9 @@ import pytest
 
 from conftest import wait_until
 from facetwin import profile as profiles
-from facetwin.agents.optimize import run_search, target_id
+from facetwin.agents.optimize.harness import run_search, target_id
 from facetwin.agents.runlog import RunLog, RunLogError
-from facetwin.agents.search import make_search
+from facetwin.agents.optimize.search import make_search
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.perception import RIGID_LANDMARKS, human_features
 from facetwin.library import LibraryError, load_library, save_library
@@ -202,7 +202,7 @@ def test_the_lean_posterior_equals_botorchs():
     import torch
     from botorch.sampling import SobolQMCNormalSampler
 
-    from facetwin.agents.bayesopt import BayesOpt, _LeanPosterior
+    from facetwin.agents.optimize.bayesopt import BayesOpt, _LeanPosterior
     from facetwin.envs.expression import residual_weights
 
     rng = np.random.default_rng(0)

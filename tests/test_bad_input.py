@@ -31,7 +31,7 @@ from facetwin.hardware.journal import read_journal
 from facetwin.hardware.virtual_bus import LinkError, VirtualBus
 from facetwin.library import save_library
 from facetwin.profile import ProfileError
-from facetwin.profile_fuzz import check, mutate
+from facetwin.envs.profile_fuzz import check, mutate
 
 pytestmark = pytest.mark.filterwarnings("ignore::facetwin.envs.serial_backend."
                                         "NominalCalibrationWarning")

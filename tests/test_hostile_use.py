@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 from facetwin import profile as profiles
-from facetwin.agents.annotate_app import AnnotationServer
-from facetwin.agents.answers import read_answers
-from facetwin.agents.pool import PoolError, build_pool, load_pool
-from facetwin.agents.tune import tune
+from facetwin.agents.preference.server import AnnotationServer
+from facetwin.agents.preference.answers import read_answers
+from facetwin.agents.preference.pool import PoolError, build_pool, load_pool
+from facetwin.agents.optimize.tune import tune
 from facetwin.files import claim_folder
 
 
@@ -118,7 +118,7 @@ def test_4_a_killed_pool_build_is_no_pool_and_resumes_its_renders(tmp_path, buil
     from conftest import wait_until
 
     out = tmp_path / "killed"
-    script = ("from facetwin.agents.pool import build_pool; "
+    script = ("from facetwin.agents.preference.pool import build_pool; "
               f"build_pool('emo11', 'happiness', {str(out)!r}, size=6, image_size=96, "
               "progress=False)")
     child = subprocess.Popen([sys.executable, "-c", script])
@@ -140,8 +140,8 @@ def test_4_a_killed_pool_build_is_no_pool_and_resumes_its_renders(tmp_path, buil
 def test_6_preferential_optimisation_resumes_from_the_comparisons_people_made(tmp_path):
     """Stopped after five comparisons and run again for seven: the five are not asked
     again, and the result is an uninterrupted seven's."""
-    from facetwin.agents.preferential_bo import ComparisonLogError, preferential_bo
-    from facetwin.agents.simulated_annotator import SimulatedAnnotator, hidden_target
+    from facetwin.agents.preference.bo import ComparisonLogError, preferential_bo
+    from facetwin.agents.preference.annotators import SimulatedAnnotator, hidden_target
     from facetwin.envs.face_env import FaceTwinEnv
 
     p = profiles.load("emo11")
@@ -267,8 +267,8 @@ def test_9_every_size_and_rate_has_a_bound(argv, complaint, capsys):
 
 def test_9_a_model_file_asking_for_gigabytes_is_refused_before_any_is_allocated(
         dataset, tmp_path):
-    from facetwin.agents.model_store import ModelError, load_model
-    from facetwin.agents.train import train
+    from facetwin.agents.inverse.store import ModelError, load_model
+    from facetwin.agents.inverse.train import train
 
     model = tmp_path / "mlp"
     train("mlp", dataset[0], model, epochs=1, progress=False)
@@ -322,7 +322,7 @@ def test_12_the_readme_says_what_the_commands_do(tmp_path):
     import imageio.v3 as iio
     from skimage.data import astronaut
 
-    from facetwin.agents.sources import open_source
+    from facetwin.agents.mimic.sources import open_source
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert "agent.evaluate()" not in readme and 'agent.evaluate("happiness")' in readme
@@ -387,8 +387,8 @@ def test_13_a_damaged_shard_is_named_in_one_line(dataset, tmp_path, damage, caps
 
 
 def test_13_collect_makes_a_damaged_shard_again_and_ignores_strays(dataset, tmp_path):
-    from facetwin.agents.collect import collect
-    from facetwin.agents.dataset import load_columns
+    from facetwin.agents.inverse.collect import collect
+    from facetwin.agents.inverse.dataset import load_columns
 
     data = _copy_dataset(dataset, tmp_path / "data")
     shard = sorted((data / "shards").glob("seq-*.parquet"))[-1]
@@ -402,7 +402,7 @@ def test_13_collect_makes_a_damaged_shard_again_and_ignores_strays(dataset, tmp_
 
 
 def test_13_damaged_models_and_metadata_are_named_in_one_line(dataset, tmp_path, capsys):
-    from facetwin.agents.train import train
+    from facetwin.agents.inverse.train import train
     from facetwin.cli import main
 
     model = tmp_path / "ridge"
@@ -530,7 +530,7 @@ def test_14_ctrl_c_in_collect_is_one_line_that_says_run_it_again(tmp_path):
 
 def test_15_without_a_validation_split_nothing_is_called_validation(dataset, tmp_path,
                                                                      capsys):
-    from facetwin.agents.train import train
+    from facetwin.agents.inverse.train import train
 
     data = _copy_dataset(dataset, tmp_path / "data")
     meta = json.loads((data / "meta.json").read_text())
@@ -543,8 +543,8 @@ def test_15_without_a_validation_split_nothing_is_called_validation(dataset, tmp
 
 
 def test_15_an_unfinished_collection_is_named_as_such(dataset, tmp_path):
-    from facetwin.agents.dataset import DatasetError
-    from facetwin.agents.train import train
+    from facetwin.agents.inverse.dataset import DatasetError
+    from facetwin.agents.inverse.train import train
 
     data = _copy_dataset(dataset, tmp_path / "data")
     meta = json.loads((data / "meta.json").read_text())
@@ -554,8 +554,8 @@ def test_15_an_unfinished_collection_is_named_as_such(dataset, tmp_path):
 
 
 def test_15_only_cant_tell_answers_fit_nothing_and_names_are_one_line(pool, tmp_path):
-    from facetwin.agents.answers import AnswerLog
-    from facetwin.agents.preference import PreferenceError, fit_preference
+    from facetwin.agents.preference.answers import AnswerLog
+    from facetwin.agents.preference.models import PreferenceError, fit_preference
 
     log = AnswerLog(tmp_path / "answers.jsonl")
     for a, b in zip(pool.ids, pool.ids[1:]):

@@ -11,15 +11,15 @@ from scipy.interpolate import BSpline
 
 from conftest import DATASET_SAMPLES as SAMPLES
 from facetwin import profile as profiles
-from facetwin.agents.collect import SEQUENCE_LENGTH, _Worker, collect
-from facetwin.agents.dataset import DatasetError, Plan, load_columns, read_meta
+from facetwin.agents.inverse.collect import SEQUENCE_LENGTH, _Worker, collect
+from facetwin.agents.inverse.dataset import DatasetError, Plan, load_columns, read_meta
 from facetwin.agents.evaluation import Evaluator
-from facetwin.agents.inverse_agent import InverseModelAgent
-from facetwin.agents.inverse_eval import evaluate
-from facetwin.agents.model_store import ModelError, load_model
-from facetwin.agents.models.kan import KANLayer
-from facetwin.agents.strategies import STRATEGIES, make_strategy
-from facetwin.agents.train import train
+from facetwin.agents.inverse.agent import InverseModelAgent
+from facetwin.agents.inverse.evaluate import evaluate
+from facetwin.agents.inverse.store import ModelError, load_model
+from facetwin.agents.inverse.models.kan import KANLayer
+from facetwin.agents.inverse.strategies import STRATEGIES, make_strategy
+from facetwin.agents.inverse.train import train
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.safety import SafetyFilter
 
@@ -113,7 +113,7 @@ def test_the_kan_layer_is_made_of_cubic_b_splines():
 
 
 def test_the_folded_mlp_is_the_same_function():
-    from facetwin.agents.models.mlp import LandmarkMLP
+    from facetwin.agents.inverse.models.mlp import LandmarkMLP
 
     mlp = LandmarkMLP(1437, 16)
     mlp.standardize.fit(np.random.default_rng(0).normal(3.0, 2.0, (64, 1437)))
@@ -126,7 +126,7 @@ def test_the_folded_mlp_is_the_same_function():
 
 
 def test_nearest_neighbour_is_the_closest_training_sample():
-    from facetwin.agents.models.baselines import NearestNeighbour
+    from facetwin.agents.inverse.models.baselines import NearestNeighbour
 
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(300, 40)), rng.random((300, 3))

@@ -12,18 +12,18 @@ import pytest
 
 from conftest import wait_until
 from facetwin import profile as profiles
-from facetwin.agents.inputs import to_unit_box
-from facetwin.agents.inverse_agent import InverseModelAgent
-from facetwin.agents.inverse_eval import evaluate
-from facetwin.agents.mimic import mimic
-from facetwin.agents.model_store import ModelError
+from facetwin.agents.inverse.inputs import to_unit_box
+from facetwin.agents.inverse.agent import InverseModelAgent
+from facetwin.agents.inverse.evaluate import evaluate
+from facetwin.agents.mimic.loop import mimic
+from facetwin.agents.inverse.store import ModelError
 from facetwin.agents.runlog import read_runlog
-from facetwin.agents.smoothing import OneEuroFilter
-from facetwin.agents.sources import SourceError
-from facetwin.agents.train import train
-from facetwin.agents.tune import WARM_START_SIDE, tune
+from facetwin.agents.mimic.smoothing import OneEuroFilter
+from facetwin.agents.mimic.sources import SourceError
+from facetwin.agents.inverse.train import train
+from facetwin.agents.optimize.tune import WARM_START_SIDE, tune
 from facetwin.cli import main
-from facetwin.demo import library_schedule, run_demo
+from facetwin.agents.demo import library_schedule, run_demo
 from facetwin.envs.envelope import load_envelope
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.hardware.journal import read_journal

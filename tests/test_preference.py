@@ -11,20 +11,20 @@ import pytest
 from PIL import Image
 
 from facetwin import profile as profiles
-from facetwin.agents.annotate_app import AnnotationServer
-from facetwin.agents.answers import AnswerLog, read_answers
-from facetwin.agents.pairing import (
+from facetwin.agents.preference.server import AnnotationServer
+from facetwin.agents.preference.answers import AnswerLog, read_answers
+from facetwin.agents.preference.pairing import (
     binary_insert, merge_sort, sorting_budget, sorting_state,
 )
-from facetwin.agents.pool import PoolError, build_pool, load_pool
-from facetwin.agents.preference import (
+from facetwin.agents.preference.pool import PoolError, build_pool, load_pool
+from facetwin.agents.preference.models import (
     PreferenceError, fit_preference, load_preference, pool_scores,
 )
-from facetwin.agents.preferential_bo import face_of, preferential_bo
-from facetwin.agents.simulated_annotator import (
+from facetwin.agents.preference.bo import face_of, preferential_bo
+from facetwin.agents.preference.annotators import (
     SimulatedAnnotator, answer_over_http, hidden_target,
 )
-from facetwin.agents.tune import OutputError, tune
+from facetwin.agents.optimize.tune import OutputError, tune
 from facetwin.envs.face_env import FaceTwinEnv
 
 POOL_SIZE = 24
@@ -197,7 +197,7 @@ def test_a_ranknet_on_the_emotion_recogniser_learns_an_emotion_annotators_taste(
                                                                               tmp_path):
     """The emotion annotator prefers the face the recogniser finds happier; a RankNet on
     the recogniser's frozen features learns that from its answers over HTTP."""
-    from facetwin.agents.simulated_annotator import EmotionAnnotator
+    from facetwin.agents.preference.annotators import EmotionAnnotator
 
     judge = EmotionAnnotator("happy", noise=0.0, tie=0.0)
     images = {i: np.asarray(Image.open(pool.image_path(i)).convert("RGB")) for i in pool.ids}
@@ -219,7 +219,7 @@ def test_preferential_bo_asks_through_the_page(tmp_path, person):
     """propose -> compare (the simulated annotator answering over HTTP) -> update."""
     import threading
 
-    from facetwin.agents.pool import new_pool
+    from facetwin.agents.preference.pool import new_pool
 
     p = profiles.load("emo11")
     env = FaceTwinEnv(p, image_size=64)

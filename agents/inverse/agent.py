@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from facetwin.agents.evaluation import Evaluator
-from facetwin.agents.inputs import from_unit_box, image_input
-from facetwin.agents.model_store import ModelError, load_model
+from facetwin.agents.inverse.inputs import from_unit_box, image_input
+from facetwin.agents.inverse.store import ModelError, load_model
 from facetwin.envs.expression import N_FEATURES, pack
 from facetwin.envs.perception import check_picture
 from facetwin.landmarks import N_LANDMARKS

@@ -276,7 +276,7 @@ def _candidates(p, expression: str, size: int, source: str, source_path, seed: i
     elif source == "runs":
         rest = _from_runs(source_path)
     elif source == "dataset":
-        from facetwin.agents.dataset import load_columns
+        from facetwin.agents.inverse.dataset import load_columns
 
         rest = np.asarray(load_columns(Path(source_path), ["applied"])["applied"], float)
         rest = np.random.default_rng(seed).permutation(rest)[:n - 1]

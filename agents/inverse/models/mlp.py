@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from facetwin.agents.models.common import Standardize
+from facetwin.agents.inverse.models.common import Standardize
 
 
 class LandmarkMLP(nn.Module):

@@ -22,10 +22,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from facetwin import profile as profiles
-from facetwin.agents.dataset import DatasetError, read_meta
-from facetwin.agents.inputs import FEATURE_KINDS, load_split, region_columns, to_unit_box
-from facetwin.agents.model_store import ModelError, save_model
-from facetwin.agents.models import ARCHITECTURES, BASELINES
+from facetwin.agents.inverse.dataset import DatasetError, read_meta
+from facetwin.agents.inverse.inputs import FEATURE_KINDS, load_split, region_columns, to_unit_box
+from facetwin.agents.inverse.store import ModelError, save_model
+from facetwin.agents.inverse.models import ARCHITECTURES, BASELINES
 from facetwin.envs.expression import N_FEATURES
 from facetwin.files import claim_output
 from facetwin.plots import log_lines

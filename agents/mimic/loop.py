@@ -31,10 +31,10 @@ from PIL import Image, ImageDraw
 from tqdm import tqdm
 
 from facetwin import profile as profiles
-from facetwin.agents.inputs import from_unit_box, to_unit_box
-from facetwin.agents.model_store import ModelError, config_for, load_model
-from facetwin.agents.smoothing import OneEuroFilter
-from facetwin.agents.sources import Source, SourceError, open_source
+from facetwin.agents.inverse.inputs import from_unit_box, to_unit_box
+from facetwin.agents.inverse.store import ModelError, config_for, load_model
+from facetwin.agents.mimic.smoothing import OneEuroFilter
+from facetwin.agents.mimic.sources import Source, SourceError, open_source
 from facetwin.envs.perception import FaceMeshDetector, feature_pixels, human_features
 from facetwin.envs.safety import SafetyFilter
 from facetwin.envs.targets import TargetModel

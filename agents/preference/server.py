@@ -31,11 +31,11 @@ from flask import Flask, jsonify, redirect, request, send_file
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from facetwin.agents.answers import ANSWERS, AnswerLog
-from facetwin.agents.pairing import (
+from facetwin.agents.preference.answers import ANSWERS, AnswerLog
+from facetwin.agents.preference.pairing import (
     STRATEGIES, active_budget, active_pair, side_of, sorting_budget, sorting_state,
 )
-from facetwin.agents.pool import Pool, PoolError
+from facetwin.agents.preference.pool import Pool, PoolError
 from facetwin.errors import FaceTwinError
 from facetwin.files import claim_folder
 
@@ -153,7 +153,7 @@ def make_app(sessions: dict[str, PoolSession], hosts: set[str] | None = None) ->
     at 127.0.0.1 (DNS rebinding) cannot read or post answers."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
-    page = resources.files("facetwin.agents").joinpath("static/annotate.html").read_text()
+    page = resources.files("facetwin.agents.preference").joinpath("static/annotate.html").read_text()
 
     def session_of(name: str) -> PoolSession:
         if name not in sessions:

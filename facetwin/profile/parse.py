@@ -1,257 +1,26 @@
-"""Robot profiles: the single source of truth for a face's controls.
-
-A profile is one TOML file in ``assets/robots/``. It names every control with its range,
-neutral value, mirror partner, speed and torque, says how the twin realises it (a rig
-joint or a skin linkage) and which servos drive it on hardware, and carries the face's
-expression library. Everything else (action spaces, the twin, safety limits, hardware)
-reads the :class:`Profile` this module returns; nothing else parses the file.
-"""
+"""Reading a profile's TOML: every field checked, with errors that name the file, the
+control and the field."""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import tomllib
+from dataclasses import replace
 from importlib import resources
-from dataclasses import dataclass, field, replace
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from facetwin.errors import FaceTwinError
-from facetwin.hardware.servo_models import BAUD_RATES
-from facetwin.hardware.servo_models import MODELS as SERVO_MODELS
 from facetwin.landmarks import N_SKIN
-
-ROBOTS_DIR = Path(str(resources.files("facetwin.assets") / "robots"))
-GROUPS = ("brows", "lids", "gaze", "nose", "mouth", "jaw", "head", "neck")
-CONTROL_BOUND = 1e4  # control units: no face's range reaches further from 0
-IMAGE_SIZES = (32, 2048)  # pixels, square: MediaPipe needs 32; beyond 2048 is a typo
-CONTROL_RATES_HZ = (1.0, 1000.0)
-TWIN_BOUNDS = {"joints": (180.0, "deg"), "landmarks": (50.0, "mm")}  # largest |at_low|, |at_high|
-# Joints of the twin's rig that a control may drive (degrees); built in facetwin.sim.model.
-RIG_JOINTS = (
-    "neck_yaw", "neck_pitch", "neck_roll", "head_yaw", "head_pitch", "head_roll",
-    "jaw_pitch", "jaw_yaw",
-    "eye_yaw_left", "eye_yaw_right", "eye_pitch_left", "eye_pitch_right",
-    "lid_upper_left", "lid_upper_right", "lid_lower_left", "lid_lower_right",
+from facetwin.profile.couplings import Condition, Coupling, Exclusive, Forbidden, Tie
+from facetwin.profile.schema import (
+    CONTROL_BOUND, CONTROL_RATES_HZ, GROUPS, IMAGE_SIZES, RIG_JOINTS, TWIN_BOUNDS, Camera,
+    Control, Hardware, Linkage, Profile, ProfileError, TwinRealisation,
 )
 
-
-def from_unit(u, neutral, low, high) -> np.ndarray:
-    """Normalised units (0 at neutral, -1 at ``low``, +1 at ``high``) to values, linear on
-    each side of neutral. Every mapping about a neutral uses it: controls, the twin's
-    joint targets, servo ticks (where ``high`` may lie below ``low``: a reversed servo)."""
-    u = np.asarray(u, dtype=float)
-    return np.where(u >= 0, neutral + u * (high - neutral), neutral + u * (neutral - low))
-
-
-def to_unit(x, neutral, low, high) -> np.ndarray:
-    """The inverse of :func:`from_unit`, whichever way ``low`` and ``high`` run; 0 where an
-    end coincides with neutral."""
-    d = np.asarray(x, dtype=float) - neutral
-    span = np.where(d * (high - neutral) > 0, high - neutral, neutral - low)
-    return np.divide(d, span, out=np.zeros(np.broadcast(d, span).shape), where=span != 0)
-
-
-class ProfileError(FaceTwinError, ValueError):
-    """A profile file that cannot be used; the message names file, control and field."""
-
-    @classmethod
-    def at(cls, path: Path, where: str, field_name: str, problem: str) -> ProfileError:
-        return cls(f"{path}: {where}: field '{field_name}': {problem}")
-
-
-@dataclass(frozen=True)
-class Linkage:
-    """A skin linkage: a slider gripping ``landmarks`` and moving along ``direction``."""
-
-    landmarks: tuple[int, ...]
-    direction: tuple[float, float, float]  # unit vector, face frame
-    parent: str  # "head", "jaw" or the name of another control's linkage
-    symmetric: bool  # also drive the mirror-image linkage on the other side
-    mirrored: bool = False  # landmarks and direction are given for the mirror side
-
-
-@dataclass(frozen=True)
-class TwinRealisation:
-    """How the twin moves for a control: joint targets at the range ends (0 at neutral)."""
-
-    at_low: float  # degrees for rig joints, millimetres for linkages
-    at_high: float
-    joints: tuple[str, ...] = ()
-    linkage: Linkage | None = None
-    mirror_of: str | None = None  # resolved while loading; None in a loaded profile
-
-
-@dataclass(frozen=True)
-class Tie:
-    """Controls that move together: each takes their mean, in normalised units."""
-
-    controls: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Exclusive:
-    """Groups of controls of which at most one may be active (away from neutral)."""
-
-    groups: tuple[tuple[str, ...], ...]
-    active_above: float = 0.02  # normalised distance from neutral that counts as active
-
-
-@dataclass(frozen=True)
-class Condition:
-    control: str
-    above: float | None = None  # the condition holds when the value is above this
-    below: float | None = None  # ... or below this
-
-
-@dataclass(frozen=True)
-class Forbidden:
-    """A combination that must not happen: every condition holding at once.
-
-    Each threshold lies on one side of the control's neutral and the condition runs to
-    that end of its range, so moving toward neutral always leaves the combination.
-    """
-
-    when: tuple[Condition, ...]
-
-
-Coupling = Tie | Exclusive | Forbidden
-
-
-@dataclass(frozen=True)
-class Hardware:
-    """How the physical face is driven: the bus and the servos' nominal travel."""
-
-    protocol: str = "feetech-sts"
-    model: str = "STS3032"
-    baudrate: int = 1_000_000
-    ticks_per_turn: int = 4096
-    travel_deg: float = 120.0  # servo rotation across a control's range, before calibration
-    reply_timeout_s: float = 0.01  # wait for a servo's answer before one retry
-
-
-@dataclass(frozen=True)
-class Control:
-    name: str
-    group: str
-    low: float
-    high: float
-    neutral: float
-    mirror: str | None
-    max_speed: float  # control units per second
-    torque: float  # N·m at the servo horn
-    servos: tuple[int, ...]
-    twin: TwinRealisation
-    servo_direction: int = 1  # -1: ticks fall as the control rises (mirrored mounting)
-
-
-@dataclass(frozen=True)
-class Camera:
-    distance: float  # metres from the head origin along the face's z axis
-    height: float  # metres above the head origin
-    fovy_deg: float
-    size: int  # default square image size in pixels
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    description: str
-    path: Path
-    sha256: str
-    control_rate_hz: float
-    camera: Camera
-    controls: tuple[Control, ...]
-    expressions: dict[str, np.ndarray] = field(repr=False)
-    watchdog_s: float = 0.5
-    strain_ceiling: float = 0.35
-    couplings: tuple[Coupling, ...] = ()
-    hardware: Hardware = Hardware()
-
-    @property
-    def control_period_s(self) -> float:
-        return 1.0 / self.control_rate_hz
-
-    def companion(self, suffix: str) -> Path:
-        """A file stored beside the profile, e.g. ``rena25.envelope.json``."""
-        return self.path.with_name(f"{self.path.stem}.{suffix}")
-
-    @cached_property
-    def twin_ends(self) -> tuple[np.ndarray, np.ndarray]:
-        """Twin joint targets at each control's low and high end."""
-        return (np.array([c.twin.at_low for c in self.controls]),
-                np.array([c.twin.at_high for c in self.controls]))
-
-    def normalise(self, values) -> np.ndarray:
-        """Control units to [-1, 1] with 0 at neutral, piecewise linear on each side, so
-        that asymmetric neutrals still reach the same twin motion at the range ends."""
-        return to_unit(values, self.neutral, self.low, self.high)
-
-    def denormalise(self, u) -> np.ndarray:
-        return from_unit(u, self.neutral, self.low, self.high)
-
-    @cached_property
-    def unit_spans(self) -> tuple[np.ndarray, np.ndarray]:
-        """Control units per normalised unit below and above neutral."""
-        return self.neutral - self.low, self.high - self.neutral
-
-    def twin_targets(self, values) -> np.ndarray:
-        """Each control's twin joint target (degrees or millimetres) for ``values``."""
-        at_low, at_high = self.twin_ends
-        return from_unit(self.normalise(values), 0.0, at_low, at_high)
-
-    def from_twin(self, targets) -> np.ndarray:
-        """Control values from twin joint positions (the inverse of ``twin_targets``)."""
-        at_low, at_high = self.twin_ends
-        u = np.clip(to_unit(targets, 0.0, at_low, at_high), -1.0, 1.0)
-        return np.clip(self.denormalise(u), self.low, self.high)
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.controls]
-
-    @cached_property
-    def low(self) -> np.ndarray:
-        return np.array([c.low for c in self.controls], dtype=np.float32)
-
-    @cached_property
-    def high(self) -> np.ndarray:
-        return np.array([c.high for c in self.controls], dtype=np.float32)
-
-    @cached_property
-    def neutral(self) -> np.ndarray:
-        return np.array([c.neutral for c in self.controls], dtype=np.float32)
-
-    def require_same(self, name, sha256, what: str, error: type[Exception],
-                     remedy: str) -> None:
-        """Refuse ``what``, a file made for profile ``name`` at ``sha256``, unless it was
-        made for this profile as it is now: its values mean nothing on another face."""
-        if name != self.name:
-            raise error(f"{what} was made for profile {name!r}, not {self.name!r}: its "
-                        "values mean nothing on another face")
-        if sha256 != self.sha256:
-            raise error(f"{what} was made for another version of profile {self.name!r} "
-                        f"(sha256 {str(sha256)[:12]}, now {self.sha256[:12]}); {remedy}")
-
-    def index(self, name: str) -> int:
-        for i, c in enumerate(self.controls):
-            if c.name == name:
-                return i
-        raise KeyError(f"profile {self.name!r} has no control {name!r}")
-
-    def control(self, name: str) -> Control:
-        return self.controls[self.index(name)]
-
-    def vector(self, values: dict[str, float]) -> np.ndarray:
-        """A full control vector: neutral, with the named controls set."""
-        v = self.neutral.copy()
-        for name, value in values.items():
-            v[self.index(name)] = value
-        return v
+ROBOTS_DIR = Path(str(resources.files("facetwin.assets") / "robots"))
 
 
 def available() -> list[str]:
@@ -428,14 +197,13 @@ class _Parser:
         if protocol not in ("feetech-sts",):
             raise self.fail("hardware", "protocol", f"{protocol!r} is not supported "
                                                     "(supported: feetech-sts)")
+        # The servo model and baud rate are checked by the bus that opens them
+        # (facetwin.hardware): the profile knows no servo tables.
         model = table.get("model", Hardware.model)
-        if model not in SERVO_MODELS:
-            raise self.fail("hardware", "model", f"{model!r} is not a supported servo model "
-                                                 f"(supported: {', '.join(sorted(SERVO_MODELS))})")
-        baudrate = self.number(table, "baudrate", "hardware", 1_000_000, integer=True)
-        if baudrate not in BAUD_RATES:
-            raise self.fail("hardware", "baudrate", f"{baudrate} is not a rate the servos "
-                                                    f"offer ({', '.join(map(str, BAUD_RATES))})")
+        if not isinstance(model, str) or not model:
+            raise self.fail("hardware", "model", f"must be a servo model's name, got {model!r}")
+        baudrate = self.number(table, "baudrate", "hardware", 1_000_000, (1200, 4_000_000),
+                               "baud", integer=True)
         return Hardware(
             protocol=protocol, model=model, baudrate=baudrate,
             ticks_per_turn=self.number(table, "ticks_per_turn", "hardware", 4096, (256, 65536),

@@ -29,11 +29,11 @@ import numpy as np
 from PIL import Image
 
 from facetwin import profile as profiles
-from facetwin.agents.inverse_agent import InverseModelAgent
-from facetwin.agents.model_store import ModelError, read_config
-from facetwin.agents.optimize import Run, make_twin_env, run_search, target_id
+from facetwin.agents.inverse.agent import InverseModelAgent
+from facetwin.agents.inverse.store import ModelError, read_config
+from facetwin.agents.optimize.harness import Run, make_twin_env, run_search, target_id
 from facetwin.agents.runlog import read_runlog
-from facetwin.agents.search import make_search
+from facetwin.agents.optimize.search import make_search
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.files import OutputError, claim_output
 from facetwin.library import load_library, save_library
@@ -93,7 +93,7 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
         scorer, target, name = objective, "neutral", name or objective.name
     picture = not isinstance(target, str) and np.ndim(target) >= 2
     if preference is not None:
-        from facetwin.agents.preference import load_preference
+        from facetwin.agents.preference.models import load_preference
 
         if init_model is not None or not isinstance(target, str):
             raise OutputError("a preference model scores faces of its own expression: give "

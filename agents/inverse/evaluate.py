@@ -26,11 +26,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from facetwin.agents.dataset import DatasetError
-from facetwin.agents.inputs import Split, from_unit_box, load_split
-from facetwin.agents.model_store import load_model
-from facetwin.agents.models import BASELINES
-from facetwin.agents.train import build, dataset_profile
+from facetwin.agents.inverse.dataset import DatasetError
+from facetwin.agents.inverse.inputs import Split, from_unit_box, load_split
+from facetwin.agents.inverse.store import load_model
+from facetwin.agents.inverse.models import BASELINES
+from facetwin.agents.inverse.train import build, dataset_profile
 from facetwin.envs.expression import HEAD_WEIGHT_MM_PER_DEG, distance_terms
 from facetwin.envs.safety import SafetyFilter
 from facetwin.envs.targets import TargetModel

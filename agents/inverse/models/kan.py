@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facetwin.agents.models.common import Standardize
+from facetwin.agents.inverse.models.common import Standardize
 
 
 class KANLayer(nn.Module):

@@ -24,14 +24,14 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from facetwin import profile as profiles
-from facetwin.agents.dataset import (
+from facetwin.agents.inverse.dataset import (
     DatasetError, Plan, done_shards, open_plan, set_aside_damaged, write_meta, write_shard,
 )
-from facetwin.agents.strategies import STRATEGIES, make_strategy
+from facetwin.agents.inverse.strategies import STRATEGIES, make_strategy
 from facetwin.files import claim_folder
 from facetwin.lifeline import die_with_parent, spawning, stop_workers
 from facetwin.profile import IMAGE_SIZES
-from facetwin.sim.twin import MAX_SETTLE_S
+from facetwin.profile import MAX_SETTLE_S
 
 SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
 

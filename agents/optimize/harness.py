@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from facetwin.agents.evaluation import Evaluator
 from facetwin.agents.runlog import RunLog, RunLogError
-from facetwin.agents.search import Search
+from facetwin.agents.optimize.search import Search
 from facetwin.lifeline import die_with_parent, spawning
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
-from facetwin.agents.models import ARCHITECTURES
+from facetwin.agents.inverse.models import ARCHITECTURES
 from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_document
 from facetwin.profile import Profile

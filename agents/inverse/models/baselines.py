@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from facetwin.agents.models.common import Standardize
+from facetwin.agents.inverse.models.common import Standardize
 
 
 class NeutralControls(nn.Module):

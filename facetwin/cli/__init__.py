@@ -7,13 +7,13 @@ import sys
 from pathlib import Path
 
 from facetwin import profile as profiles
-from facetwin.arguments import (
+from facetwin.cli.arguments import (
     IMAGE_SIZE, PORT, SEED, WORKERS, Parser, count, real)
 from facetwin.errors import FaceTwinError
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from facetwin.demo import mimic_astronaut
+    from facetwin.agents.demo import mimic_astronaut
 
     sheet = mimic_astronaut(args.profile, args.out, budget=args.budget, workers=args.workers,
                             samples=args.samples)
@@ -22,7 +22,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _expressions(args: argparse.Namespace) -> int:
-    from facetwin.demo import run_demo
+    from facetwin.agents.demo import run_demo
 
     from facetwin.envs.emotion import EMOTIONS, LIBRARY_NAMES
 
@@ -47,10 +47,10 @@ def _fetch_models(args: argparse.Namespace) -> int:
 
 
 def _optimize(args: argparse.Namespace) -> int:
-    from facetwin.agents.tune import tune
+    from facetwin.agents.optimize.tune import tune
 
     if args.preferential:
-        from facetwin.cli_preference import optimize_preferential
+        from facetwin.cli.preference import optimize_preferential
 
         if args.target is None or args.preference or args.init_model or args.target_image:
             raise UsageError("--preferential takes --target NAME (the expression people "
@@ -92,7 +92,7 @@ def _optimize(args: argparse.Namespace) -> int:
 def _optimize_emotion(args: argparse.Namespace) -> int:
     """``--objective emotion:NAME``: the face a recogniser finds most NAME."""
     from facetwin.agents.emotion_objective import EmotionObjective
-    from facetwin.agents.tune import tune
+    from facetwin.agents.optimize.tune import tune
 
     if args.target or args.target_image or args.init_model or args.preference:
         raise UsageError("--objective takes none of --target, --target-image, --init-model "
@@ -132,7 +132,7 @@ def _read_rgb(path: Path):
 
 
 def _collect(args: argparse.Namespace) -> int:
-    from facetwin.agents.collect import collect
+    from facetwin.agents.inverse.collect import collect
 
     meta = collect(args.profile, args.strategy, args.samples, args.out, workers=args.workers,
                    image_size=args.image_size, seed=args.seed, images=not args.no_images,
@@ -147,7 +147,7 @@ def _collect(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from facetwin.agents.train import train
+    from facetwin.agents.inverse.train import train
 
     info = train(args.model, args.data, args.out, epochs=args.epochs, features=args.features,
                  image_size=args.image_size, seed=args.seed)
@@ -161,7 +161,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from facetwin.agents.inverse_eval import evaluate, table
+    from facetwin.agents.inverse.evaluate import evaluate, table
 
     result = evaluate(args.model, args.data, closed_loop=args.closed_loop)
     print(table(result))
@@ -170,8 +170,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _mimic(args: argparse.Namespace) -> int:
-    from facetwin.agents.mimic import mimic
-    from facetwin.agents.smoothing import OneEuroFilter
+    from facetwin.agents.mimic.loop import mimic
+    from facetwin.agents.mimic.smoothing import OneEuroFilter
 
     if args.backend == "serial" and not (args.port and args.camera):
         raise UsageError("--backend serial needs --port and --camera")
@@ -453,7 +453,7 @@ def build_parser() -> Parser:
     rep.add_argument("--camera")
     rep.set_defaults(func=_replay)
 
-    from facetwin.cli_preference import register
+    from facetwin.cli.preference import register
 
     register(sub)
     parser.commands = sub.choices
@@ -478,6 +478,3 @@ def main(argv: list[str] | None = None) -> int:
 
 RESUMABLE = ("demo", "collect", "optimize", "pool")  # their work is on disk as it goes
 
-
-if __name__ == "__main__":
-    sys.exit(main())

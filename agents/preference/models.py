@@ -41,10 +41,10 @@ from safetensors.torch import save
 from scipy.stats import kendalltau
 from torch import nn
 
-from facetwin.agents.answers import AnswerLogError
-from facetwin.agents.embedding import Embedding
-from facetwin.agents.pairing import sorting_state
-from facetwin.agents.pool import Pool
+from facetwin.agents.preference.answers import AnswerLogError
+from facetwin.agents.preference.embedding import Embedding
+from facetwin.agents.preference.pairing import sorting_state
+from facetwin.agents.preference.pool import Pool
 from facetwin.envs.emotion import WEIGHTS_SHA256
 from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, claim_output, read_document

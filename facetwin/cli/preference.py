@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facetwin.arguments import IMAGE_SIZE, PORT, SEED, count
+from facetwin.cli.arguments import IMAGE_SIZE, PORT, SEED, count
 
 
 def _pool(args: argparse.Namespace) -> int:
-    from facetwin.agents.pool import build_pool
+    from facetwin.agents.preference.pool import build_pool
 
     pool = build_pool(args.profile, args.expression, args.out, size=args.size,
                       source=args.source, source_path=args.source_path, seed=args.seed,
@@ -21,8 +21,8 @@ def _pool(args: argparse.Namespace) -> int:
 
 
 def _annotate(args: argparse.Namespace) -> int:
-    from facetwin.agents.annotate_app import AnnotationServer
-    from facetwin.agents.pool import load_pool
+    from facetwin.agents.preference.server import AnnotationServer
+    from facetwin.agents.preference.pool import load_pool
 
     server = AnnotationServer([load_pool(p) for p in args.pool], strategy=args.strategy,
                               host=args.host, port=args.port)
@@ -40,9 +40,9 @@ def _annotate(args: argparse.Namespace) -> int:
 
 
 def _fit_preference(args: argparse.Namespace) -> int:
-    from facetwin.agents.answers import read_answers
-    from facetwin.agents.pool import load_pool
-    from facetwin.agents.preference import fit_preference
+    from facetwin.agents.preference.answers import read_answers
+    from facetwin.agents.preference.pool import load_pool
+    from facetwin.agents.preference.models import fit_preference
 
     pool = load_pool(args.pool)
     answers = read_answers(args.answers or args.pool / "answers.jsonl")
@@ -65,9 +65,9 @@ def _fit_preference(args: argparse.Namespace) -> int:
 def optimize_preferential(args: argparse.Namespace) -> int:
     """Preferential BO with people answering on the annotation page as it goes."""
     from facetwin import profile as profiles
-    from facetwin.agents.annotate_app import AnnotationServer
-    from facetwin.agents.pool import new_pool
-    from facetwin.agents.preferential_bo import N_SOBOL, preferential_bo
+    from facetwin.agents.preference.server import AnnotationServer
+    from facetwin.agents.preference.pool import new_pool
+    from facetwin.agents.preference.bo import N_SOBOL, preferential_bo
     from facetwin.envs.face_env import FaceTwinEnv
     from facetwin.files import OutputError, claim_output
     from facetwin.library import save_library

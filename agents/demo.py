@@ -115,10 +115,10 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
     convergence), each face labelled with what the emotion recogniser reads in it."""
     from skimage.data import astronaut
 
-    from facetwin.agents.collect import collect
+    from facetwin.agents.inverse.collect import collect
     from facetwin.assets.make_face import relaxed_portrait
-    from facetwin.agents.train import train
-    from facetwin.agents.tune import tune
+    from facetwin.agents.inverse.train import train
+    from facetwin.agents.optimize.tune import tune
 
     out = Path(out)
     data, model = out / "data", out / "model"

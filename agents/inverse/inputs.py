@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facetwin.agents.dataset import DatasetError, load_columns, read_meta
+from facetwin.agents.inverse.dataset import DatasetError, load_columns, read_meta
 from facetwin.envs.expression import N_FEATURES
 from facetwin.envs.perception import perceived_features
 from facetwin.landmarks import N_LANDMARKS, N_SKIN

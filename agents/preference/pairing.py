@@ -23,8 +23,8 @@ from itertools import combinations
 
 import numpy as np
 
-from facetwin.agents.answers import verdicts
-from facetwin.agents.embedding import Embedding
+from facetwin.agents.preference.answers import verdicts
+from facetwin.agents.preference.embedding import Embedding
 
 STRATEGIES = ("mergesort", "active", "asked")
 

@@ -1,6 +1,6 @@
 """Search methods behind one ask/tell interface, so they share the harness, the budget,
 the seeds and the evaluation function: random search and CMA-ES here, Bayesian
-optimisation in :mod:`facetwin.agents.bayesopt`.
+optimisation in :mod:`facetwin.agents.optimize.bayesopt`.
 
 Every method is seeded and deterministic: given the same evaluations, it asks for the
 same controls. That is what lets a killed run resume from its log.
@@ -102,7 +102,7 @@ def make_search(method: str, low, high, x0, seed: int, batch: int = 2,
     if method == "cmaes":
         return CMAES(low, high, x0, seed)
     if method == "bo":
-        from facetwin.agents.bayesopt import BayesOpt
+        from facetwin.agents.optimize.bayesopt import BayesOpt
 
         return BayesOpt(low, high, x0, seed, strain_limit=strain_limit, batch=batch,
                         start_side=start_side)

@@ -58,7 +58,7 @@ from botorch.sampling import SobolQMCNormalSampler
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from scipy.stats import qmc
 
-from facetwin.agents.search import Search
+from facetwin.agents.optimize.search import Search
 from facetwin.envs.expression import residual_weights
 from facetwin.threads import torch_single_threaded
 
