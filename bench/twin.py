@@ -35,7 +35,7 @@ def measure(profile: str, evals: int, mp_renders: int) -> dict:
 
     env = FaceTwinEnv(profile, image_size=256)
     env.reset(seed=0)
-    twin, p = env.twin, env.profile
+    twin, p = env.backend._twin, env.profile
     rng = np.random.default_rng(0)
 
     period = round(1.0 / (p.control_rate_hz * twin.model.opt.timestep))
@@ -57,7 +57,7 @@ def measure(profile: str, evals: int, mp_renders: int) -> dict:
 
     t0 = time.perf_counter()
     for _ in range(100):
-        env.backend.renderer.render()
+        env.backend._renderer.render()
     render = 100 / (time.perf_counter() - t0)
 
     result = {"profile": profile, "physics_steps_per_s": physics,

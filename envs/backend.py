@@ -1,12 +1,18 @@
 """The contract between the env and what it drives: the twin, or a face on a servo bus.
 
-A backend owns the one stateful safety filter. The env hands it actions; it filters each
-one, moves the face, lets time pass (one control period, or until the face is still) and
-says what it applied, why, and how long the face took. Observing returns a camera image
-captured after the last step finished, with the present control positions.
+A backend owns the one stateful safety filter and everything about time: it filters
+each action, moves the face, lets time pass (one control period, or until the face is
+still) and says what it applied, why, how long the face took and whether it is at rest.
+Observing returns one record of the face as it is after the last step: a camera image
+captured after that step finished, the present controls, the camera it was seen
+through, and, where the backend has them (the twin), the ground truth: landmarks,
+expression features, head pose, skin strain and simulated time.
 
     stepped = backend.step(action, "settle")   # filter -> face -> wait
-    image, controls = backend.observe()
+    seen = backend.observe()                    # seen.image, seen.controls, ...
+
+The env and every agent go through this contract (or the env's API over it), never
+through a backend's parts.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from facetwin.envs.safety import SafetyFilter, SafetyReport
+from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 
 STEP_MODES = ("settle", "period")
@@ -24,9 +31,28 @@ STEP_MODES = ("settle", "period")
 
 @dataclass(frozen=True)
 class Stepped:
+    """What one step did."""
+
     applied: np.ndarray  # the last command that reached the face
     report: SafetyReport  # what the filter changed in it, and why
     settle_s: float  # seconds the face took: simulated on the twin, wall-clock on the robot
+    still: bool  # the face is at rest at the command (always so after a settled step;
+    # after one period only where the backend can tell without waiting: the twin)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """The face as a backend sees it after its last step."""
+
+    image: np.ndarray  # RGB, captured after the last step finished
+    controls: np.ndarray  # present positions, control units
+    camera: PinholeCamera  # the camera the image was taken through
+    # The ground truth, where the backend has it (the twin; None on a robot):
+    landmarks: np.ndarray | None = None  # (N_LANDMARKS, 2) pixels
+    features: np.ndarray | None = None  # expression features against the face's own neutral
+    head_pose: np.ndarray | None = None  # rotation vector (deg) and position (mm), world frame
+    strain_max: float | None = None  # the most strained skin triangle's strain
+    sim_time: float | None = None  # simulated seconds since reset
 
 
 class Backend(Protocol):
@@ -40,7 +66,11 @@ class Backend(Protocol):
         """Filter ``action`` and apply it for one control period (``"period"``), or until
         it is reached and the face is still (``"settle"``)."""
 
-    def observe(self) -> tuple[np.ndarray, np.ndarray]:
-        """An RGB image captured after the last step finished, and the present controls."""
+    def observe(self) -> Seen:
+        """The face after the last step (see :class:`Seen`)."""
+
+    def settle_periods(self) -> int:
+        """The most control periods a settled step can take: the safety filter's longest
+        ramp, then the longest the face may take to come to rest."""
 
     def close(self) -> None: ...

@@ -42,13 +42,27 @@ def twin_features(twin, neutral_landmarks: np.ndarray,
     return pack(mm, Rotation.from_matrix(rot).as_rotvec(degrees=True))
 
 
+def unpack(features) -> tuple[np.ndarray, np.ndarray]:
+    """Feature vectors (any leading shape) as landmark displacements (..., N_LANDMARKS, 3)
+    in millimetres and head rotation vectors (..., 3) in degrees."""
+    f = np.asarray(features, dtype=float)
+    n = N_LANDMARKS * 3
+    return f[..., :n].reshape(*f.shape[:-1], N_LANDMARKS, 3), f[..., n:]
+
+
 def distance_terms(achieved, desired) -> dict[str, np.ndarray]:
     """Mean landmark distance (mm) and head rotation error (deg), any leading shape."""
-    a, d = np.asarray(achieved, dtype=float), np.asarray(desired, dtype=float)
-    n = N_LANDMARKS * 3
-    diff = (a[..., :n] - d[..., :n]).reshape(*a.shape[:-1], N_LANDMARKS, 3)
-    return {"landmark_mm": np.linalg.norm(diff, axis=-1).mean(axis=-1),
-            "head_deg": np.linalg.norm(a[..., n:] - d[..., n:], axis=-1)}
+    a_mm, a_head = unpack(achieved)
+    d_mm, d_head = unpack(desired)
+    return {"landmark_mm": np.linalg.norm(a_mm - d_mm, axis=-1).mean(axis=-1),
+            "head_deg": np.linalg.norm(a_head - d_head, axis=-1)}
+
+
+def distance(achieved, desired) -> np.ndarray:
+    """The expression distance: mean landmark distance (mm) plus the weighted head
+    rotation error; the reward is minus it."""
+    t = distance_terms(achieved, desired)
+    return t["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * t["head_deg"]
 
 
 def reward_terms(achieved, desired) -> dict[str, np.ndarray]:

@@ -7,7 +7,9 @@
 Actions are the profile's controls in control units. The env is an adapter: a step
 goes to the backend (:mod:`facetwin.envs.backend`), which owns the one stateful safety
 filter (:mod:`facetwin.envs.safety`), filters the action, moves the face and says what it
-applied and why (``info["safety"]``) and how long the face took (``info["settle_s"]``).
+applied and why (``info["safety"]``), how long the face took (``info["settle_s"]``) and
+whether it is at rest (``info["still"]``); then the backend's record of the face
+(:class:`~facetwin.envs.backend.Seen`) becomes the observation.
 ``step_mode="period"`` applies one control period of the filtered command;
 ``step_mode="settle"`` (the default) keeps sending it, period by period at the
 profile's speeds, until it is reached and the face is still.
@@ -23,8 +25,9 @@ vector, or a picture of a person (an RGB array; ``"target_neutral"`` may give th
 person at rest), mapped onto the robot's face by ``human_features``.
 
 ``features="ground_truth"`` (the twin's default) measures the twin's own landmarks
-(a twin perturbed by ``randomization`` starts each episode at rest at its own neutral,
-which its landmarks are measured from, as a robot's are);
+(a twin perturbed by ``randomization``, or by a reset's ``options["randomization"]``,
+starts each episode at rest at its own neutral, which its landmarks are measured from,
+as a robot's are);
 ``features="camera"`` (the serial backend's only choice, and what picture targets
 need) measures landmarks MediaPipe finds on the camera image, as in-plane
 displacements from the face's own neutral (see ``perceived_features``); control
@@ -45,15 +48,15 @@ import numpy as np
 from gymnasium import spaces
 
 from facetwin import profile as profiles
-from facetwin.envs.backend import STEP_MODES
-from facetwin.envs.expression import N_FEATURES, reward_terms, twin_features
+from facetwin.envs.backend import STEP_MODES, Seen, Stepped
+from facetwin.envs.expression import N_FEATURES, distance, reward_terms
 from facetwin.envs.perception import FaceMeshDetector, perceived_features
+from facetwin.envs.safety import SafetyFilter
 from facetwin.envs.serial_backend import SerialBackend
 from facetwin.envs.targets import TargetModel
 from facetwin.envs.twin_backend import TwinBackend
 from facetwin.landmarks import N_LANDMARKS
 from facetwin.library import load_library
-from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.threads import single_threaded
 
@@ -63,6 +66,22 @@ FEATURES = ("ground_truth", "camera")
 
 
 class FaceTwinEnv(gym.Env):
+    """A robot face behind the Gymnasium API (see the module's docstring).
+
+    Args:
+        profile: a profile name (``"x2c30"``) or a loaded :class:`~facetwin.profile.Profile`.
+        backend: ``"twin"`` (MuJoCo) or ``"serial"`` (a Feetech bus and a camera).
+        image_size: square image size in pixels (the profile's camera size by default).
+        render_mode: ``"rgb_array"``, ``"depth_array"`` (twin only) or None.
+        step_mode: ``"settle"`` (until the face is still) or ``"period"`` (one period).
+        randomization: the twin's perturbation, drawn per reset from the env's seed.
+        control_rate_hz: the control rate (the profile's by default).
+        port, camera, calibration, journal: the serial backend's bus, camera, servo
+            calibration (the profile's companion file by default) and journal file.
+        features: ``"ground_truth"`` (twin) or ``"camera"`` (MediaPipe on the image).
+        library: an expression library file that extends the profile's expressions.
+    """
+
     metadata = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 25}
 
     def __init__(self, profile: str | profiles.Profile = "x2c30", backend: str = "twin",
@@ -119,17 +138,22 @@ class FaceTwinEnv(gym.Env):
             self.detector = FaceMeshDetector() if features == "camera" else None
             if self.detector is not None:
                 undo.callback(self.detector.close)
-            self.backend = TwinBackend(p, self.size, 1.0 / rate) if backend == "twin" else \
-                SerialBackend(p, port, camera, self.size, calibration, journal, rate)
-            undo.callback(self.backend.close)
-            self.targets = TargetModel(p, self.backend.safety, self.size, features,
+            # The target model filters targets with a filter of its own: a target is the
+            # filter's pure function of the profile, never the live filter's state.
+            self.targets = TargetModel(p, SafetyFilter(p), self.size, features,
                                        self.detector)
             undo.callback(self.targets.close)
-            self.twin = getattr(self.backend, "twin", None)  # the live twin; None on a robot
+            self.backend = TwinBackend(p, self.size, 1.0 / rate,
+                                       self.targets.neutral_landmarks) \
+                if backend == "twin" else \
+                SerialBackend(p, port, camera, self.size, calibration, journal, rate)
+            undo.callback(self.backend.close)
+            self._seen: Seen | None = None
             if features == "camera":
                 # Each face is measured against its own neutral, as in Emo: the robot's
                 # as its camera sees it now that start-up has brought it there.
-                seen = self.detector(self.backend.observe()[0]) if self.twin is None else None
+                seen = self.detector(self.backend.observe().image) \
+                    if backend == "serial" else None
                 self._own_neutral = seen if seen is not None else self.targets.perceived_neutral
                 self._landmarks = self._own_neutral.copy()
             undo.pop_all()
@@ -151,8 +175,31 @@ class FaceTwinEnv(gym.Env):
         """How far each landmark can move from neutral on this face (camera-plane mm)."""
         return self.targets.reach()
 
+    def neutral_face(self) -> dict[str, np.ndarray | None]:
+        """The nominal face at rest through the profile's camera: its ground-truth
+        landmark pixels, and (with ``features="camera"``) what MediaPipe finds on it."""
+        return {"landmarks": self.targets.neutral_pixels,
+                "mediapipe": self.targets.perceived_neutral}
+
     def compute_reward(self, achieved_goal, desired_goal, info=None) -> np.ndarray:
-        return sum(reward_terms(achieved_goal, desired_goal).values())
+        return -distance(achieved_goal, desired_goal)
+
+    # -- time --------------------------------------------------------------------------
+    @property
+    def settle_periods(self) -> int:
+        """The most control periods a settled step can take (a ramp, then the face
+        coming to rest): a bound for stepping period by period until ``info["still"]``."""
+        return self.backend.settle_periods()
+
+    @single_threaded()
+    def act(self, action, mode: str | None = None) -> Stepped:
+        """Move the face without looking at it (``mode`` defaults to the env's
+        ``step_mode``): for loops that act more often than they look, like mimicry
+        pacing a video. What was applied and why is in the result."""
+        mode = self.step_mode if mode is None else mode
+        if mode not in STEP_MODES:
+            raise ValueError(f"mode must be one of {STEP_MODES}, got {mode!r}")
+        return self.backend.step(action, mode)
 
     # -- Gymnasium API -----------------------------------------------------------------
     @single_threaded()
@@ -162,9 +209,13 @@ class FaceTwinEnv(gym.Env):
         target = options.pop("target", None)
         target_neutral = options.pop("target_neutral", None)
         start = options.pop("controls", None)
+        randomization = options.pop("randomization", self.randomization)
         if options:
             raise ValueError(f"unknown reset options {sorted(options)}; "
-                             "known: target, target_neutral, controls")
+                             "known: target, target_neutral, controls, randomization")
+        if not isinstance(randomization, Randomization):
+            raise ValueError("reset option 'randomization' must be a Randomization, got "
+                             f"{type(randomization).__name__}")
         library = self.expressions
         if target is None:
             names = sorted(library)
@@ -180,7 +231,7 @@ class FaceTwinEnv(gym.Env):
         else:
             self.target_name = None
             self._desired = self.features_of(np.asarray(target, dtype=float))
-        self.backend.reset(start, self.np_random, self.randomization)
+        self.backend.reset(start, self.np_random, randomization)
         obs = self.observe()
         return obs, self._info(obs, settle_s=0.0)
 
@@ -191,37 +242,30 @@ class FaceTwinEnv(gym.Env):
         info = self._info(obs, stepped.settle_s)
         info["applied"] = stepped.applied.astype(np.float32)
         info["safety"] = stepped.report.as_dict()
+        info["still"] = stepped.still
         return obs, sum(info["reward_terms"].values()), False, False, info
 
     @single_threaded()
     def observe(self) -> dict[str, np.ndarray]:
         """Look at the face as it is now, without commanding it."""
-        self._image, controls = self.backend.observe()
-        camera = self._pinhole()
+        self._seen = seen = self.backend.observe()
+        self._image = seen.image
         if self.features == "ground_truth":
-            landmarks = camera.project(self.twin.landmarks_3d())
-            own = self.backend.own_neutral
-            achieved = twin_features(self.twin, self.targets.neutral_landmarks) \
-                if own is None else twin_features(self.twin, *own)
+            landmarks, achieved = seen.landmarks, seen.features
         else:
-            seen = self.detector(self._image)
-            self._face_seen = seen is not None
-            if seen is not None:
-                self._landmarks = seen
+            found = self.detector(self._image)
+            self._face_seen = found is not None
+            if found is not None:
+                self._landmarks = found
             landmarks = self._landmarks
-            achieved = perceived_features(landmarks, self._own_neutral, camera)
+            achieved = perceived_features(landmarks, self._own_neutral, seen.camera)
         return {
             "image": self._image,
             "landmarks": np.clip(landmarks, -self.size, 2 * self.size).astype(np.float32),
-            "controls": controls.astype(np.float32),
+            "controls": seen.controls.astype(np.float32),
             "achieved_goal": np.clip(achieved, -FEATURE_BOUND, FEATURE_BOUND),
             "desired_goal": self._desired.copy(),
         }
-
-    def _pinhole(self) -> PinholeCamera:
-        """The camera the face is seen through: the twin's (randomised per episode), or,
-        for a robot, the profile's nominal one."""
-        return self.backend.camera if self.twin is not None else self.targets.camera
 
     def _info(self, obs, settle_s: float) -> dict:
         info = {
@@ -230,18 +274,20 @@ class FaceTwinEnv(gym.Env):
                              reward_terms(obs["achieved_goal"], obs["desired_goal"]).items()},
             "settle_s": settle_s,
         }
-        if self.twin is not None:
-            info["sim_time"] = self.twin.time
-            info["strain_max"] = float(self.twin.strain().max())
+        seen = self._seen
+        if seen.sim_time is not None:  # the ground truth of a twin
+            info["sim_time"] = seen.sim_time
+            info["strain_max"] = seen.strain_max
+            info["head_pose"] = seen.head_pose.astype(np.float32)
         if self.features == "camera":
             info["face_detected"] = self._face_seen
         return info
 
     def render(self):
         if self.render_mode == "depth_array":
-            return self.backend.renderer.render(depth=True)[1]
+            return self.backend.depth()
         if self.render_mode == "rgb_array":
-            return self._image if self._image is not None else self.backend.observe()[0]
+            return self._image if self._image is not None else self.backend.observe().image
         return None
 
     def close(self):

@@ -5,11 +5,14 @@ mediapipe 0.10.21 ships the face-mesh models inside its wheel, so this works off
 
 from __future__ import annotations
 
+import os
+import sys
+from contextlib import contextmanager
+
 import numpy as np
 
-from facetwin.envs.expression import pack
+from facetwin.envs.expression import pack, unpack
 from facetwin.errors import FaceTwinError
-from facetwin.landmarks import N_LANDMARKS
 
 
 MIN_PICTURE_SIDE = 32  # pixels; MediaPipe's face detector fails on degenerate images
@@ -44,6 +47,23 @@ def check_picture(image, what: str = "picture") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+@contextmanager
+def native_logs_silenced():
+    """Native code's writes to the process's stderr dropped for the block. MediaPipe's
+    graph logs its start-up there (TensorFlow Lite's XNNPACK line, absl's preamble, a
+    warning per model about feedback tensors) from C++, with no switch to turn it off in
+    0.10.21; it happens in a graph's first runs, and only those are wrapped."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 class FaceMeshDetector:
     """MediaPipe face mesh on single RGB images; landmarks in pixels, or None.
 
@@ -53,6 +73,7 @@ class FaceMeshDetector:
     def __init__(self, static_image_mode: bool = True):
         self.static_image_mode = static_image_mode
         self._mesh = self._new_mesh()
+        self._started = False
 
     def _new_mesh(self):
         import mediapipe as mp
@@ -65,10 +86,15 @@ class FaceMeshDetector:
         if self._mesh is None:
             raise ValueError("this face detector is closed")
         try:
-            result = self._mesh.process(image)
+            if self._started:
+                result = self._mesh.process(image)
+            else:
+                with native_logs_silenced():  # until both of its models have run once
+                    result = self._mesh.process(image)
+                self._started = bool(result.multi_face_landmarks)
         except (RuntimeError, ValueError) as exc:
             self.close()
-            self._mesh = self._new_mesh()
+            self._mesh, self._started = self._new_mesh(), False
             raise ValueError(f"MediaPipe could not read the {what}: {exc}") from None
         if not result.multi_face_landmarks:
             return None
@@ -138,7 +164,7 @@ def _mm(displacement_px: np.ndarray, camera) -> np.ndarray:
 def feature_pixels(features: np.ndarray, neutral_pixels: np.ndarray, camera) -> np.ndarray:
     """Where camera features put each landmark on the image of a face whose neutral
     landmarks are ``neutral_pixels``: the inverse of ``perceived_features`` (roll aside)."""
-    mm = np.asarray(features, float)[:N_LANDMARKS * 3].reshape(N_LANDMARKS, 3)[:, :2]
+    mm = unpack(features)[0][:, :2]
     return neutral_pixels + mm / _mm(np.ones((1, 2)), camera)
 
 

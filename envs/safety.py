@@ -28,8 +28,7 @@ from typing import NamedTuple
 import numpy as np
 
 from facetwin.envs.envelope import StrainEnvelope, load_envelope
-from facetwin.errors import FaceTwinError
-from facetwin.profile import Exclusive, Forbidden, Profile, Tie
+from facetwin.profile import CommandError, Exclusive, Forbidden, Profile, Tie
 from facetwin.threads import single_threaded
 
 _EPS = 1e-9
@@ -42,10 +41,6 @@ class _Combination(NamedTuple):
     thresholds: np.ndarray
     above: np.ndarray  # per condition: True for "above", False for "below"
     names: list[str]
-
-
-class CommandError(FaceTwinError, ValueError):
-    """A command that was refused before anything was applied."""
 
 
 @dataclass
@@ -143,25 +138,7 @@ class SafetyFilter:
     # -- 1. rejection ------------------------------------------------------------------
     def validate(self, command) -> np.ndarray:
         """``command`` as float64, or CommandError naming what is wrong with it."""
-        n = len(self.names)
-        try:
-            a = np.asarray(command)
-        except Exception as exc:  # ragged sequences and objects numpy cannot hold
-            raise CommandError(f"command must be {n} numbers, got {type(command).__name__}: "
-                               f"{exc}") from None
-        if a.dtype.kind not in "fiu":
-            raise CommandError(f"command must be real numbers (float or int), got dtype "
-                               f"{a.dtype}")
-        if a.shape != (n,):
-            raise CommandError(f"command must have shape ({n},), one value per control of "
-                               f"profile {self.profile.name!r}, got shape {a.shape}")
-        a = a.astype(float)
-        bad = np.flatnonzero(~np.isfinite(a))
-        if bad.size:
-            i = int(bad[0])
-            raise CommandError(f"control {self.names[i]!r} is {a[i]}; every value must be "
-                               f"finite")
-        return a
+        return self.profile.checked(command)
 
     # -- 2-4. where the face may go ----------------------------------------------------
     @single_threaded()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.envs.backend import Stepped
+from facetwin.envs.backend import Seen, Stepped
 from facetwin.envs.safety import SafetyFilter, SafetyReport
 from facetwin.errors import FaceTwinError
 from facetwin.hardware.bus import FeetechBus
@@ -31,6 +31,7 @@ from facetwin.hardware.camera import FRESH_FRAME_WAIT_S, Frame, open_camera
 from facetwin.hardware.journal import Journal
 from facetwin.hardware.protocol import BusError, PortGone
 from facetwin.profile import MAX_SETTLE_S, Profile
+from facetwin.sim.camera import PinholeCamera
 
 SETTLE_TICKS = 2  # present positions within this of the goal count as arrived
 
@@ -83,6 +84,8 @@ class SerialBackend:
         self._watchdog = threading.Thread(target=self._watch, daemon=True, name="watchdog")
         self.bus: FeetechBus | None = None
         # What can be checked is checked before a servo is touched.
+        # A robot's face is seen through the profile's nominal camera.
+        self.pinhole = PinholeCamera.from_profile(profile.camera, image_size)
         self.camera = open_camera(camera, image_size) if camera is not None else None
         if self.camera is not None:
             self.camera.read()
@@ -232,16 +235,20 @@ class SerialBackend:
                 applied, report = self._ramp(action, "step")
                 self._settle()
             self._last_step = self._clock()
-            return Stepped(applied, report, time.monotonic() - began)
+            # After one period the robot cannot tell it is at rest without waiting.
+            return Stepped(applied, report, time.monotonic() - began, mode != "period")
 
-    def observe(self) -> tuple[np.ndarray, np.ndarray]:
+    def observe(self) -> Seen:
         with self._lock:
             if self.camera is None:
                 raise HardwareError("the serial backend has no camera; pass camera=")
             frame = self._frame or self.camera.read_after(self._fresh_after, self.frame_wait_s)
             present = self.calibration.to_controls(self._read())
             self._last_step = self._clock()  # an agent's idle time starts when it has seen
-            return frame.image, present
+            return Seen(frame.image, present, self.pinhole)
+
+    def settle_periods(self) -> int:
+        return self.safety.ramp_periods(self.period) + int(MAX_SETTLE_S / self.period)
 
     def close(self) -> None:
         self._stop.set()

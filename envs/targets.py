@@ -14,12 +14,11 @@ import hashlib
 
 import numpy as np
 
-from facetwin.envs.expression import head_frame_landmarks, twin_features
+from facetwin.envs.expression import head_frame_landmarks, twin_features, unpack
 from facetwin.envs.perception import (
     FaceMeshDetector, PictureError, check_picture, human_features, perceived_features,
 )
 from facetwin.envs.safety import SafetyFilter
-from facetwin.landmarks import N_LANDMARKS
 from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.render import FaceRenderer
@@ -27,6 +26,17 @@ from facetwin.sim.twin import Twin
 
 
 class TargetModel:
+    """Targets as expression features, on a nominal twin of its own (see the module's
+    docstring).
+
+    Args:
+        profile: the face.
+        safety: a safety filter whose :meth:`~SafetyFilter.target` filters control targets.
+        image_size: the nominal camera's image size.
+        features: ``"ground_truth"`` or ``"camera"`` (MediaPipe on a render).
+        detector: MediaPipe, with ``features="camera"``.
+    """
+
     def __init__(self, profile: Profile, safety: SafetyFilter, image_size: int,
                  features: str, detector: FaceMeshDetector | None = None):
         self.profile, self.safety, self.features = profile, safety, features
@@ -34,6 +44,7 @@ class TargetModel:
         self.camera = PinholeCamera.from_profile(profile.camera, image_size)
         self.twin.reset(controls=profile.neutral)
         self.neutral_landmarks = head_frame_landmarks(self.twin)
+        self.neutral_pixels = self.camera.project(self.twin.landmarks_3d())
         self._cache: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
         self._pictures: dict[bytes, np.ndarray] = {}
         self._reach: tuple[np.ndarray, np.ndarray] | None = None
@@ -101,8 +112,7 @@ class TargetModel:
                     if end != p.neutral[i]:
                         v = p.neutral.copy()
                         v[i] = end
-                        moves.append(self.of_controls(v)[:N_LANDMARKS * 3]
-                                     .reshape(N_LANDMARKS, 3)[:, :2])
+                        moves.append(unpack(self.of_controls(v))[0][:, :2])
             per_control = np.stack(moves)
             self._reach = (np.minimum(per_control, 0).sum(axis=0),
                            np.maximum(per_control, 0).sum(axis=0))

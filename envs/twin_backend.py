@@ -1,13 +1,15 @@
-"""The twin as a backend: MuJoCo physics, rendered by a webcam-like camera."""
+"""The twin as a backend: MuJoCo physics, rendered by a webcam-like camera, with the
+ground truth a robot cannot give (landmarks, features, strain, simulated time)."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy.spatial.transform import Rotation
 
-from facetwin.envs.backend import Stepped
-from facetwin.envs.expression import head_frame_landmarks
+from facetwin.envs.backend import Seen, Stepped
+from facetwin.envs.expression import head_frame_landmarks, twin_features
 from facetwin.envs.safety import SafetyFilter
-from facetwin.profile import Profile
+from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.render import FaceRenderer, Look
@@ -27,54 +29,83 @@ def ramp_and_settle(twin: Twin, safety: SafetyFilter, action, period_s: float):
 
 
 class TwinBackend:
-    """Drives a :class:`Twin` through the safety filter; time is simulated time."""
+    """Drives a :class:`~facetwin.sim.twin.Twin` through the safety filter; time is
+    simulated time.
 
-    def __init__(self, profile: Profile, image_size: int, period_s: float):
+    Args:
+        profile: the face.
+        image_size: the camera's square image size in pixels.
+        period_s: one control period, seconds.
+        neutral: the nominal face's neutral landmarks (head frame, metres), which a
+            nominal twin's features are measured from (the target model's, so that a
+            target and the face are measured alike).
+    """
+
+    def __init__(self, profile: Profile, image_size: int, period_s: float,
+                 neutral: np.ndarray):
         self.profile, self.period_s = profile, period_s
         self.safety = SafetyFilter(profile)
-        self.twin = Twin(profile)
-        self.camera = PinholeCamera.from_profile(profile.camera, image_size)
-        self.renderer = FaceRenderer(self.twin, self.camera)
-        self._period_steps = max(1, round(period_s / self.twin.model.opt.timestep))
-        # A perturbed face's own neutral, its landmarks (head frame, m) and head rotation,
-        # against which its features are measured; None on the nominal twin, whose
-        # neutral is the target model's.
-        self.own_neutral: tuple[np.ndarray, np.ndarray] | None = None
+        self._twin = Twin(profile)
+        self._camera = PinholeCamera.from_profile(profile.camera, image_size)
+        self._renderer = FaceRenderer(self._twin, self._camera)
+        self._period_steps = max(1, round(period_s / self._twin.model.opt.timestep))
+        self._nominal = neutral, None
+        # The neutral the present face is measured from: its own, landmarks (head frame,
+        # m) and head rotation, on a perturbed twin, whose rest shape or calibration is
+        # not an expression (Emo: a robot is measured against its own neutral).
+        self._neutral = self._nominal
 
     def reset(self, start, rng: np.random.Generator, randomization: Randomization) -> None:
         offset, tilt = randomization.camera(rng)
-        self.camera = PinholeCamera.from_profile(self.profile.camera, self.camera.width,
-                                                 offset, tilt)
-        self.renderer.set_camera(self.camera)
-        self.renderer.set_look(Look.sample(randomization, rng))
+        self._camera = PinholeCamera.from_profile(self.profile.camera, self._camera.width,
+                                                  offset, tilt)
+        self._renderer.set_camera(self._camera)
+        self._renderer.set_look(Look.sample(randomization, rng))
         if start is not None:
             start, _ = self.safety.target(start)
+        twin = self._twin
         if randomization == Randomization():
-            self.own_neutral = None
-            self.twin.reset(controls=start, rng=rng, randomization=randomization)
+            self._neutral = self._nominal
+            twin.reset(controls=start, rng=rng, randomization=randomization)
         else:
-            # A robot is measured against its own neutral, as it rests there (Emo): a
-            # perturbed rest shape or calibration is not an expression.
-            self.twin.reset(rng=rng, randomization=randomization)
-            self.twin.settle()
-            self.own_neutral = head_frame_landmarks(self.twin), self.twin.head_pose()[1]
+            twin.reset(rng=rng, randomization=randomization)
+            twin.settle()
+            self._neutral = head_frame_landmarks(twin), twin.head_pose()[1]
             if start is not None:
-                self.twin.command(start)
-                self.twin.settle()
+                twin.command(start)
+                twin.settle()
         self.safety.reset(self.profile.neutral if start is None else start)
 
     def step(self, action, mode: str) -> Stepped:
-        began = self.twin.time
+        twin = self._twin
+        began = twin.time
         if mode == "period":
             applied, report = self.safety(action, self.period_s)
-            self.twin.command(applied)
-            self.twin.step(self._period_steps)
+            twin.command(applied)
+            twin.step(self._period_steps)
+            still = report.reached and twin.still()
         else:
-            applied, report = ramp_and_settle(self.twin, self.safety, action, self.period_s)
-        return Stepped(applied, report, self.twin.time - began)
+            applied, report = ramp_and_settle(twin, self.safety, action, self.period_s)
+            still = True
+        return Stepped(applied, report, twin.time - began, still)
 
-    def observe(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.renderer.render(), self.twin.present_controls()
+    def observe(self) -> Seen:
+        twin = self._twin
+        pos, rot = twin.head_pose()
+        return Seen(
+            image=self._renderer.render(), controls=twin.present_controls(),
+            camera=self._camera, landmarks=self._camera.project(twin.landmarks_3d()),
+            features=twin_features(twin, *self._neutral),
+            head_pose=np.concatenate([Rotation.from_matrix(rot).as_rotvec(degrees=True),
+                                      pos * 1e3]),
+            strain_max=float(twin.strain().max()), sim_time=twin.time)
+
+    def settle_periods(self) -> int:
+        return self.safety.ramp_periods(self.period_s) + int(MAX_SETTLE_S / self.period_s)
+
+    def depth(self) -> np.ndarray:
+        """The depth image (metres) of the present face through the present camera."""
+        return self._renderer.render(depth=True)[1]
 
     def close(self) -> None:
-        self.renderer.close()
+        self._renderer.close()

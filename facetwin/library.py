@@ -11,14 +11,13 @@ file; the env's safety filter still checks every value on its way to the face.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from facetwin.errors import FaceTwinError
-from facetwin.files import atomic_write, read_document
+from facetwin.files import read_document, write_document
 from facetwin.profile import Profile
 
 FORMAT = "facetwin-library/1"
@@ -37,23 +36,17 @@ def save_library(path: Path, profile: Profile, expressions: dict[str, np.ndarray
     if merge and path.exists():
         table = load_library(path, profile)
     table.update({k: np.asarray(v, dtype=float) for k, v in expressions.items()})
-    doc = {
-        "format": FORMAT,
-        "profile": profile.name,
-        "profile_sha256": profile.sha256,
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_document(path, FORMAT, (profile.name, profile.sha256), {
         "expressions": {name: {c.name: round(float(x), 6) for c, x in
                                zip(profile.controls, vec)} for name, vec in table.items()},
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return atomic_write(path, json.dumps(doc, indent=2) + "\n")
+    }, indent=2)
 
 
 def load_library(path: Path, profile: Profile) -> dict[str, np.ndarray]:
     """The expressions of a library file as control vectors of ``profile``."""
     path = Path(path)
-    doc = read_document(path, FORMAT, "an expression library", LibraryError)
-    profile.require_same(doc.get("profile"), doc.get("profile_sha256"), str(path), LibraryError,
-                         "make it again on this profile")
+    doc = read_document(path, FORMAT, "an expression library", LibraryError, profile)
     table = doc.get("expressions")
     if not isinstance(table, dict):
         raise LibraryError(f"{path}: 'expressions' must map names to control tables")

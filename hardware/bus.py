@@ -32,6 +32,16 @@ _PORT_ERRORS = (serial.SerialException, OSError, TypeError, termios.error)
 
 
 class FeetechBus:
+    """A Feetech STS servo bus on a serial port (see the module's docstring).
+
+    Args:
+        port: the serial device (``/dev/ttyUSB0``, or a virtual bus's link).
+        baudrate: the servos' rate.
+        timeout_s: how long to wait for a servo's answer before a retry.
+        retries: retries on silence or a corrupt reply before raising.
+        model: the servo model whose register table is used.
+    """
+
     def __init__(self, port: str, baudrate: int = 1_000_000, timeout_s: float = 0.01,
                  retries: int = 1, model: str | ServoModel = "STS3032"):
         self.port_name, self.baudrate = port, baudrate

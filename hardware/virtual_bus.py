@@ -137,6 +137,16 @@ class VirtualServo:
 
 
 class VirtualBus:
+    """Servos on a pseudo-terminal, answering the Feetech protocol as real ones do (their
+    registers, speed-limited motion, load, temperature, injected faults), optionally
+    driving a plant (the twin) with their present positions.
+
+    Args:
+        link: where the symlink to the pseudo-terminal is made (the port to open).
+        servos: the servos by id.
+        plant: what the servos move, told their positions every ``plant_period_s``.
+    """
+
     def __init__(self, link: str | Path, servos: dict[int, VirtualServo],
                  plant: Plant | None = None, plant_period_s: float = 0.02):
         self.link = Path(link)

@@ -5,11 +5,14 @@
     twin.settle()
     twin.landmarks_3d()   # (N_LANDMARKS, 3) metres, world frame
 
-Commands are ramped at each control's maximum speed, as a servo with a speed limit
-moves, and optionally pass through backlash; the physics steps at 1 kHz.
+Commands go through the servo model (:mod:`.servos`: a speed-limited ramp, backlash, a
+calibration's error) to the physics, which steps at 1 kHz; a perturbed twin's draws are
+applied by :mod:`.perturbation`.
 """
 
 from __future__ import annotations
+
+import sys
 
 import mujoco
 import numpy as np
@@ -18,26 +21,59 @@ from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
 from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.model import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
+from facetwin.sim.perturbation import Perturbation
 from facetwin.sim.randomization import Randomization
+from facetwin.sim.servos import Servos
 
 SETTLE_SPEED = 0.005  # m/s: no landmark faster for SETTLE_STEPS steps, the face has settled
 SETTLE_STEPS = 3
 
 
+# MuJoCo warns, at every compile, that the skin flex "is not rigid and has no equality
+# constraints or passive forces": its check does not count the shell's stretch elasticity
+# nor the tether springs that hold every skin vertex. That one message is dropped; any
+# other MuJoCo warning is passed on as MuJoCo prints it.
+_KNOWN_FLEX_WARNING = "flex 'skin' is not rigid and has no equality constraints or passive"
+
+
+def compile_model(xml: str) -> mujoco.MjModel:
+    """The MuJoCo model of ``xml``, without MuJoCo's known false warning about the skin."""
+    previous = mujoco.get_mju_user_warning()
+
+    def warn(message: str) -> None:
+        if not message.startswith(_KNOWN_FLEX_WARNING):
+            sys.stderr.write(f"MuJoCo WARNING: {message}\n")
+
+    mujoco.set_mju_user_warning(warn)
+    try:
+        return mujoco.MjModel.from_xml_string(xml)
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 class Twin:
+    """One profile's face as MuJoCo physics: a flex skin pulled by servo-driven linkages
+    and rig joints, read back as landmarks, present controls and skin strain.
+
+    Args:
+        profile: the face.
+        skin: the skin's material parameters.
+        face: the face mesh (the shipped one by default).
+    """
+
     def __init__(self, profile: Profile, skin: SkinParams = SkinParams(),
                  face: FaceAsset | None = None):
         self.profile = profile
         self.face = face or load_face()
         self.skin = skin
         self.built = build(profile, self.face, skin)
-        self.model = mujoco.MjModel.from_xml_string(self.built.xml)
+        self.model = compile_model(self.built.xml)
         critically_damp_servos(self.model)
         self.data = mujoco.MjData(self.model)
         m = self.model
 
         c = profile.controls
-        self._speed = np.array([x.max_speed for x in c])
+        self.servos = Servos(profile)
         joints = self.built.joints
         self._act_control = np.array([j.control for j in joints])
         self._act_scale = np.array([np.pi / 180 if j.kind == "hinge" else 1e-3 for j in joints])
@@ -71,21 +107,15 @@ class Twin:
         self._rest_len = np.linalg.norm(rest[self._edges[..., 0]] - rest[self._edges[..., 1]],
                                         axis=2)
 
-        self._base_flex_stiffness = m.flex_stiffness.copy()
-        self._base_jnt_stiffness = m.jnt_stiffness.copy()
-        self._base_gain = m.actuator_gainprm[:, 0].copy()
-        self._base_bias = m.actuator_biasprm[:, 1:3].copy()
-        self._base_body_pos = m.body_pos.copy()
-        self._slides = np.array([j.kind == "slide" for j in joints])
-        self._linkage_bodies = np.array([m.joint(j.name).bodyid[0] for j in joints
-                                         if j.kind == "slide"])
-        self._skin_bodies = np.array([m.body(f"skin_{i}").id
-                                      for i in self.built.free_vertices])
-        self._skin_joints = np.array([m.joint(f"skin_{i}_{a}").id
-                                      for i in self.built.free_vertices for a in "xyz"])
-        self._backlash = np.zeros(len(c))
-        self._calibration: tuple[np.ndarray, np.ndarray] | None = None  # offset, travel
-        self._act_travel = np.ones(len(joints))
+        self._perturbation = Perturbation(
+            m, slides=np.array([j.kind == "slide" for j in joints]),
+            linkage_bodies=np.array([m.joint(j.name).bodyid[0] for j in joints
+                                     if j.kind == "slide"]),
+            skin_bodies=np.array([m.body(f"skin_{i}").id for i in self.built.free_vertices]),
+            skin_joints=np.array([m.joint(f"skin_{i}_{a}").id
+                                  for i in self.built.free_vertices for a in "xyz"]),
+            skin_rest=self.face.vertices[self.built.free_vertices])
+        self._act_travel = np.ones(len(joints))  # a perturbed linkage's travel scale
         self.reset()
 
     # -- state -------------------------------------------------------------------------
@@ -102,11 +132,11 @@ class Twin:
         """Rest pose at ``controls`` (neutral by default), with fresh randomisation."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        self._randomize(rng or np.random.default_rng(0), randomization or Randomization())
+        self._act_travel = self._perturbation.apply(rng or np.random.default_rng(0),
+                                                    randomization or Randomization(),
+                                                    self.servos)
         target = self.profile.neutral.astype(float) if controls is None else self.checked(controls)
-        self._setpoint = target.copy()
-        self._effective = target.copy()
-        self._target = target.copy()
+        self.servos.reset(target)
         self._apply_ctrl()
         mujoco.mj_forward(m, d)
         self._skin_before = d.flexvert_xpos.copy()
@@ -115,92 +145,28 @@ class Twin:
             # there directly would tear the skin around the jaw and head in one step.
             self.settle(strict=strict)
 
-    def _randomize(self, rng: np.random.Generator, r: Randomization) -> None:
-        m, p = self.model, self.profile
-        k = rng.uniform(*r.skin_stiffness) if r.skin_stiffness else 1.0
-        m.flex_stiffness[:] = self._base_flex_stiffness * k
-        m.jnt_stiffness[:] = self._base_jnt_stiffness * k
-        g = rng.uniform(*r.servo_gain, size=m.nu) if r.servo_gain else np.ones(m.nu)
-        m.actuator_gainprm[:, 0] = self._base_gain * g
-        m.actuator_biasprm[:, 1] = self._base_bias[:, 0] * g
-        m.actuator_biasprm[:, 2] = self._base_bias[:, 1] * np.sqrt(g)
-        width = p.high - p.low
-        n = self.n_controls
-        self._backlash = rng.uniform(0, r.backlash, n) * width \
-            if r.backlash else np.zeros(n)
-        # Knobs added later draw after the ones above, so those keep their values.
-        self._calibration = None
-        if r.servo_offset or r.servo_travel:
-            offset = rng.uniform(-1, 1, n) * r.servo_offset * width if r.servo_offset \
-                else np.zeros(n)
-            travel = rng.uniform(*r.servo_travel, n) if r.servo_travel else np.ones(n)
-            self._calibration = (offset, travel)
-        self._act_travel = np.ones(len(self._slides))
-        if r.linkage_travel:
-            self._act_travel[self._slides] = rng.uniform(*r.linkage_travel, self._slides.sum())
-        m.body_pos[:] = self._base_body_pos
-        if r.linkage_anchor_mm:
-            m.body_pos[self._linkage_bodies] += rng.uniform(
-                -1, 1, (len(self._linkage_bodies), 3)) * r.linkage_anchor_mm * 1e-3
-        if r.skin_rest_mm:
-            m.body_pos[self._skin_bodies] += self._smooth_field(rng, r.skin_rest_mm * 1e-3)
-        if r.skin_thickness:
-            m.flex_stiffness[:] *= rng.uniform(*r.skin_thickness)
-        if r.tether_stiffness:
-            m.jnt_stiffness[self._skin_joints] *= rng.uniform(*r.tether_stiffness)
-
-    def _smooth_field(self, rng: np.random.Generator, largest_m: float,
-                      bumps: int = 8, width_m: float = 0.02) -> np.ndarray:
-        """A smooth random displacement of each free skin vertex's rest position: Gaussian
-        bumps of random direction about random skin points, scaled so the largest
-        displacement is ``largest_m`` (a moulded skin's shape differs broadly, not
-        vertex by vertex)."""
-        rest = self.face.vertices[self.built.free_vertices]
-        centres = rest[rng.choice(len(rest), bumps, replace=False)]
-        weights = np.exp(-((rest[:, None] - centres[None]) ** 2).sum(-1) / (2 * width_m ** 2))
-        field = weights @ rng.normal(size=(bumps, 3))
-        return field * largest_m / np.linalg.norm(field, axis=1).max()
-
     def checked(self, controls) -> np.ndarray:
-        """``controls`` as a clamped float vector; wrong shapes and non-finite values raise."""
-        v = np.asarray(controls, dtype=float)
-        if v.shape != (self.n_controls,):
-            raise ValueError(f"expected shape ({self.n_controls},), one value per control of "
-                             f"profile {self.profile.name!r}, got shape {v.shape}")
-        bad = ~np.isfinite(v)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"control {self.profile.controls[i].name!r} is {v[i]}")
-        return np.clip(v, self.profile.low, self.profile.high)
+        """``controls`` clamped to their ranges; a command the profile refuses
+        (:meth:`~facetwin.profile.Profile.checked`) raises CommandError."""
+        return np.clip(self.profile.checked(controls), self.profile.low, self.profile.high)
 
     # -- driving -----------------------------------------------------------------------
     def command(self, controls) -> None:
         """Set the goal positions (control units); values are clamped to their ranges."""
-        self._target = self.checked(controls)
+        self.servos.goal = self.checked(controls)
 
     def _apply_ctrl(self) -> None:
-        half = 0.5 * self._backlash
-        self._effective = np.clip(self._effective, self._setpoint - half, self._setpoint + half)
-        targets = self.profile.twin_targets(self._physical(self._effective))
+        targets = self.profile.twin_targets(self.servos.linkage_controls())
         self.data.ctrl[:self._n_profile_act] = \
             targets[self._act_control] * self._act_scale * self._act_travel
         if self._followers.size:
             self.data.ctrl[self._followers] = MODIOLUS_JAW_SHARE * self.data.qpos[self._jaw_qpos]
 
-    def _physical(self, controls: np.ndarray) -> np.ndarray:
-        """Where a servo told ``controls`` really goes, in control units: its calibration's
-        zero offset and travel error (none on the nominal twin)."""
-        if self._calibration is None:
-            return controls
-        offset, travel = self._calibration
-        return self.profile.neutral + travel * (controls - self.profile.neutral) + offset
-
     def step(self, n: int = 1) -> None:
         """Advance the physics ``n`` steps, ramping the servos toward their goals."""
         m, d = self.model, self.data
-        max_delta = self._speed * m.opt.timestep
         for _ in range(n):
-            self._setpoint += np.clip(self._target - self._setpoint, -max_delta, max_delta)
+            self.servos.ramp(m.opt.timestep)
             self._apply_ctrl()
             d.qfrc_applied[self._skin_dofs] = -self._tissue_damping * d.qvel[self._skin_dofs]
             self._skin_before[:] = d.flexvert_xpos
@@ -215,7 +181,7 @@ class Twin:
 
     def arrived(self) -> bool:
         """The servos' ramps have reached their goals (the joints may still be moving)."""
-        return np.array_equal(self._setpoint, self._target)
+        return self.servos.arrived()
 
     def still(self) -> bool:
         """The servos have reached their goals and no landmark moves faster than settling
@@ -246,11 +212,7 @@ class Twin:
         a = self._present_act
         physical = self.profile.from_twin(
             self.data.qpos[self._act_qpos[a]] / (self._act_scale[a] * self._act_travel[a]))
-        if self._calibration is None:
-            return physical
-        offset, travel = self._calibration  # what the servo reports through its calibration
-        return np.clip(self.profile.neutral + (physical - offset - self.profile.neutral) / travel,
-                       self.profile.low, self.profile.high)
+        return self.servos.reported(physical)
 
     def skin_vertices(self) -> np.ndarray:
         return self.data.flexvert_xpos.copy()

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import facetwin.envs  # noqa: F401
-from conftest import wait_until
+from helpers import virtual_bus, wait_until
 from facetwin import profile as profiles
 from facetwin.agents.runlog import RunLog, RunLogError, read_runlog
 from facetwin.cli import main
@@ -38,6 +38,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::facetwin.envs.serial_backend."
 
 
 # -- 1. the virtual bus's link ---------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_the_virtual_bus_replaces_only_a_stale_link(tmp_path, capsys):
     emo = profiles.load("emo11")
     precious = tmp_path / "notes.txt"
@@ -61,11 +63,9 @@ def test_the_virtual_bus_replaces_only_a_stale_link(tmp_path, capsys):
     assert not link.exists() and not link.is_symlink()  # removed with its own bus
 
     # A bus killed outright leaves its link behind: stale, so the next bus may take it.
-    killed = subprocess.Popen([sys.executable, "-m", "facetwin.cli", "virtual-bus", "--profile",
-                               "emo11", "--link", str(link)], stdout=subprocess.PIPE, text=True)
-    assert killed.stdout.readline().startswith("virtual bus ready")
-    os.kill(killed.pid, signal.SIGKILL)
-    killed.wait()
+    with virtual_bus("emo11", link) as (killed, _):
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait()
     assert link.is_symlink()
     with VirtualBus.for_profile(emo, link):
         with FeetechBus.for_profile(str(link), emo) as bus:
@@ -150,6 +150,7 @@ def test_closing_after_a_bus_fault_closes_the_port(rena_bus, live_frames, tmp_pa
 
 
 # -- 3. pictures -----------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_bad_picture_gets_a_clear_error_and_leaves_the_env_working():
     from skimage.data import astronaut
 
@@ -202,6 +203,7 @@ def test_profile_numbers_and_tables_are_checked_and_named(tmp_path, changes, fie
         profiles.load(path)
 
 
+@pytest.mark.slow
 def test_fuzzed_profiles_load_and_step_or_name_a_field(tmp_path):
     rng = np.random.default_rng(7)
     outcomes = collections.Counter()
@@ -240,6 +242,8 @@ def test_an_edited_run_log_record_is_refused_and_named_by_its_line(tmp_path):
         read_runlog(path)
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_two_runs_on_one_output_folder_the_second_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     first = subprocess.Popen([sys.executable, "-m", "facetwin.cli", "optimize", "--profile",

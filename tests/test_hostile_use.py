@@ -23,6 +23,8 @@ from facetwin.agents.preference.pool import PoolError, build_pool, load_pool
 from facetwin.agents.optimize.tune import tune
 from facetwin.files import claim_folder
 
+pytestmark = pytest.mark.slow  # the whole module: see the README's test loop
+
 
 @pytest.fixture(scope="module")
 def built_pool(tmp_path_factory):
@@ -67,7 +69,7 @@ def test_2_a_pool_folder_being_built_is_refused_to_a_second_build(tmp_path):
     assert not (out / "pool.json").exists()
 
 
-# 3: tests/test_preference.py::test_the_full_loop_beats_the_library_face
+# 3: tests/agents/preference/test_preference.py::test_the_full_loop_beats_the_library_face
 
 
 def test_5_a_resumed_run_with_a_smaller_budget_keeps_what_the_longer_run_found(tmp_path):
@@ -112,10 +114,11 @@ def test_7_an_answer_counts_once_and_only_for_a_pair_that_was_asked(pool):
     assert [r["answer"] for r in read_answers(pool.path / "answers.jsonl")] == ["tie"]
 
 
+@pytest.mark.subprocess
 def test_4_a_killed_pool_build_is_no_pool_and_resumes_its_renders(tmp_path, built_pool):
     """Killed while rendering: no pool.json to serve; run again, it renders only what
     was missing and makes the pool an uninterrupted build makes."""
-    from conftest import wait_until
+    from helpers import wait_until
 
     out = tmp_path / "killed"
     script = ("from facetwin.agents.preference.pool import build_pool; "
@@ -213,6 +216,7 @@ def _loaded_workers(pid: int) -> list[int]:
     return workers
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("command, sig", [
     (["collect", "--profile", "emo11", "--samples", "4096", "--workers", "2",
       "--no-images"], signal.SIGKILL),
@@ -222,7 +226,7 @@ def _loaded_workers(pid: int) -> list[int]:
 def test_8_workers_end_with_their_command_however_it_ends(tmp_path, command, sig):
     """Counted in /proc: the command's worker processes (multiprocessing's spawn_main,
     twin loaded), each gone once the command is killed."""
-    from conftest import wait_until
+    from helpers import wait_until
 
     child = subprocess.Popen([sys.executable, "-m", "facetwin.cli", *command,
                               "--out", str(tmp_path / "out")],
@@ -265,6 +269,7 @@ def test_9_every_size_and_rate_has_a_bound(argv, complaint, capsys):
     assert re.search(complaint, err), err
 
 
+@pytest.mark.subprocess
 def test_9_a_model_file_asking_for_gigabytes_is_refused_before_any_is_allocated(
         dataset, tmp_path):
     from facetwin.agents.inverse.store import ModelError, load_model
@@ -332,6 +337,7 @@ def test_12_the_readme_says_what_the_commands_do(tmp_path):
     assert open_source(picture).still  # mimicry takes the robot's neutral for it
 
 
+@pytest.mark.subprocess
 def test_12_a_rounded_up_collection_says_so(dataset, capsys):
     from facetwin.cli import main
 
@@ -370,6 +376,7 @@ def _copy_dataset(dataset, to: Path) -> Path:
     return shutil.copytree(dataset[0], to, ignore=shutil.ignore_patterns(".facetwin.lock"))
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_13_a_damaged_shard_is_named_in_one_line(dataset, tmp_path, damage, capsys):
     from facetwin.cli import main
@@ -386,6 +393,7 @@ def test_13_a_damaged_shard_is_named_in_one_line(dataset, tmp_path, damage, caps
     assert shard.read_bytes() == before  # a reader changes nothing
 
 
+@pytest.mark.subprocess
 def test_13_collect_makes_a_damaged_shard_again_and_ignores_strays(dataset, tmp_path):
     from facetwin.agents.inverse.collect import collect
     from facetwin.agents.inverse.dataset import load_columns
@@ -401,6 +409,7 @@ def test_13_collect_makes_a_damaged_shard_again_and_ignores_strays(dataset, tmp_
     assert all(np.array_equal(again[k], whole[k]) for k in whole)
 
 
+@pytest.mark.subprocess
 def test_13_damaged_models_and_metadata_are_named_in_one_line(dataset, tmp_path, capsys):
     from facetwin.agents.inverse.train import train
     from facetwin.cli import main
@@ -477,6 +486,7 @@ def test_14_bad_arguments_get_one_line_before_anything_starts(argv, complaint, t
     assert list(tmp_path.iterdir()) == []  # nothing was started
 
 
+@pytest.mark.subprocess
 def test_14_an_out_that_is_a_file_a_faceless_picture_a_huge_command_are_one_line(
         dataset, tmp_path, capsys):
     from facetwin.cli import main
@@ -507,8 +517,9 @@ def test_14_an_out_that_is_a_file_a_faceless_picture_a_huge_command_are_one_line
     assert a_file.read_text() == "x"
 
 
+@pytest.mark.subprocess
 def test_14_ctrl_c_in_collect_is_one_line_that_says_run_it_again(tmp_path):
-    from conftest import wait_until
+    from helpers import wait_until
 
     out = tmp_path / "data"
     child = subprocess.Popen([sys.executable, "-m", "facetwin.cli", "collect", "--profile",
@@ -528,6 +539,7 @@ def test_14_ctrl_c_in_collect_is_one_line_that_says_run_it_again(tmp_path):
 
 # -- misleading results ----------------------------------------------------------------
 
+@pytest.mark.subprocess
 def test_15_without_a_validation_split_nothing_is_called_validation(dataset, tmp_path,
                                                                      capsys):
     from facetwin.agents.inverse.train import train
@@ -542,6 +554,7 @@ def test_15_without_a_validation_split_nothing_is_called_validation(dataset, tmp
     assert "val_l1" not in info and info["val_samples"] == 0 and "train_l1" in info
 
 
+@pytest.mark.subprocess
 def test_15_an_unfinished_collection_is_named_as_such(dataset, tmp_path):
     from facetwin.agents.inverse.dataset import DatasetError
     from facetwin.agents.inverse.train import train
@@ -555,7 +568,8 @@ def test_15_an_unfinished_collection_is_named_as_such(dataset, tmp_path):
 
 def test_15_only_cant_tell_answers_fit_nothing_and_names_are_one_line(pool, tmp_path):
     from facetwin.agents.preference.answers import AnswerLog
-    from facetwin.agents.preference.models import PreferenceError, fit_preference
+    from facetwin.agents.preference.fit import fit_preference
+    from facetwin.agents.preference.models import PreferenceError
 
     log = AnswerLog(tmp_path / "answers.jsonl")
     for a, b in zip(pool.ids, pool.ids[1:]):
@@ -569,7 +583,7 @@ def test_15_only_cant_tell_answers_fit_nothing_and_names_are_one_line(pool, tmp_
 
 
 def test_15_a_learned_score_below_zero_is_drawn_on_a_linear_axis():
-    from facetwin.plots import y_scale
+    from facetwin.figures import y_scale
 
     assert y_scale([(np.array([-2.0, -1.0, 0.5]), "bo"), (np.array([1.0]), "r")]) == "linear"
     assert y_scale([(np.array([2.0, 1.0, 0.5]), "bo")]) == "log"

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from facetwin.agents.evaluation import Evaluator
-from facetwin.agents.inverse.inputs import from_unit_box, image_input
+from facetwin.agents.protocol import Solution
+from facetwin.agents.inverse.inputs import image_input
 from facetwin.agents.inverse.store import ModelError, load_model
 from facetwin.envs.expression import N_FEATURES, pack
 from facetwin.envs.perception import check_picture
@@ -29,6 +30,13 @@ ENV_FEATURES = {"ground_truth": "ground_truth", "mediapipe": "camera"}
 
 
 class InverseModelAgent:
+    """An inverse model (``facetwin train``) that turns a target into controls in one step.
+
+    Args:
+        model_dir: the model's folder (``model.safetensors`` and ``model.json``).
+        env: the env it acts through; its features must be what the model reads.
+    """
+
     def __init__(self, model_dir: Path, env):
         self.env = env
         self.base = env.unwrapped
@@ -72,9 +80,15 @@ class InverseModelAgent:
     @torch.no_grad()
     def _controls(self, x) -> np.ndarray:
         y = self.module(torch.as_tensor(np.asarray(x)[None]))[0].numpy()
-        return from_unit_box(y, self.profile).astype(np.float32)
+        return self.profile.from_box(y).astype(np.float32)
 
     def evaluate(self, target) -> dict:
         """Reset to ``target`` (what ``env.reset`` takes: a name, controls, a picture),
         apply the proposal once, and score it as the optimisers score an evaluation."""
         return Evaluator(self.env, {"target": target})(self.propose(target)[None])[0]
+
+    def solve(self, target: dict) -> Solution:
+        """The :class:`~facetwin.agents.protocol.ExpressionAgent` protocol: one proposal,
+        evaluated once."""
+        controls = self.propose(target["target"])
+        return Solution(controls, Evaluator(self.env, target)(controls[None])[0], 1)

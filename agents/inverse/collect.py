@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from facetwin import profile as profiles
@@ -31,7 +30,6 @@ from facetwin.agents.inverse.strategies import STRATEGIES, make_strategy
 from facetwin.files import claim_folder
 from facetwin.lifeline import die_with_parent, spawning, stop_workers
 from facetwin.profile import IMAGE_SIZES
-from facetwin.profile import MAX_SETTLE_S
 
 SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
 
@@ -78,9 +76,7 @@ def _neutral(p: profiles.Profile, image_size: int) -> dict:
 
     env = FaceTwinEnv(p, image_size=image_size, features="camera")
     try:
-        return {"landmarks": env.targets.camera.project(env.targets.twin.landmarks_3d())
-                .ravel().tolist(),
-                "mediapipe": env.targets.perceived_neutral.ravel().tolist()}
+        return {k: v.ravel().tolist() for k, v in env.neutral_face().items()}
     finally:
         env.close()
 
@@ -180,13 +176,11 @@ class _Worker:
             obs, _, _, _, info = self.env.step(requested)
             return [self.row(obs, info, requested, k, step, 0, True, info["settle_s"])]
         env, rows, elapsed = self.env, [], 0.0
-        period_s = 1.0 / self.profile.control_rate_hz
-        limit = env.backend.safety.ramp_periods() + int(MAX_SETTLE_S / period_s)
+        limit = env.settle_periods
         for period in range(limit):
             obs, _, _, _, info = env.step(requested)
             elapsed += info["settle_s"]
-            reached = info["safety"]["rate_fraction"] >= 1.0 and not info["safety"]["yielding"]
-            settled = (reached and env.twin.still()) or period == limit - 1
+            settled = info["still"] or period == limit - 1
             rows.append(self.row(obs, info, requested, k, step, period, settled, elapsed))
             if settled:
                 return rows
@@ -195,7 +189,6 @@ class _Worker:
     def row(self, obs, info, requested, k, step, period, settled, time_s) -> dict:
         image = obs["image"]
         seen = self.detector(image)
-        pos, rot = self.env.twin.head_pose()
         png = None
         if self.plan.images:
             buffer = io.BytesIO()
@@ -209,7 +202,6 @@ class _Worker:
             "mediapipe": (np.full(obs["landmarks"].size, np.nan, np.float32) if seen is None
                           else seen.astype(np.float32).ravel()),
             "face_found": seen is not None,
-            "head_pose": np.concatenate([Rotation.from_matrix(rot).as_rotvec(degrees=True),
-                                         pos * 1e3]).astype(np.float32),
+            "head_pose": info["head_pose"],
             "strain": info["strain_max"], "image": png, "seed": self.plan.seed,
         }

@@ -21,8 +21,6 @@ Opens with pandas (``pd.read_parquet(DIR / "shards")``), pyarrow
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +32,7 @@ import pyarrow.parquet as pq
 from facetwin import __version__
 from facetwin.envs.expression import N_FEATURES
 from facetwin.errors import FaceTwinError
-from facetwin.files import atomic_write, read_document
+from facetwin.files import atomic_write, read_document, write_document
 from facetwin.landmarks import N_LANDMARKS
 from facetwin.profile import Profile
 
@@ -100,14 +98,12 @@ def split_of(seed: int, sequence: int) -> str:
 
 
 def write_shard(path: Path, rows: list[dict], n_controls: int) -> None:
-    """Write complete sequences to ``path`` in one step (temporary file, then rename)."""
+    """Write complete sequences to ``path`` in one step: a shard is whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pylist(rows, schema=schema(n_controls))
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp, compression="zstd", write_page_checksum=True)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer, compression="zstd", write_page_checksum=True)
+    atomic_write(path, buffer.getvalue().to_pybytes())
 
 
 _SHARD_NAME = re.compile(r"seq-\d{6}-\d{6}\.parquet")
@@ -147,9 +143,7 @@ def open_plan(root: Path, plan: Plan, profile: Profile, neutral: dict) -> None:
     """Start or continue the dataset in ``root``; refuse one that is something else."""
     meta_path = Path(root) / "meta.json"
     if meta_path.exists():
-        meta = read_meta(root, complete=False)
-        profile.require_same(meta["profile"], meta["profile_sha256"], f"dataset {root}",
-                             DatasetError, "give another --out")
+        meta = read_meta(root, complete=False, profile=profile, remedy="give another --out")
         for key, value in plan.__dict__.items():
             if meta["plan"].get(key) != value:
                 raise DatasetError(f"{root} was collected with {key} = {meta['plan'].get(key)!r}"
@@ -169,15 +163,14 @@ def write_meta(root: Path, plan: Plan, profile: Profile, neutral: dict,
     for k in members:
         splits[split_of(plan.seed, k)].append(k)
     sequences = len(members)
-    meta = {
-        "format": FORMAT, "facetwin": __version__, "complete": complete,
-        "profile": profile.name, "profile_sha256": profile.sha256,
-        "controls": profile.names, "low": profile.low.tolist(), "high": profile.high.tolist(),
+    body = {
+        "facetwin": __version__, "complete": complete, "controls": profile.names, "low": profile.low.tolist(), "high": profile.high.tolist(),
         "groups": [c.group for c in profile.controls],
         "plan": plan.__dict__, "rows": rows, "sequences": sequences, "shards": len(shards),
         "splits": splits, "split_fractions": SPLITS, "neutral": neutral,
     }
-    atomic_write(Path(root) / "meta.json", json.dumps(meta) + "\n")
+    write_document(Path(root) / "meta.json", FORMAT, (profile.name, profile.sha256), body)
+    meta = read_meta(root, complete=False)
     atomic_write(Path(root) / "README.md", _card(meta))
     return meta
 
@@ -187,11 +180,13 @@ def _sequence_range(shard: Path) -> tuple[int, int]:
     return int(first), int(last) + 1
 
 
-def read_meta(root: Path, complete: bool = True) -> dict:
+def read_meta(root: Path, complete: bool = True, profile: Profile | None = None,
+              remedy: str = "collect it again") -> dict:
     """``meta.json`` checked for what readers use; with ``complete``, refused unless the
-    collection finished."""
+    collection finished; with ``profile``, unless it was collected on that profile."""
     path = Path(root) / "meta.json"
-    meta = read_document(path, FORMAT, "a FaceTwin dataset's meta", DatasetError)
+    meta = read_document(path, FORMAT, "a FaceTwin dataset's meta", DatasetError, profile,
+                         remedy)
     plan, splits = meta.get("plan"), meta.get("splits")
     if not isinstance(plan, dict) or set(plan) != set(Plan.__dataclass_fields__):
         raise DatasetError(f"{path}: 'plan' must name each of "

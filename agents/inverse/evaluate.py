@@ -27,11 +27,11 @@ import torch
 from tqdm import tqdm
 
 from facetwin.agents.inverse.dataset import DatasetError
-from facetwin.agents.inverse.inputs import Split, from_unit_box, load_split
+from facetwin.agents.inverse.inputs import Split, load_split
 from facetwin.agents.inverse.store import load_model
 from facetwin.agents.inverse.models import BASELINES
 from facetwin.agents.inverse.train import build, dataset_profile
-from facetwin.envs.expression import HEAD_WEIGHT_MM_PER_DEG, distance_terms
+from facetwin.envs.expression import distance
 from facetwin.envs.safety import SafetyFilter
 from facetwin.envs.targets import TargetModel
 from facetwin.files import atomic_write
@@ -100,9 +100,8 @@ class _ClosedLoop:
             return {"closed_loop_mm": None, "closed_loop_px": None}
         mm, px = [], []
         for i in self.picks:
-            achieved, seen = self.targets.face_of(from_unit_box(predicted[i], self.p))
-            terms = distance_terms(achieved, self.test.features[i])
-            mm.append(float(terms["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * terms["head_deg"]))
+            achieved, seen = self.targets.face_of(self.p.from_box(predicted[i]))
+            mm.append(float(distance(achieved, self.test.features[i])))
             px.append(float(np.linalg.norm(seen - self.test.landmarks[i], axis=1).mean()))
         return {"closed_loop_mm": float(np.median(mm)), "closed_loop_px": float(np.median(px))}
 

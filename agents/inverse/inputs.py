@@ -42,14 +42,6 @@ class Split:
     applied: np.ndarray  # (n, n_controls) control units
 
 
-def to_unit_box(controls, profile: Profile) -> np.ndarray:
-    return (np.asarray(controls, float) - profile.low) / (profile.high - profile.low)
-
-
-def from_unit_box(y, profile: Profile) -> np.ndarray:
-    return profile.low + np.clip(y, 0.0, 1.0) * (profile.high - profile.low)
-
-
 def load_split(root: Path, split: str, profile: Profile, kind: str,
                image_size: int | None = None) -> Split:
     """One split's inputs and targets; ``kind`` is a feature kind, or ``"image"``."""
@@ -75,7 +67,7 @@ def load_split(root: Path, split: str, profile: Profile, kind: str,
         raise DatasetError(f"unknown input kind {kind!r}; available: "
                            f"{', '.join((*FEATURE_KINDS, 'image'))}")
     return Split(x=np.array(x, np.float32 if kind != "image" else np.uint8),
-                 y=to_unit_box(c["applied"][keep], profile).astype(np.float32),
+                 y=profile.to_box(c["applied"][keep]).astype(np.float32),
                  features=np.array(c["features"][keep]),
                  landmarks=np.array(c["landmarks"][keep]).reshape(-1, N_LANDMARKS, 2),
                  applied=np.array(c["applied"][keep]))

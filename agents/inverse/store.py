@@ -9,7 +9,6 @@ sha256, the inputs, the dataset it was trained on).
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import torch
@@ -17,7 +16,7 @@ from safetensors.torch import save
 
 from facetwin.agents.inverse.models import ARCHITECTURES
 from facetwin.errors import FaceTwinError
-from facetwin.files import atomic_write, read_document
+from facetwin.files import atomic_write, read_document, write_document
 from facetwin.profile import Profile
 from facetwin.weights import build, load_tensors
 
@@ -36,9 +35,8 @@ def save_model(out: Path, name: str, module: torch.nn.Module, profile: Profile, 
     weights = save(tensors)
     atomic_write(out / "model.safetensors", weights)
     config = {
-        "format": FORMAT, "model": name, "architecture": module.config, "inputs": inputs,
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
-        "profile": profile.name, "profile_sha256": profile.sha256, "controls": profile.names,
+        "model": name, "architecture": module.config, "inputs": inputs,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(), "controls": profile.names,
         "outputs": "each control from its low (0) to its high (1) end",
         "normalisation": "inputs standardised with the training split's mean and spread "
                          "(the tensors standardize.mean and standardize.std)",
@@ -46,13 +44,16 @@ def save_model(out: Path, name: str, module: torch.nn.Module, profile: Profile, 
             "splits": {k: len(v) for k, v in dataset["splits"].items()}},
         "training": training or {},
     }
-    atomic_write(out / "model.json", json.dumps(config, indent=1) + "\n")
+    write_document(out / "model.json", FORMAT, (profile.name, profile.sha256), config, indent=1)
     return out
 
 
-def read_config(model_dir: Path) -> dict:
+def read_config(model_dir: Path, profile: Profile | None = None) -> dict:
+    """``model.json``; with ``profile``, refused unless the model was made for it as it
+    is now."""
     path = Path(model_dir) / "model.json"
-    config = read_document(path, FORMAT, "a FaceTwin model", ModelError)
+    config = read_document(path, FORMAT, "a FaceTwin model", ModelError, profile,
+                           "train it again")
     if config.get("model") not in ARCHITECTURES:
         raise ModelError(f"{path}: unknown model {config.get('model')!r}")
     return config
@@ -60,10 +61,7 @@ def read_config(model_dir: Path) -> dict:
 
 def config_for(model_dir: Path, profile: Profile) -> dict:
     """``model.json`` of a model made for ``profile`` (as it is now), else ModelError."""
-    config = read_config(model_dir)
-    profile.require_same(config["profile"], config["profile_sha256"], f"model {model_dir}",
-                         ModelError, "train it again")
-    return config
+    return read_config(model_dir, profile)
 
 
 def load_model(model_dir: Path, profile: Profile) -> tuple[torch.nn.Module, dict]:

@@ -23,12 +23,12 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.agents.inverse.dataset import DatasetError, read_meta
-from facetwin.agents.inverse.inputs import FEATURE_KINDS, load_split, region_columns, to_unit_box
+from facetwin.agents.inverse.inputs import FEATURE_KINDS, load_split, region_columns
 from facetwin.agents.inverse.store import ModelError, save_model
 from facetwin.agents.inverse.models import ARCHITECTURES, BASELINES
 from facetwin.envs.expression import N_FEATURES
 from facetwin.files import claim_output
-from facetwin.plots import log_lines
+from facetwin.figures import log_lines
 from facetwin.profile import Tie
 from facetwin.threads import torch_single_threaded
 
@@ -120,7 +120,7 @@ def _train_and_save(name, data, out, epochs, features, image_size, seed, progres
 
 def _train(module, name, p, train_split, val_split, epochs, seed, progress) -> dict:
     if name in BASELINES:
-        module.fit(train_split.x, train_split.y, neutral=to_unit_box(p.neutral, p),
+        module.fit(train_split.x, train_split.y, neutral=p.to_box(p.neutral),
                    **({"val": (val_split.x, val_split.y)} if name == "ridge" else {}))
         return {}
     if hasattr(module, "standardize"):

@@ -71,6 +71,20 @@ WARM_INIT = 4  # evaluations before the GP of a warm start: its guess and 3 arou
 
 
 class BayesOpt(Search):
+    """BoTorch's Bayesian optimisation behind the ask/tell interface (see the module's
+    docstring).
+
+    Args:
+        low, high: the control box searched.
+        x0: where the search starts (its first evaluation).
+        seed: the seed of its Sobol design and acquisition restarts.
+        n_init: Sobol points before the GP proposes (by default from the dimension).
+        strain_limit: the skin-strain outcome constraint; none when None.
+        restarts, raw_samples, mc_samples: the acquisition optimiser's effort.
+        batch: controls proposed at a time (q).
+        start_side: a local search about ``x0``, in a box this fraction of each range.
+    """
+
     name = "bo"
     stateless = True
 
@@ -91,8 +105,8 @@ class BayesOpt(Search):
         m = int(np.ceil(np.log2(self.n_init)))  # Sobol points come in powers of 2
         sobol = qmc.Sobol(d, scramble=True, seed=seed).random_base2(m)[:self.n_init - 1]
         if start_side:
-            sobol = self.to_unit(self.x0) + start_side * (sobol - 0.5)
-        self.design = np.vstack([self.x0, self.from_unit(sobol)])
+            sobol = self.to_box(self.x0) + start_side * (sobol - 0.5)
+        self.design = np.vstack([self.x0, self.from_box(sobol)])
         self.records: list[dict] = []
         self._told: list[int] = []  # evaluations told after each batch
         self._fitted = 0  # evaluations the last GP fit saw

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from facetwin.profile import from_box, to_box
+
 
 class Search:
     """Base: a box of controls ``[low, high]``, a starting point ``x0``, a seed."""
@@ -33,11 +35,11 @@ class Search:
         self.X = np.vstack([self.X, X])
         self.scores = np.concatenate([self.scores, [r["score"] for r in records]])
 
-    def to_unit(self, x) -> np.ndarray:
-        return (np.asarray(x) - self.low) / (self.high - self.low)
+    def to_box(self, x) -> np.ndarray:
+        return to_box(x, self.low, self.high)
 
-    def from_unit(self, u) -> np.ndarray:
-        return self.low + np.clip(u, 0, 1) * (self.high - self.low)
+    def from_box(self, u) -> np.ndarray:
+        return from_box(u, self.low, self.high)
 
 
 class RandomSearch(Search):
@@ -50,7 +52,7 @@ class RandomSearch(Search):
         self.rng = np.random.default_rng(seed)
 
     def ask(self, n: int) -> np.ndarray:
-        return self.from_unit(self.rng.random((n, len(self.low))))
+        return self.from_box(self.rng.random((n, len(self.low))))
 
 
 class CMAES(Search):
@@ -68,7 +70,7 @@ class CMAES(Search):
 
         super().__init__(low, high, x0, seed)
         self.es = cma.CMAEvolutionStrategy(
-            self.to_unit(self.x0), self.SIGMA0,
+            self.to_box(self.x0), self.SIGMA0,
             {"bounds": [0, 1], "seed": seed + 1, "verbose": -9})
         self._population: list[np.ndarray] = []
         self._handed = 0
@@ -79,31 +81,10 @@ class CMAES(Search):
             self._population, self._handed, self._values = self.es.ask(), 0, []
         batch = self._population[self._handed:self._handed + n]
         self._handed += len(batch)
-        return self.from_unit(np.array(batch))
+        return self.from_box(np.array(batch))
 
     def tell(self, X: np.ndarray, records: list[dict]) -> None:
         super().tell(X, records)
         self._values += [-r["score"] for r in records]  # cma minimises
         if len(self._values) == len(self._population):
             self.es.tell(self._population, self._values)
-
-
-METHODS = ("bo", "random", "cmaes")
-
-
-def make_search(method: str, low, high, x0, seed: int, batch: int = 2,
-                strain_limit: float | None = None, start_side: float | None = None) -> Search:
-    """A search over ``[low, high]`` from ``x0``. ``batch`` (q) and ``strain_limit`` (the
-    outcome constraint) shape BO's proposals; the baselines do not model strain (the
-    env's safety filter still bounds it for every method). ``start_side`` makes BO a
-    local search about ``x0`` (a warm start)."""
-    if method == "random":
-        return RandomSearch(low, high, x0, seed)
-    if method == "cmaes":
-        return CMAES(low, high, x0, seed)
-    if method == "bo":
-        from facetwin.agents.optimize.bayesopt import BayesOpt
-
-        return BayesOpt(low, high, x0, seed, strain_limit=strain_limit, batch=batch,
-                        start_side=start_side)
-    raise ValueError(f"unknown method {method!r}; available: {', '.join(METHODS)}")

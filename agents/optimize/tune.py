@@ -22,25 +22,58 @@ own expression of the emotion.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from facetwin import profile as profiles
 from facetwin.agents.inverse.agent import InverseModelAgent
 from facetwin.agents.inverse.store import ModelError, read_config
 from facetwin.agents.optimize.harness import Run, make_twin_env, run_search, target_id
 from facetwin.agents.runlog import read_runlog
-from facetwin.agents.optimize.search import make_search
+from facetwin.agents.optimize.methods import make_search
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.files import OutputError, claim_output
 from facetwin.library import load_library, save_library
-from facetwin.plots import log_lines
+from facetwin.figures import log_lines, save_png
 
 
 WARM_START_SIDE = 0.25  # BO about a model's proposal: a box a quarter of each range wide
+
+
+@dataclass(frozen=True)
+class Request:
+    """One tuning run: what to tune, how, and where to keep it (see :func:`tune`)."""
+
+    profile: profiles.Profile
+    target: object  # an expression name, a control vector or an RGB picture; None: objective
+    out: Path
+    name: str | None = None
+    methods: tuple[str, ...] = ("bo",)
+    budget: int = 100
+    seed: int = 0
+    batch: int = 2
+    workers: int = 1
+    target_neutral: np.ndarray | None = None
+    image_size: int = 256
+    progress: bool = True
+    init_model: Path | None = None
+    preference: Path | None = None
+    objective: object = None  # an EmotionObjective
+
+    @property
+    def header(self) -> dict:
+        """What the run logs are stamped with: another request's logs are refused."""
+        p = self.profile
+        header = {"profile": p.name, "profile_sha256": p.sha256,
+                  "target": target_id(self.target),
+                  "init_model": None if self.init_model is None else str(self.init_model)}
+        if self.preference is not None:
+            header["preference"] = str(self.preference)
+        if self.objective is not None:
+            header["objective"] = self.objective.spec
+        return header
 
 
 @dataclass
@@ -78,22 +111,26 @@ def tune(profile: str, target, out: Path, name: str | None = None,
     out = Path(out)
     if (out / "library.json").exists():
         load_library(out / "library.json", p)  # another profile's is refused before any work
+    request = Request(p, target, out, name, tuple(methods), budget, seed, batch, workers,
+                      target_neutral, image_size, progress, init_model, preference, objective)
     with claim_output(out):
-        return _tune(p, target, out, name, methods, budget, seed, batch, workers,
-                     target_neutral, image_size, progress, init_model, preference, objective)
+        return _tune(request)
 
 
-def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_neutral,
-          image_size, progress, init_model, preference, objective) -> Tuned:
+def _tune(r: Request) -> Tuned:
+    p, out, init_model, preference, objective = r.profile, r.out, r.init_model, \
+        r.preference, r.objective
     scorer = None
     if objective is not None:
-        if target is not None or init_model is not None or preference is not None:
+        if r.target is not None or init_model is not None or preference is not None:
             raise OutputError(f"{objective.spec} is an objective of its own: no target, "
                               "init model or preference model with it")
-        scorer, target, name = objective, "neutral", name or objective.name
+        scorer = objective
+        r = replace(r, target="neutral", name=r.name or objective.name)
+    target = r.target
     picture = not isinstance(target, str) and np.ndim(target) >= 2
     if preference is not None:
-        from facetwin.agents.preference.models import load_preference
+        from facetwin.agents.preference.store import load_preference
 
         if init_model is not None or not isinstance(target, str):
             raise OutputError("a preference model scores faces of its own expression: give "
@@ -103,27 +140,24 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
         if fitted != target:
             raise OutputError(f"{preference} was fitted on {fitted} faces; its score says "
                               f"nothing about {target}: fit one on a {target} pool")
-    name = name or (target if isinstance(target, str) else "picture" if picture else "target")
+    name = r.name or (target if isinstance(target, str) else "picture" if picture else
+                      "target")
     reads_camera = init_model is not None and read_config(init_model)["inputs"] == "mediapipe"
     if picture and init_model is not None and not reads_camera:
         raise ModelError(f"{init_model} reads the twin's ground truth; a picture target is "
                          "seen through a camera: train the model with --features mediapipe")
     features = "camera" if picture or reads_camera else "ground_truth"
     options = {"target": target}
-    if target_neutral is not None:
-        options["target_neutral"] = target_neutral
-    viewer = FaceTwinEnv(p, image_size=image_size, features=features)
+    if r.target_neutral is not None:
+        options["target_neutral"] = r.target_neutral
+    viewer = FaceTwinEnv(p, image_size=r.image_size, features=features)
     try:
         obs, _ = viewer.reset(options=options)  # fails early on a bad target
         start = p.neutral if init_model is None else \
             InverseModelAgent(init_model, viewer).propose_features(obs["desired_goal"])
         if scorer is not None:
             start = scorer.start(p)
-        runs = _run_methods(viewer, p, options, target, out, methods, budget, seed, batch,
-                            workers, image_size, features, progress, start,
-                            None if init_model is None else str(init_model), scorer,
-                            None if preference is None else str(preference),
-                            None if objective is None else objective.spec)
+        runs = _run_methods(viewer, r, options, features, start, scorer)
         best = np.array(runs[0].best["applied"])
         library = save_library(out / "library.json", p, {name: best})
         shown = None if picture or objective else \
@@ -136,9 +170,9 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
             if controls is not None:
                 viewer.reset(options=options)
                 frame, *_ = viewer.step(controls)
-                Image.fromarray(frame["image"]).save(paths[label])
+                save_png(paths[label], frame["image"])
         if picture:
-            Image.fromarray(np.asarray(target)[..., :3]).save(paths["target"])
+            save_png(paths["target"], np.asarray(target)[..., :3])
     finally:
         viewer.close()
     metric = "distance" if scorer is None else "probability" if objective else "preference"
@@ -148,28 +182,22 @@ def _tune(p, target, out, name, methods, budget, seed, batch, workers, target_ne
                  paths["target"], paths.get("model"))
 
 
-def _run_methods(viewer, p, options, target, out, methods, budget, seed, batch, workers,
-                 image_size, features, progress, start, init_model, scorer,
-                 preference, objective) -> list[Run]:
-    header = {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target),
-              "init_model": init_model}
-    if preference is not None:
-        header["preference"] = preference
-    if objective is not None:
-        header["objective"] = objective
+def _run_methods(viewer, r: Request, options: dict, features: str, start: np.ndarray,
+                 scorer) -> list[Run]:
+    p = r.profile
     # A learned score is only known near the faces it learnt from: search their box.
     box = (p.low, p.high) if scorer is None else scorer.box(p)
     # One worker evaluates on the viewer itself; more run as a vector env of twins.
-    env = viewer if workers <= 1 else make_twin_env(str(p.path), workers, image_size, features)
+    env = viewer if r.workers <= 1 else \
+        make_twin_env(str(p.path), r.workers, r.image_size, features)
+    side = None if r.init_model is None and scorer is None else WARM_START_SIDE
     try:
         return [run_search(env, options,
-                           make_search(method, *box, start, seed, batch,
-                                       p.strain_ceiling,
-                                       None if init_model is None and scorer is None
-                                       else WARM_START_SIDE),
-                           budget, batch, out / "runs" / f"{method}-s{seed}.jsonl", header,
-                           scorer=scorer, progress=progress)
-                for method in methods]
+                           make_search(method, *box, start, r.seed, r.batch, p.strain_ceiling,
+                                       side),
+                           r.budget, r.batch, r.out / "runs" / f"{method}-s{r.seed}.jsonl",
+                           r.header, scorer=scorer, progress=r.progress)
+                for method in r.methods]
     finally:
         if env is not viewer:
             env.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facetwin.envs.expression import distance_terms, HEAD_WEIGHT_MM_PER_DEG
+from facetwin.envs.expression import distance
 from facetwin.profile import Profile
 
 # The hidden target: 0.3 of the library's way from neutral. The library's expressions go
@@ -55,8 +55,7 @@ class SimulatedAnnotator:
         self.rng = np.random.default_rng(self.seed)
 
     def distance(self, features) -> np.ndarray:
-        t = distance_terms(features, self.target)
-        return t["landmark_mm"] + HEAD_WEIGHT_MM_PER_DEG * t["head_deg"]
+        return distance(features, self.target)
 
     def answer(self, left, right) -> str:
         return _choose(self.distance(left), self.distance(right), self.noise_mm, self.tie_mm,

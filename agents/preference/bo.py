@@ -28,6 +28,9 @@ import torch
 from scipy.stats import qmc
 from tqdm import tqdm
 
+from facetwin.agents.evaluation import Evaluator
+from facetwin.agents.preference.pairwise_gp import fit_pairwise_gp
+from facetwin.agents.protocol import Solution
 from facetwin.errors import FaceTwinError
 from facetwin.threads import single_threaded
 
@@ -50,12 +53,11 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
     ``utility`` and the ``comparisons`` made). With ``log_path`` every comparison is kept
     as it is answered, and a run started again on the same log goes on from it: people's
     answers are never asked twice, nor dropped (a smaller ``budget`` keeps them all)."""
-    p = env.unwrapped.profile
+    p = env.get_wrapper_attr("profile")
     if budget < N_SOBOL:
         raise ValueError(f"preferential BO needs a budget of at least {N_SOBOL} comparisons")
-    low, high = p.low, p.high
-    unit = [(np.asarray(p.expressions[expression], float) - low) / (high - low)]
-    unit += list(qmc.Sobol(len(low), scramble=True, seed=seed).random(N_SOBOL))
+    unit = [p.to_box(p.expressions[expression])]
+    unit += list(qmc.Sobol(len(p.controls), scramble=True, seed=seed).random(N_SOBOL))
     header = {"kind": "header", "profile": p.name, "profile_sha256": p.sha256,
               "expression": expression, "seed": seed}
     logged = _read_log(log_path, header) if log_path else []
@@ -64,7 +66,7 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
 
     def face(i: int) -> dict:
         if i not in faces:
-            faces[i] = face_of(env, expression, low + unit[i] * (high - low))
+            faces[i] = face_of(env, expression, p.from_box(unit[i]))
         return faces[i]
 
     for r in logged:  # what people answered before: replayed, not asked again
@@ -104,7 +106,7 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
             pair = _propose(np.array(unit), won, seed + asked)
             unit += list(pair)
             ask(len(unit) - 2, len(unit) - 1, list(pair))
-        utility = _fit(np.array(unit), won).posterior(
+        utility = fit_pairwise_gp(np.array(unit), won).posterior(
             torch.as_tensor(np.array(unit))).mean.squeeze(-1).detach().numpy() if won \
             else np.zeros(len(unit))
     finally:
@@ -113,6 +115,35 @@ def preferential_bo(env, expression: str, compare: Callable[[dict, dict], str], 
             log.close()
     best = int(np.argmax(utility))
     return {**face(best), "utility": float(utility[best]), "comparisons": asked}
+
+
+class PreferentialAgent:
+    """Preferential BO as an :class:`~facetwin.agents.protocol.ExpressionAgent`: the
+    controls people (or a simulated annotator) prefer for one of the library's
+    expressions, evaluated once on the env.
+
+    Args:
+        env: the face the proposals are shown on.
+        compare: ``compare(left, right)`` -> ``"left"``, ``"right"`` or ``"tie"``.
+        budget: comparisons per target.
+        seed: the search's seed.
+        log_path: the comparison log (a run resumes from it); none when None.
+    """
+
+    def __init__(self, env, compare: Callable[[dict, dict], str], budget: int = 30,
+                 seed: int = 0, log_path: Path | None = None):
+        self.env, self.compare, self.budget, self.seed, self.log_path = \
+            env, compare, budget, seed, log_path
+
+    def solve(self, target: dict) -> Solution:
+        expression = target["target"]
+        if not isinstance(expression, str):
+            raise ValueError("preferential BO tunes one of the library's expressions: "
+                             f"give its name as the target, got {type(expression).__name__}")
+        best = preferential_bo(self.env, expression, self.compare, self.budget, self.seed,
+                               self.log_path, progress=False)
+        record = Evaluator(self.env, target)(best["controls"][None])[0]
+        return Solution(best["controls"].astype(np.float32), record, best["comparisons"])
 
 
 class ComparisonLogError(FaceTwinError, ValueError):
@@ -138,15 +169,6 @@ def _read_log(path: Path, header: dict) -> list[dict]:
     return records[1:]
 
 
-def _fit(unit: np.ndarray, won: list[tuple[int, int]]):
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models.pairwise_gp import PairwiseGP, PairwiseLaplaceMarginalLogLikelihood
-
-    gp = PairwiseGP(torch.as_tensor(unit), torch.as_tensor(won, dtype=torch.long))
-    fit_gpytorch_mll(PairwiseLaplaceMarginalLogLikelihood(gp.likelihood, gp))
-    return gp.eval()
-
-
 def _propose(unit: np.ndarray, won: list[tuple[int, int]], seed: int) -> np.ndarray:
     """Two faces to compare: the GP's incumbent (best posterior mean so far) and the
     candidate that maximises EUBO with it, among random points and points about the
@@ -158,7 +180,7 @@ def _propose(unit: np.ndarray, won: list[tuple[int, int]], seed: int) -> np.ndar
     if not won:  # nothing learnt yet (every answer a tie): two random faces
         return rng.random((2, d))
     with single_threaded():
-        gp = _fit(unit, won)
+        gp = fit_pairwise_gp(unit, won)
     with single_threaded(), torch.no_grad():
         incumbent = unit[int(np.argmax(gp.posterior(torch.as_tensor(unit)).mean.squeeze(-1)))]
         candidates = np.vstack([

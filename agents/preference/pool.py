@@ -32,7 +32,10 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.errors import FaceTwinError
-from facetwin.files import atomic_write, claim_folder, read_document, read_jsonl
+from facetwin.figures import save_png
+from facetwin.files import (
+    atomic_write, claim_folder, read_document, read_jsonl, write_document,
+)
 
 FORMAT = "facetwin-pool/1"
 SOURCES = ("random", "runs", "dataset")
@@ -101,7 +104,7 @@ class Pool:
             ids = []
             for controls, features, image in faces:
                 item_id = f"c{len(self.ids):04d}"
-                Image.fromarray(image).save(self.path / "images" / f"{item_id}.png")
+                save_png(self.path / "images" / f"{item_id}.png", image)
                 # Rows before the id: a reader that sees the id finds its row.
                 self.controls = np.vstack([self.controls, np.asarray(controls, float)[None]])
                 self.features = np.vstack([self.features,
@@ -117,15 +120,13 @@ class Pool:
         atomic_write(self.path / "features.safetensors",
                      save_tensors({"features": np.ascontiguousarray(self.features,
                                                                     dtype=np.float32)}))
-        doc = {
-            "format": FORMAT, "profile": self.profile, "profile_sha256": self.profile_sha256,
+        write_document(self.path / "pool.json", FORMAT, (self.profile, self.profile_sha256), {
             "expression": self.expression, "question": self.question,
             "image_size": self.image_size,
             "items": [{"id": i, "origin": o,
                        "controls": dict(zip(self.control_names, np.round(c, 6).tolist()))}
                       for i, o, c in zip(self.ids, self.origins, self.controls)],
-        }
-        atomic_write(self.path / "pool.json", json.dumps(doc, indent=1) + "\n")
+        }, indent=1)
 
 
 def question_for(expression: str) -> str:
@@ -238,7 +239,7 @@ def _render(p, expression: str, candidates: np.ndarray, staging: Path, plan: dic
                 record = {"index": k,
                           "applied": np.asarray(info["applied"], float).round(6).tolist(),
                           "features": obs["achieved_goal"].astype(float).round(6).tolist()}
-                Image.fromarray(obs["image"]).save(staging / f"{k:05d}.png")
+                save_png(staging / f"{k:05d}.png", obs["image"])
                 f.write(json.dumps(record) + "\n")
                 f.flush()
                 # As a resumed build reads it back, so that both make the same pool.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from pathlib import Path
 
 from facetwin.errors import FaceTwinError
 from facetwin.profile import IMAGE_SIZES
@@ -17,6 +18,10 @@ from facetwin.profile import IMAGE_SIZES
 
 class BadArguments(FaceTwinError, ValueError):
     """Arguments the parser refused; the message names the command and the option."""
+
+
+class UsageError(FaceTwinError, ValueError):
+    """Command-line arguments that do not fit together."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -65,3 +70,28 @@ WORKERS = count(1, workers())
 SEED = count(0, 2**32 - 1)
 PORT = count(1, 65535)
 IMAGE_SIZE = count(*IMAGE_SIZES)
+
+
+def _parent(flag: str, **kwargs) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(flag, **kwargs)
+    return parent
+
+
+# Options many commands share, given to their parsers as ``parents=``.
+PROFILE = _parent("--profile", default="x2c30", help="robot profile (default: x2c30)")
+GIVEN_PROFILE = _parent("--profile", required=True, help="robot profile")
+SEEDED = _parent("--seed", type=SEED, default=0, help="random seed (default: 0)")
+
+
+def read_rgb(path: Path):
+    """A picture file as an RGB array, or a UsageError naming the file."""
+    import imageio.v3 as iio
+
+    from facetwin.envs.perception import check_picture
+
+    try:
+        image = iio.imread(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read picture {path}: {exc}") from None
+    return check_picture(image, f"picture {path}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facetwin.cli.arguments import IMAGE_SIZE, PORT, SEED, count
+from facetwin.cli.arguments import IMAGE_SIZE, PORT, PROFILE, SEEDED, count
 
 
 def _pool(args: argparse.Namespace) -> int:
@@ -42,7 +42,7 @@ def _annotate(args: argparse.Namespace) -> int:
 def _fit_preference(args: argparse.Namespace) -> int:
     from facetwin.agents.preference.answers import read_answers
     from facetwin.agents.preference.pool import load_pool
-    from facetwin.agents.preference.models import fit_preference
+    from facetwin.agents.preference.fit import fit_preference
 
     pool = load_pool(args.pool)
     answers = read_answers(args.answers or args.pool / "answers.jsonl")
@@ -97,9 +97,9 @@ def optimize_preferential(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    pool = sub.add_parser("pool", help="render a diverse pool of faces for one expression, "
-                                       "for people to compare")
-    pool.add_argument("--profile", default="x2c30", help="robot profile (default: x2c30)")
+    pool = sub.add_parser("pool", parents=[PROFILE, SEEDED],
+                          help="render a diverse pool of faces for one expression, for "
+                               "people to compare")
     pool.add_argument("--expression", required=True, help="an expression of the library")
     pool.add_argument("--size", type=count(2, 10_000), default=100,
                       help="faces in the pool (default 100)")
@@ -109,7 +109,6 @@ def register(sub) -> None:
     pool.add_argument("--source-path", type=Path,
                       help="the runs' folder (--source runs) or the dataset (--source dataset)")
     pool.add_argument("--image-size", type=IMAGE_SIZE, default=256)
-    pool.add_argument("--seed", type=SEED, default=0)
     pool.add_argument("--out", type=Path, required=True, help="the pool's folder")
     pool.set_defaults(func=_pool)
 
@@ -123,7 +122,8 @@ def register(sub) -> None:
     ann.add_argument("--port", type=PORT, default=8000)
     ann.set_defaults(func=_annotate)
 
-    fit = sub.add_parser("fit-preference", help="learn a preference score from the answers")
+    fit = sub.add_parser("fit-preference", parents=[SEEDED],
+                         help="learn a preference score from the answers")
     fit.add_argument("--pool", type=Path, required=True)
     fit.add_argument("--answers", type=Path, help="answer log (default: POOL/answers.jsonl)")
     fit.add_argument("--model", default="ranknet",
@@ -131,6 +131,5 @@ def register(sub) -> None:
     fit.add_argument("--folds", type=count(1, 50), default=5,
                      help="cross-validation folds (1: none)")
     fit.add_argument("--epochs", type=count(1, 100_000), default=300)
-    fit.add_argument("--seed", type=SEED, default=0)
     fit.add_argument("--out", type=Path, required=True, help="the model's folder")
     fit.set_defaults(func=_fit_preference)

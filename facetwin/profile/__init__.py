@@ -16,13 +16,14 @@ from facetwin.profile.couplings import Condition, Coupling, Exclusive, Forbidden
 from facetwin.profile.parse import ROBOTS_DIR, available, load
 from facetwin.profile.schema import (
     CONTROL_BOUND, CONTROL_RATES_HZ, GROUPS, IMAGE_SIZES, MAX_SETTLE_S, RIG_JOINTS,
-    Camera, Control, Hardware, Linkage, Profile, ProfileError, TwinRealisation,
+    Camera, CommandError, Control, Hardware, Linkage, Profile, ProfileError, TwinRealisation,
 )
 from facetwin.profile.units import from_box, from_unit, to_box, to_unit
 
 __all__ = [
     "CONTROL_BOUND", "CONTROL_RATES_HZ", "GROUPS", "IMAGE_SIZES", "MAX_SETTLE_S",
-    "RIG_JOINTS", "ROBOTS_DIR", "Camera", "Condition", "Control", "Coupling", "Exclusive",
-    "Forbidden", "Hardware", "Linkage", "Profile", "ProfileError", "Tie",
-    "TwinRealisation", "available", "from_box", "from_unit", "load", "to_box", "to_unit",
+    "RIG_JOINTS", "ROBOTS_DIR", "Camera", "CommandError", "Condition", "Control",
+    "Coupling", "Exclusive", "Forbidden", "Hardware", "Linkage", "Profile", "ProfileError",
+    "Tie", "TwinRealisation", "available", "from_box", "from_unit", "load", "to_box",
+    "to_unit",
 ]

@@ -11,7 +11,7 @@ import numpy as np
 
 from facetwin.errors import FaceTwinError
 from facetwin.profile.couplings import Coupling
-from facetwin.profile.units import from_unit, to_unit
+from facetwin.profile.units import from_box, from_unit, to_box, to_unit
 
 GROUPS = ("brows", "lids", "gaze", "nose", "mouth", "jaw", "head", "neck")
 CONTROL_BOUND = 1e4  # control units: no face's range reaches further from 0
@@ -36,6 +36,10 @@ class ProfileError(FaceTwinError, ValueError):
     @classmethod
     def at(cls, path: Path, where: str, field_name: str, problem: str) -> ProfileError:
         return cls(f"{path}: {where}: field '{field_name}': {problem}")
+
+
+class CommandError(FaceTwinError, ValueError):
+    """A command that was refused before anything was applied."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,11 @@ class Camera:
 
 @dataclass(frozen=True)
 class Profile:
+    """One robot face, as loaded and checked from its TOML (:func:`~facetwin.profile.load`):
+    its controls in order (the action space's order), camera, control rate, limits
+    (watchdog, strain ceiling, couplings), hardware and expression library; ``sha256``
+    is the file's, which everything made for this face is stamped with."""
+
     name: str
     description: str
     path: Path
@@ -131,6 +140,14 @@ class Profile:
 
     def denormalise(self, u) -> np.ndarray:
         return from_unit(u, self.neutral, self.low, self.high)
+
+    def to_box(self, values) -> np.ndarray:
+        """Control units to the control box: 0 at each range's low end, 1 at its high."""
+        return to_box(values, self.low, self.high)
+
+    def from_box(self, u) -> np.ndarray:
+        """The control box to control units, clipped to the ranges."""
+        return from_box(u, self.low, self.high)
 
     @cached_property
     def unit_spans(self) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +191,30 @@ class Profile:
         if sha256 != self.sha256:
             raise error(f"{what} was made for another version of profile {self.name!r} "
                         f"(sha256 {str(sha256)[:12]}, now {self.sha256[:12]}); {remedy}")
+
+    def checked(self, command) -> np.ndarray:
+        """``command`` as a float64 vector of this face's controls, or CommandError
+        naming what is wrong with it: the one check every command passes, on the twin
+        and on the robot."""
+        n = len(self.controls)
+        try:
+            a = np.asarray(command)
+        except Exception as exc:  # ragged sequences and objects numpy cannot hold
+            raise CommandError(f"command must be {n} numbers, got {type(command).__name__}: "
+                               f"{exc}") from None
+        if a.dtype.kind not in "fiu":
+            raise CommandError(f"command must be real numbers (float or int), got dtype "
+                               f"{a.dtype}")
+        if a.shape != (n,):
+            raise CommandError(f"command must have shape ({n},), one value per control of "
+                               f"profile {self.name!r}, got shape {a.shape}")
+        a = a.astype(float)
+        bad = np.flatnonzero(~np.isfinite(a))
+        if bad.size:
+            i = int(bad[0])
+            raise CommandError(f"control {self.controls[i].name!r} is {a[i]}; every value "
+                               "must be finite")
+        return a
 
     def index(self, name: str) -> int:
         for i, c in enumerate(self.controls):

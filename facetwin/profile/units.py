@@ -37,6 +37,6 @@ def to_box(x, low, high) -> np.ndarray:
 
 
 def from_box(u, low, high) -> np.ndarray:
-    """The inverse of :func:`to_box`."""
+    """The inverse of :func:`to_box`, clipped to the box."""
     low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
-    return low + np.asarray(u, dtype=float) * (high - low)
+    return low + np.clip(np.asarray(u, dtype=float), 0.0, 1.0) * (high - low)

@@ -9,11 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 from facetwin import profile as profiles
 from facetwin.agents.optimize.harness import run_search, target_id
 from facetwin.agents.runlog import RunLog, RunLogError
-from facetwin.agents.optimize.search import make_search
+from facetwin.agents.optimize.methods import make_search
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.perception import RIGID_LANDMARKS, human_features
 from facetwin.library import LibraryError, load_library, save_library
@@ -31,6 +31,7 @@ def _header(p, target):
     return {"profile": p.name, "profile_sha256": p.sha256, "target": target_id(target)}
 
 
+@pytest.mark.slow
 def test_bo_finds_controls_closer_to_the_target_than_neutral(emo11_env, tmp_path):
     p = emo11_env.profile
     search = make_search("bo", p.low, p.high, p.neutral, seed=0,
@@ -45,6 +46,7 @@ def test_bo_finds_controls_closer_to_the_target_than_neutral(emo11_env, tmp_path
     assert all(r["strain"] <= p.strain_ceiling for r in run.records)
 
 
+@pytest.mark.slow
 def test_baselines_share_the_harness_and_are_seeded(emo11_env, tmp_path):
     p = emo11_env.profile
     runs = {}
@@ -62,6 +64,7 @@ def test_baselines_share_the_harness_and_are_seeded(emo11_env, tmp_path):
     assert runs["random", 0].records[0]["controls"] != runs["cmaes", 0].records[0]["controls"]
 
 
+@pytest.mark.slow
 def test_a_scorer_drives_the_search_from_images(emo11_env, tmp_path):
     p = emo11_env.profile
     seen = []
@@ -151,6 +154,7 @@ def test_human_features_are_relative_to_each_faces_neutral():
     assert np.abs(clipped[:-3]).max() <= 0.1 + 1e-6
 
 
+@pytest.mark.slow
 def test_a_picture_target_needs_the_camera_and_a_face(tmp_path):
     from skimage.data import astronaut
 
@@ -173,6 +177,8 @@ def _optimize(out, *extra):
             *extra]
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     subprocess.run(_optimize(whole), check=True, capture_output=True, timeout=600)
@@ -196,6 +202,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
         json.loads((whole / "library.json").read_text())
 
 
+@pytest.mark.slow
 def test_the_lean_posterior_equals_botorchs():
     """BO's acquisition reads the GP through a dense re-implementation of its posterior;
     it must sample what BoTorch's own posterior samples."""

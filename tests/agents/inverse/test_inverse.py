@@ -9,11 +9,12 @@ import torch
 from PIL import Image
 from scipy.interpolate import BSpline
 
-from conftest import DATASET_SAMPLES as SAMPLES
+from helpers import DATASET_SAMPLES as SAMPLES
 from facetwin import profile as profiles
 from facetwin.agents.inverse.collect import SEQUENCE_LENGTH, _Worker, collect
 from facetwin.agents.inverse.dataset import DatasetError, Plan, load_columns, read_meta
 from facetwin.agents.evaluation import Evaluator
+from facetwin.agents.protocol import ExpressionAgent
 from facetwin.agents.inverse.agent import InverseModelAgent
 from facetwin.agents.inverse.evaluate import evaluate
 from facetwin.agents.inverse.store import ModelError, load_model
@@ -23,8 +24,11 @@ from facetwin.agents.inverse.train import train
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.safety import SafetyFilter
 
+pytestmark = pytest.mark.slow  # the whole module: see the README's test loop
 
 
+
+@pytest.mark.subprocess
 def test_a_killed_collection_resumes_with_every_sample_once(dataset):
     out, shards_at_kill = dataset
     assert 1 <= shards_at_kill <= 2
@@ -44,6 +48,7 @@ def test_a_killed_collection_resumes_with_every_sample_once(dataset):
                                   np.stack(stored.column("applied").to_pylist()))
 
 
+@pytest.mark.subprocess
 def test_the_dataset_opens_with_pandas_pyarrow_and_hugging_face(dataset, tmp_path):
     import pandas as pd
     from datasets import load_dataset
@@ -64,6 +69,7 @@ def test_the_dataset_opens_with_pandas_pyarrow_and_hugging_face(dataset, tmp_pat
     assert (out / "README.md").read_text().startswith("# FaceTwin dataset: emo11, babble")
 
 
+@pytest.mark.subprocess
 def test_every_command_passed_the_safety_filter(dataset):
     out, _ = dataset
     p = profiles.load("emo11")
@@ -74,6 +80,7 @@ def test_every_command_passed_the_safety_filter(dataset):
     assert np.abs(c["requested"] - c["applied"]).max() > 0.01  # the filter did change some
 
 
+@pytest.mark.subprocess
 def test_another_profile_or_plan_in_the_folder_is_refused(dataset):
     out, _ = dataset
     with pytest.raises(DatasetError, match="made for profile 'emo11', not 'x2c30'"):
@@ -183,6 +190,9 @@ def test_the_inverse_model_agent_proposes_and_scores_like_an_optimiser(trained):
     assert {"controls", "applied", "score", "distance_mm"} <= set(record)
     neutral = Evaluator(env, {"target": "surprise"})(p.neutral[None])[0]
     assert record["distance_mm"] < 0.5 * neutral["distance_mm"]  # most of the way there
+    assert isinstance(agent, ExpressionAgent)  # one step, through the agents' protocol
+    solution = agent.solve({"target": "surprise"})
+    assert solution.evaluations == 1 and solution.record == record
     env.close()
     camera = FaceTwinEnv("emo11", image_size=64, features="camera")
     with pytest.raises(ModelError, match="features='ground_truth'"):

@@ -14,7 +14,7 @@ from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.render import FaceRenderer
 
-from conftest import PROFILES
+from helpers import PROFILES
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +66,7 @@ def test_the_smiling_astronaut_reads_happy_and_a_picture_without_a_face_reads_no
     assert reader(np.full((128, 128, 3), 120, np.uint8)) is None
 
 
+@pytest.mark.slow
 def test_every_profile_reads_neutral_at_rest_and_each_expression_as_itself(readings):
     for (profile, expression), p in readings.items():
         if expression in CANNOT_SHOW.get(profile, {}):
@@ -75,6 +76,7 @@ def test_every_profile_reads_neutral_at_rest_and_each_expression_as_itself(readi
         assert readings[profile, "neutral"][EMOTIONS.index("neutral")] >= 0.6
 
 
+@pytest.mark.slow
 def test_the_rest_face_has_closed_lips_no_teeth_and_reads_neutral_in_one_colour(twins, reader):
     for name, twin in twins.items():
         twin.reset()
@@ -136,6 +138,7 @@ def test_missing_or_altered_weights_are_named_with_the_way_to_fetch_them(tmp_pat
         emotion._network.cache_clear()
 
 
+@pytest.mark.slow
 def test_optimize_for_an_emotion_keeps_the_face_the_recogniser_finds_most_so(tmp_path):
     from facetwin.cli import main
 

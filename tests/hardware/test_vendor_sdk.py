@@ -3,7 +3,7 @@ unchanged against the virtual bus and sees the servos move, as on the real ones.
 
 import pytest
 
-from conftest import wait_until
+from helpers import wait_until
 from facetwin import profile as profiles
 from facetwin.hardware.virtual_bus import VirtualBus
 

@@ -1,6 +1,7 @@
 """The env and the command line work whatever GL the user exported: MUJOCO_GL and
 PYOPENGL_PLATFORM unset, ``egl`` or ``osmesa``, each in a fresh process."""
 
+import pytest
 import itertools
 import json
 import os
@@ -28,6 +29,8 @@ print(json.dumps({"image": obs["image"].tolist(), "landmarks": obs["landmarks"].
 SETTINGS = (None, "egl", "osmesa")
 
 
+@pytest.mark.slow
+@pytest.mark.subprocess
 def test_the_env_runs_under_every_gl_setting():
     runs = {}
     for mujoco_gl, pyopengl in itertools.product(SETTINGS, SETTINGS):

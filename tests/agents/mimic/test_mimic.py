@@ -4,15 +4,13 @@ or the virtual bus with the twin as plant."""
 import json
 import signal
 import subprocess
-import sys
 
 import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from conftest import wait_until
+from helpers import facetwin_command, virtual_bus, wait_until
 from facetwin import profile as profiles
-from facetwin.agents.inverse.inputs import to_unit_box
 from facetwin.agents.inverse.agent import InverseModelAgent
 from facetwin.agents.inverse.evaluate import evaluate
 from facetwin.agents.mimic.loop import mimic
@@ -27,6 +25,8 @@ from facetwin.agents.demo import library_schedule, run_demo
 from facetwin.envs.envelope import load_envelope
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.hardware.journal import read_journal
+
+pytestmark = pytest.mark.slow  # the whole module: see the README's test loop
 
 FPS, TRANSITION_S, HOLD_S = 25, 0.3, 0.4
 
@@ -64,7 +64,7 @@ def test_the_same_face_mimicked_through_the_model_gives_back_its_controls(model,
     # At the end of each hold the person's face is still: the robot's command is the
     # model's reading of it, which the test split says how well to expect.
     log = frames_log(tmp_path)
-    held = [(to_unit_box(controls, p), to_unit_box(log[i]["controls"], p))
+    held = [(p.to_box(controls), p.to_box(log[i]["controls"]))
             for i, (name, controls, end) in enumerate(schedule) if end and name != "neutral"]
     error = np.mean([np.abs(a - b).mean() for a, b in held])
     rows = {r["name"]: r["l1"] for r in evaluation["rows"]}
@@ -104,21 +104,18 @@ def test_the_astronaut_picture_is_a_source(model, tmp_path):
     assert np.abs(commands[-1] - neutral).max() > 0.05  # the face moved towards hers
 
 
+@pytest.mark.subprocess
 def test_mimicry_on_the_serial_bus_sends_only_safe_commands_and_stops_cleanly(
         model, clips, tmp_path):
     link = tmp_path / "face"
-    bus = subprocess.Popen(
-        [sys.executable, "-m", "facetwin.cli", "virtual-bus", "--profile", "emo11",
-         "--link", str(link), "--plant", "twin"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert bus.stdout.readline().startswith("virtual bus ready")
-        out, journal = tmp_path / "out", tmp_path / "journal.jsonl"
+    out, journal = tmp_path / "out", tmp_path / "journal.jsonl"
+    with virtual_bus("emo11", link, plant=True):
         run = subprocess.Popen(
-            [sys.executable, "-m", "facetwin.cli", "mimic", "--profile", "emo11", "--model",
-             str(model[0]), "--source", str(clips["x2c30"]), "--out", str(out),
-             "--backend", "serial", "--port", str(link), "--camera", f"{link}.png",
-             "--journal", str(journal), "--no-preview"],
+            facetwin_command("mimic", "--profile", "emo11", "--model", str(model[0]),
+                             "--source", str(clips["x2c30"]), "--out", str(out),
+                             "--backend", "serial", "--port", str(link),
+                             "--camera", f"{link}.png", "--journal", str(journal),
+                             "--no-preview"),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         wait_until(lambda: (out / "frames.jsonl").exists()  # whole lines only
                    and (out / "frames.jsonl").read_text().count("\n") >= 30,
@@ -127,9 +124,6 @@ def test_mimicry_on_the_serial_bus_sends_only_safe_commands_and_stops_cleanly(
         stdout, stderr = run.communicate(timeout=120)
         assert run.returncode == 0, stderr
         assert "(interrupted)" in stdout
-    finally:
-        bus.send_signal(signal.SIGTERM)
-        bus.wait(timeout=30)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] and summary["frames"] >= 30
     assert len(iio.imread(out / "mimicry.mp4")) == summary["frames"]  # closed, playable
@@ -170,6 +164,7 @@ def test_one_euro_filter_follows_its_definition():
         OneEuroFilter(min_cutoff=0.0)
 
 
+@pytest.mark.subprocess
 def test_bad_sources_and_models_are_named(model, dataset, tmp_path):
     with pytest.raises(SourceError, match="no such file"):
         mimic("emo11", model[0], tmp_path / "missing.mp4", tmp_path / "out")
@@ -203,7 +198,7 @@ def test_optimisation_starts_from_the_models_proposal(model, tmp_path):
     env.close()
     np.testing.assert_allclose(records[0]["controls"], proposal, rtol=1e-6)
     p = profiles.load("emo11")
-    first = to_unit_box(records[0]["controls"], p)
-    around = np.array([to_unit_box(r["controls"], p) for r in records[1:]])
+    first = p.to_box(records[0]["controls"])
+    around = np.array([p.to_box(r["controls"]) for r in records[1:]])
     assert len(around) == 3  # the warm design: the proposal and three points about it
     assert np.all(np.abs(around - first) <= WARM_START_SIDE / 2 + 1e-9)

@@ -17,15 +17,18 @@ from facetwin.agents.preference.pairing import (
     binary_insert, merge_sort, sorting_budget, sorting_state,
 )
 from facetwin.agents.preference.pool import PoolError, build_pool, load_pool
-from facetwin.agents.preference.models import (
-    PreferenceError, fit_preference, load_preference, pool_scores,
-)
+from facetwin.agents.preference.fit import fit_preference
+from facetwin.agents.preference.metrics import pool_scores
+from facetwin.agents.preference.models import PreferenceError
+from facetwin.agents.preference.store import load_preference
 from facetwin.agents.preference.bo import face_of, preferential_bo
 from facetwin.agents.preference.annotators import (
     SimulatedAnnotator, answer_over_http, hidden_target,
 )
 from facetwin.agents.optimize.tune import OutputError, tune
 from facetwin.envs.face_env import FaceTwinEnv
+
+pytestmark = pytest.mark.slow  # the whole module: see the README's test loop
 
 POOL_SIZE = 24
 
@@ -55,6 +58,7 @@ def person():
         env.close()
 
 
+@pytest.mark.subprocess
 def test_pool_is_diverse_renders_and_holds_the_library_face(built_pool):
     p = profiles.load("emo11")
     pool = load_pool(built_pool.path, p)
@@ -132,6 +136,7 @@ def test_bad_requests_get_a_4xx_with_the_reason(pool):
         read_answers(pool.path / "answers.jsonl") == []
 
 
+@pytest.mark.browser
 def test_the_page_in_chromium_answers_undoes_and_resumes(pool):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

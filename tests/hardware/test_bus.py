@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FakeClock, wait_until
+from helpers import FakeClock, wait_until
 from facetwin import profile as profiles
 from facetwin.envs.safety import CommandError, SafetyFilter
 from facetwin.envs.serial_backend import HardwareError, NominalCalibrationWarning, SerialBackend
@@ -194,6 +194,7 @@ def test_watchdog_ramps_to_neutral_when_steps_stop(rena, vbus, tmp_path):
     assert kinds[first + 1] == "watchdog"  # its ramp's commands follow its record
 
 
+@pytest.mark.slow
 def test_nothing_outside_the_envelope_reaches_the_wire(rena, vbus, tmp_path):
     # On a frozen clock the watchdog stays out of the way of the fuzzing.
     backend = SerialBackend(rena, str(vbus.link), None, 64, journal=tmp_path / "j.jsonl",
@@ -267,7 +268,7 @@ def test_observations_come_from_frames_captured_after_the_face_arrived(rena, vbu
     try:
         neutral_grey = camera.grey(vbus.present()[sid])
         stepped = backend.step(rena.vector({"jaw_open": 0.9}), "settle")
-        image, _ = backend.observe()
+        image = backend.observe().image
         arrived = camera.grey(vbus.present()[sid])
         assert abs(arrived - neutral_grey) > 40  # the jaw moved a long way
         assert abs(int(image.mean()) - arrived) <= 1  # and the picture shows it there

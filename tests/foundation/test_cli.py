@@ -1,9 +1,11 @@
 import imageio.v3 as iio
+import pytest
 from PIL import Image
 
 from facetwin.cli import main
 
 
+@pytest.mark.slow
 def test_expressions_writes_a_video_and_a_contact_sheet(tmp_path, capsys):
     rc = main(["expressions", "--profile", "emo11", "--out", str(tmp_path), "--size", "128",
                "--transition", "0.12", "--hold", "0.04"])

@@ -3,8 +3,6 @@ virtual bus (a separate `facetwin virtual-bus` process) with the twin as plant."
 
 import os
 import signal
-import subprocess
-import sys
 
 import gymnasium as gym
 import numpy as np
@@ -17,22 +15,6 @@ from facetwin.envs.serial_backend import HardwareError
 from facetwin.envs.twin_plant import TwinPlant
 from facetwin.hardware.camera import FrameFileCamera
 from facetwin.hardware.journal import read_journal
-
-
-@pytest.fixture
-def virtual_bus(tmp_path):
-    link = tmp_path / "face"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "facetwin.cli", "virtual-bus", "--profile", "rena25",
-         "--link", str(link), "--plant", "twin"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    ready = proc.stdout.readline()
-    assert ready.startswith(f"virtual bus ready: {link}"), ready
-    assert "25 servos of profile rena25" in ready
-    yield proc, link, tmp_path / "face.png"
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
 
 
 def agent(env, steps: int, seed: int):
@@ -49,8 +31,10 @@ def agent(env, steps: int, seed: int):
     return actions, infos, observations
 
 
-def test_same_agent_same_spaces_same_safety_on_twin_and_serial(virtual_bus, tmp_path):
-    _, link, frame = virtual_bus
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_same_agent_same_spaces_same_safety_on_twin_and_serial(rena25_bus, tmp_path):
+    _, link, frame = rena25_bus
     journal = tmp_path / "session.jsonl"
     serial = gym.make("facetwin/FaceTwin-v0", profile="rena25", backend="serial",
                       port=str(link), camera=str(frame), journal=journal)
@@ -86,8 +70,10 @@ def test_same_agent_same_spaces_same_safety_on_twin_and_serial(virtual_bus, tmp_
     assert main(["replay", str(journal), "--backend", "twin"]) == 0
 
 
-def test_killing_the_bus_mid_episode_is_a_clear_error_not_a_hang(virtual_bus, tmp_path):
-    proc, link, frame = virtual_bus
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_killing_the_bus_mid_episode_is_a_clear_error_not_a_hang(rena25_bus, tmp_path):
+    proc, link, frame = rena25_bus
     env = gym.make("facetwin/FaceTwin-v0", profile="rena25", backend="serial", port=str(link),
                    camera=str(frame), journal=tmp_path / "j.jsonl", step_mode="period")
     env.reset(seed=0)

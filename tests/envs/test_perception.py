@@ -6,6 +6,7 @@ from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.envs.perception import FaceMeshDetector, agreement
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile", ["x2c30", "emo11"])
 def test_mediapipe_finds_the_twin_and_agrees_with_its_ground_truth(profile):
     env = FaceTwinEnv(profile)

@@ -92,9 +92,9 @@ def test_clamps_ties_exclusive_groups_and_forbidden_combinations(rena):
     assert violations(f, applied) == []
 
 
-def test_strain_envelope_scales_back_and_the_twin_agrees(rena, twins_all):
+def test_strain_envelope_scales_back_and_the_twin_agrees(rena, twins):
     f = SafetyFilter(rena)
-    twin = twins_all["rena25"]
+    twin = twins["rena25"]
     rng = np.random.default_rng(3)
     extreme = rena.vector({"smile_left": 1, "smile_right": 1, "jaw_open": 1, "blink_left": 1,
                            "blink_right": 1, "lip_upper_left": 1, "lip_upper_right": 1,
@@ -125,6 +125,7 @@ def test_rate_limit_ramps_at_profile_speed_and_groups_yield_before_rising(rena):
     assert periods == 8
 
 
+@pytest.mark.slow
 def test_fuzzed_commands_never_escape_the_envelope(rena):
     f = SafetyFilter(rena)
     rng = np.random.default_rng(0)
