@@ -63,16 +63,16 @@ LIDS = {
 
 def detect_landmarks(image: np.ndarray) -> np.ndarray:
     """478 landmarks of the one face in ``image`` as (x px, y px, z px)."""
-    import mediapipe as mp
+    from facetwin.envs.perception import FaceMeshDetector
 
-    with mp.solutions.face_mesh.FaceMesh(static_image_mode=True, refine_landmarks=True,
-                                         max_num_faces=1) as mesh:
-        result = mesh.process(image)
-    if not result.multi_face_landmarks:
+    detector = FaceMeshDetector()
+    try:
+        found = detector(image, "source portrait", depth=True)
+    finally:
+        detector.close()
+    if found is None:
         raise RuntimeError("MediaPipe found no face in the source portrait")
-    h, w = image.shape[:2]
-    lm = result.multi_face_landmarks[0].landmark
-    return np.array([[p.x * w, p.y * h, p.z * w] for p in lm])
+    return found
 
 
 def tessellation() -> tuple[np.ndarray, dict[str, list[int]]]:

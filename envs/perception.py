@@ -52,7 +52,8 @@ def native_logs_silenced():
     """Native code's writes to the process's stderr dropped for the block. MediaPipe's
     graph logs its start-up there (TensorFlow Lite's XNNPACK line, absl's preamble, a
     warning per model about feedback tensors) from C++, with no switch to turn it off in
-    0.10.21; it happens in a graph's first runs, and only those are wrapped."""
+    0.10.21; it happens as a graph starts and in its first runs, and only those are
+    wrapped."""
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
@@ -78,10 +79,17 @@ class FaceMeshDetector:
     def _new_mesh(self):
         import mediapipe as mp
 
-        return mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=self.static_image_mode, refine_landmarks=True, max_num_faces=1)
+        with native_logs_silenced():
+            mesh = mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=self.static_image_mode, refine_landmarks=True,
+                max_num_faces=1)
+            # The graph starts on a thread of its own; a first run on a blank picture (no
+            # face: nothing tracked) waits for it, so that it logs in here.
+            mesh.process(np.zeros((32, 32, 3), np.uint8))
+        return mesh
 
-    def __call__(self, image: np.ndarray, what: str = "picture") -> np.ndarray | None:
+    def __call__(self, image: np.ndarray, what: str = "picture",
+                 depth: bool = False) -> np.ndarray | None:
         image = check_picture(image, what)
         if self._mesh is None:
             raise ValueError("this face detector is closed")
@@ -99,7 +107,10 @@ class FaceMeshDetector:
         if not result.multi_face_landmarks:
             return None
         h, w = image.shape[:2]
-        return np.array([[p.x * w, p.y * h] for p in result.multi_face_landmarks[0].landmark])
+        marks = result.multi_face_landmarks[0].landmark
+        if depth:  # MediaPipe's relative depth, in pixels of the image's width
+            return np.array([[p.x * w, p.y * h, p.z * w] for p in marks])
+        return np.array([[p.x * w, p.y * h] for p in marks])
 
     def close(self) -> None:
         if self._mesh is not None:

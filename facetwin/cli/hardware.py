@@ -10,6 +10,33 @@ from facetwin import profile as profiles
 from facetwin.cli.arguments import GIVEN_PROFILE, UsageError, real
 
 
+def register(sub) -> None:
+    vbus = sub.add_parser("virtual-bus", parents=[GIVEN_PROFILE],
+                          help="serve a profile's servos on a pseudo-terminal")
+    vbus.add_argument("--link", type=Path, required=True,
+                      help="path of the symlink to the pseudo-terminal (the port to open)")
+    vbus.add_argument("--plant", choices=["none", "twin"], default="none",
+                      help="drive the twin with the servos and publish its camera")
+    vbus.add_argument("--frame", type=Path, help="twin camera frame file (default LINK.png)")
+    vbus.set_defaults(func=_virtual_bus)
+
+    cal = sub.add_parser("calibrate", parents=[GIVEN_PROFILE],
+                         help="record each servo's range by hand (torque off)")
+    cal.add_argument("--port", required=True)
+    cal.add_argument("--seconds", type=real(0, 3600, above=True), default=30.0)
+    cal.add_argument("--out", type=Path, help="default: NAME.calibration.json beside the profile")
+    cal.add_argument("--write-limits", action="store_true",
+                     help="also store the ranges in the servos' angle-limit registers")
+    cal.set_defaults(func=_calibrate)
+
+    rep = sub.add_parser("replay", help="re-send a hardware journal through the safety filter")
+    rep.add_argument("journal", type=Path)
+    rep.add_argument("--backend", choices=["twin", "serial"], default="twin")
+    rep.add_argument("--port")
+    rep.add_argument("--camera")
+    rep.set_defaults(func=_replay)
+
+
 def _virtual_bus(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -88,30 +115,3 @@ def _replay(args: argparse.Namespace) -> int:
           f"backend; the safety filter changed {modified}"
           + (f"; skipped {torn} torn line(s) at the end" if torn else ""))
     return 0
-
-
-def register(sub) -> None:
-    vbus = sub.add_parser("virtual-bus", parents=[GIVEN_PROFILE],
-                          help="serve a profile's servos on a pseudo-terminal")
-    vbus.add_argument("--link", type=Path, required=True,
-                      help="path of the symlink to the pseudo-terminal (the port to open)")
-    vbus.add_argument("--plant", choices=["none", "twin"], default="none",
-                      help="drive the twin with the servos and publish its camera")
-    vbus.add_argument("--frame", type=Path, help="twin camera frame file (default LINK.png)")
-    vbus.set_defaults(func=_virtual_bus)
-
-    cal = sub.add_parser("calibrate", parents=[GIVEN_PROFILE],
-                         help="record each servo's range by hand (torque off)")
-    cal.add_argument("--port", required=True)
-    cal.add_argument("--seconds", type=real(0, 3600, above=True), default=30.0)
-    cal.add_argument("--out", type=Path, help="default: NAME.calibration.json beside the profile")
-    cal.add_argument("--write-limits", action="store_true",
-                     help="also store the ranges in the servos' angle-limit registers")
-    cal.set_defaults(func=_calibrate)
-
-    rep = sub.add_parser("replay", help="re-send a hardware journal through the safety filter")
-    rep.add_argument("journal", type=Path)
-    rep.add_argument("--backend", choices=["twin", "serial"], default="twin")
-    rep.add_argument("--port")
-    rep.add_argument("--camera")
-    rep.set_defaults(func=_replay)

@@ -9,6 +9,42 @@ from pathlib import Path
 from facetwin.cli.arguments import IMAGE_SIZE, PROFILE, SEEDED, WORKERS, count
 
 
+def register(sub) -> None:
+    col = sub.add_parser("collect", parents=[PROFILE, SEEDED],
+                         help="babble on the twin and write a dataset (Parquet shards, "
+                              "meta.json, a dataset card); resumable")
+    col.add_argument("--strategy", default="babble",
+                     choices=["random", "babble", "expert", "symmetric"])
+    col.add_argument("--samples", type=count(1, 10_000_000), required=True,
+                     help="settled samples (commands)")
+    col.add_argument("--workers", type=WORKERS, default=1, help="processes, each with its twin")
+    col.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
+    col.add_argument("--image-size", type=IMAGE_SIZE, default=256, help="render size in pixels")
+    col.add_argument("--no-images", action="store_true", help="leave the renders out")
+    col.add_argument("--trajectory", action="store_true",
+                     help="a row for every control period of each transition")
+    col.set_defaults(func=_collect)
+
+    tr = sub.add_parser("train", parents=[SEEDED],
+                        help="fit an inverse model (or a baseline) to a dataset")
+    tr.add_argument("--model", required=True,
+                    choices=["mlp", "kan", "cnn", "neutral", "random", "nearest", "ridge"])
+    tr.add_argument("--data", type=Path, required=True, help="a folder made by collect")
+    tr.add_argument("--out", type=Path, required=True, help="model folder")
+    tr.add_argument("--epochs", type=count(1, 100_000), help="default: the model's recipe")
+    tr.add_argument("--features", choices=["ground_truth", "mediapipe"], default="ground_truth",
+                    help="what landmark models read (mediapipe: as the robot's camera sees)")
+    tr.add_argument("--image-size", type=count(16, 256), default=64, help="the image model's input")
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("evaluate", help="a model against its baselines on the test split")
+    ev.add_argument("--model", type=Path, required=True, help="model folder")
+    ev.add_argument("--data", type=Path, required=True, help="a folder made by collect")
+    ev.add_argument("--closed-loop", type=count(0, 100_000), default=200,
+                    help="test samples executed on the twin (default 200)")
+    ev.set_defaults(func=_evaluate)
+
+
 def _collect(args: argparse.Namespace) -> int:
     from facetwin.agents.inverse.collect import collect
 
@@ -45,39 +81,3 @@ def _evaluate(args: argparse.Namespace) -> int:
     print(table(result))
     print(f"wrote {args.model / 'evaluation.json'}")
     return 0
-
-
-def register(sub) -> None:
-    col = sub.add_parser("collect", parents=[PROFILE, SEEDED],
-                         help="babble on the twin and write a dataset (Parquet shards, "
-                              "meta.json, a dataset card); resumable")
-    col.add_argument("--strategy", default="babble",
-                     choices=["random", "babble", "expert", "symmetric"])
-    col.add_argument("--samples", type=count(1, 10_000_000), required=True,
-                     help="settled samples (commands)")
-    col.add_argument("--workers", type=WORKERS, default=1, help="processes, each with its twin")
-    col.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
-    col.add_argument("--image-size", type=IMAGE_SIZE, default=256, help="render size in pixels")
-    col.add_argument("--no-images", action="store_true", help="leave the renders out")
-    col.add_argument("--trajectory", action="store_true",
-                     help="a row for every control period of each transition")
-    col.set_defaults(func=_collect)
-
-    tr = sub.add_parser("train", parents=[SEEDED],
-                        help="fit an inverse model (or a baseline) to a dataset")
-    tr.add_argument("--model", required=True,
-                    choices=["mlp", "kan", "cnn", "neutral", "random", "nearest", "ridge"])
-    tr.add_argument("--data", type=Path, required=True, help="a folder made by collect")
-    tr.add_argument("--out", type=Path, required=True, help="model folder")
-    tr.add_argument("--epochs", type=count(1, 100_000), help="default: the model's recipe")
-    tr.add_argument("--features", choices=["ground_truth", "mediapipe"], default="ground_truth",
-                    help="what landmark models read (mediapipe: as the robot's camera sees)")
-    tr.add_argument("--image-size", type=count(16, 256), default=64, help="the image model's input")
-    tr.set_defaults(func=_train)
-
-    ev = sub.add_parser("evaluate", help="a model against its baselines on the test split")
-    ev.add_argument("--model", type=Path, required=True, help="model folder")
-    ev.add_argument("--data", type=Path, required=True, help="a folder made by collect")
-    ev.add_argument("--closed-loop", type=count(0, 100_000), default=200,
-                    help="test samples executed on the twin (default 200)")
-    ev.set_defaults(func=_evaluate)

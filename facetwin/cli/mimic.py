@@ -8,29 +8,6 @@ from pathlib import Path
 from facetwin.cli.arguments import PROFILE, UsageError, count, read_rgb, real
 
 
-def _mimic(args: argparse.Namespace) -> int:
-    from facetwin.agents.mimic.loop import mimic
-    from facetwin.agents.mimic.smoothing import OneEuroFilter
-
-    if args.backend == "serial" and not (args.port and args.camera):
-        raise UsageError("--backend serial needs --port and --camera")
-    neutral = read_rgb(args.neutral) if args.neutral else None
-    try:
-        smoothing = OneEuroFilter(args.min_cutoff, args.beta, args.d_cutoff)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    summary = mimic(args.profile, args.model, args.source, args.out, backend=args.backend,
-                    port=args.port, camera=args.camera, journal=args.journal, neutral=neutral,
-                    neutral_frames=args.neutral_frames, smoothing=smoothing, gain=args.gain,
-                    fps=args.fps, preview=False if args.no_preview else None)
-    lat = summary["camera_to_command_ms"]
-    print(f"{summary['frames']} frames, a face in {summary['faces_found']}, "
-          f"{summary['frames_per_s']:.1f} frames/s, camera -> command p50 {lat['p50']} ms "
-          f"p95 {lat['p95']} ms" + (" (interrupted)" if summary["interrupted"] else ""))
-    print(f"wrote {summary['video']}\nwrote {args.out / 'summary.json'}")
-    return 0
-
-
 def register(sub) -> None:
     mim = sub.add_parser("mimic", parents=[PROFILE],
                          help="a person's face (webcam, video, picture, folder) drives the "
@@ -60,3 +37,26 @@ def register(sub) -> None:
                      help="frame rate of a folder of images or a held picture")
     mim.add_argument("--no-preview", action="store_true", help="no window even with a display")
     mim.set_defaults(func=_mimic)
+
+
+def _mimic(args: argparse.Namespace) -> int:
+    from facetwin.agents.mimic.loop import mimic
+    from facetwin.agents.mimic.smoothing import OneEuroFilter
+
+    if args.backend == "serial" and not (args.port and args.camera):
+        raise UsageError("--backend serial needs --port and --camera")
+    neutral = read_rgb(args.neutral) if args.neutral else None
+    try:
+        smoothing = OneEuroFilter(args.min_cutoff, args.beta, args.d_cutoff)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    summary = mimic(args.profile, args.model, args.source, args.out, backend=args.backend,
+                    port=args.port, camera=args.camera, journal=args.journal, neutral=neutral,
+                    neutral_frames=args.neutral_frames, smoothing=smoothing, gain=args.gain,
+                    fps=args.fps, preview=False if args.no_preview else None)
+    lat = summary["camera_to_command_ms"]
+    print(f"{summary['frames']} frames, a face in {summary['faces_found']}, "
+          f"{summary['frames_per_s']:.1f} frames/s, camera -> command p50 {lat['p50']} ms "
+          f"p95 {lat['p95']} ms" + (" (interrupted)" if summary["interrupted"] else ""))
+    print(f"wrote {summary['video']}\nwrote {args.out / 'summary.json'}")
+    return 0

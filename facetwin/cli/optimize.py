@@ -12,6 +12,37 @@ from facetwin.cli.arguments import (
 )
 
 
+def register(sub) -> None:
+    opt = sub.add_parser("optimize", parents=[PROFILE, SEEDED],
+                         help="tune one expression on the twin; write a library file, a "
+                              "convergence plot and before/after renders")
+    opt.add_argument("--target", help="an expression of the profile's library")
+    opt.add_argument("--target-image", type=Path, help="a picture of a person to mimic")
+    opt.add_argument("--target-neutral", type=Path,
+                     help="the same person at rest (default: the robot's neutral stands in)")
+    opt.add_argument("--name", help="library entry name (default: target or picture name)")
+    opt.add_argument("--method", choices=["bo", "random", "cmaes", "all"], default="bo")
+    opt.add_argument("--budget", type=count(1, 100_000), default=100, help="evaluations per method")
+    opt.add_argument("--batch", type=count(1, 64), default=2,
+                     help="controls proposed at a time (q)")
+    opt.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
+    opt.add_argument("--init-model", type=Path,
+                     help="an inverse model's folder: start from its proposal and refine it")
+    opt.add_argument("--preference", type=Path,
+                     help="a preference model's folder (fit-preference): maximise its score")
+    opt.add_argument("--objective", metavar="emotion:NAME",
+                     help="maximise how sure an emotion recogniser is that the face shows "
+                          "NAME (angry, disgust, fear, happy, sad, surprise, neutral or the "
+                          "library's names); starts from the profile's own expression")
+    opt.add_argument("--preferential", action="store_true",
+                     help="preferential BO: people compare the proposed faces on the "
+                          "annotation page as it runs (--budget counts comparisons)")
+    opt.add_argument("--host", default="127.0.0.1", help="--preferential: page address")
+    opt.add_argument("--port", type=PORT, default=8000, help="--preferential: page port")
+    opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
+    opt.set_defaults(func=_optimize)
+
+
 def _optimize(args: argparse.Namespace) -> int:
     from facetwin.agents.optimize.tune import tune
 
@@ -79,34 +110,3 @@ def _optimize_emotion(args: argparse.Namespace) -> int:
     for path in (tuned.library, tuned.convergence, tuned.before, tuned.after):
         print(f"wrote {path}")
     return 0
-
-
-def register(sub) -> None:
-    opt = sub.add_parser("optimize", parents=[PROFILE, SEEDED],
-                         help="tune one expression on the twin; write a library file, a "
-                              "convergence plot and before/after renders")
-    opt.add_argument("--target", help="an expression of the profile's library")
-    opt.add_argument("--target-image", type=Path, help="a picture of a person to mimic")
-    opt.add_argument("--target-neutral", type=Path,
-                     help="the same person at rest (default: the robot's neutral stands in)")
-    opt.add_argument("--name", help="library entry name (default: target or picture name)")
-    opt.add_argument("--method", choices=["bo", "random", "cmaes", "all"], default="bo")
-    opt.add_argument("--budget", type=count(1, 100_000), default=100, help="evaluations per method")
-    opt.add_argument("--batch", type=count(1, 64), default=2,
-                     help="controls proposed at a time (q)")
-    opt.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
-    opt.add_argument("--init-model", type=Path,
-                     help="an inverse model's folder: start from its proposal and refine it")
-    opt.add_argument("--preference", type=Path,
-                     help="a preference model's folder (fit-preference): maximise its score")
-    opt.add_argument("--objective", metavar="emotion:NAME",
-                     help="maximise how sure an emotion recogniser is that the face shows "
-                          "NAME (angry, disgust, fear, happy, sad, surprise, neutral or the "
-                          "library's names); starts from the profile's own expression")
-    opt.add_argument("--preferential", action="store_true",
-                     help="preferential BO: people compare the proposed faces on the "
-                          "annotation page as it runs (--budget counts comparisons)")
-    opt.add_argument("--host", default="127.0.0.1", help="--preferential: page address")
-    opt.add_argument("--port", type=PORT, default=8000, help="--preferential: page port")
-    opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
-    opt.set_defaults(func=_optimize)

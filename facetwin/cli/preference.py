@@ -9,6 +9,45 @@ from pathlib import Path
 from facetwin.cli.arguments import IMAGE_SIZE, PORT, PROFILE, SEEDED, count
 
 
+def register(sub) -> None:
+    pool = sub.add_parser("pool", parents=[PROFILE, SEEDED],
+                          help="render a diverse pool of faces for one expression, for "
+                               "people to compare")
+    pool.add_argument("--expression", required=True, help="an expression of the library")
+    pool.add_argument("--size", type=count(2, 10_000), default=100,
+                      help="faces in the pool (default 100)")
+    pool.add_argument("--source", choices=["random", "runs", "dataset"], default="random",
+                      help="candidates: random safe commands about the expression, the "
+                           "evaluations of optimisation runs, or a dataset")
+    pool.add_argument("--source-path", type=Path,
+                      help="the runs' folder (--source runs) or the dataset (--source dataset)")
+    pool.add_argument("--image-size", type=IMAGE_SIZE, default=256)
+    pool.add_argument("--out", type=Path, required=True, help="the pool's folder")
+    pool.set_defaults(func=_pool)
+
+    ann = sub.add_parser("annotate", help="serve the pairwise annotation page for pools")
+    ann.add_argument("--pool", type=Path, action="append", required=True,
+                     help="a pool folder (repeat for several)")
+    ann.add_argument("--strategy", choices=["mergesort", "active"], default="mergesort",
+                     help="pair order: HAPI's merge sort, or the most informative pair")
+    ann.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default: this machine only)")
+    ann.add_argument("--port", type=PORT, default=8000)
+    ann.set_defaults(func=_annotate)
+
+    fit = sub.add_parser("fit-preference", parents=[SEEDED],
+                         help="learn a preference score from the answers")
+    fit.add_argument("--pool", type=Path, required=True)
+    fit.add_argument("--answers", type=Path, help="answer log (default: POOL/answers.jsonl)")
+    fit.add_argument("--model", default="ranknet",
+                     choices=["ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp"])
+    fit.add_argument("--folds", type=count(1, 50), default=5,
+                     help="cross-validation folds (1: none)")
+    fit.add_argument("--epochs", type=count(1, 100_000), default=300)
+    fit.add_argument("--out", type=Path, required=True, help="the model's folder")
+    fit.set_defaults(func=_fit_preference)
+
+
 def _pool(args: argparse.Namespace) -> int:
     from facetwin.agents.preference.pool import build_pool
 
@@ -94,42 +133,3 @@ def optimize_preferential(args: argparse.Namespace) -> int:
                                                              best["applied"]})
     print(f"best face after {best['comparisons']} comparisons; wrote {library}")
     return 0
-
-
-def register(sub) -> None:
-    pool = sub.add_parser("pool", parents=[PROFILE, SEEDED],
-                          help="render a diverse pool of faces for one expression, for "
-                               "people to compare")
-    pool.add_argument("--expression", required=True, help="an expression of the library")
-    pool.add_argument("--size", type=count(2, 10_000), default=100,
-                      help="faces in the pool (default 100)")
-    pool.add_argument("--source", choices=["random", "runs", "dataset"], default="random",
-                      help="candidates: random safe commands about the expression, the "
-                           "evaluations of optimisation runs, or a dataset")
-    pool.add_argument("--source-path", type=Path,
-                      help="the runs' folder (--source runs) or the dataset (--source dataset)")
-    pool.add_argument("--image-size", type=IMAGE_SIZE, default=256)
-    pool.add_argument("--out", type=Path, required=True, help="the pool's folder")
-    pool.set_defaults(func=_pool)
-
-    ann = sub.add_parser("annotate", help="serve the pairwise annotation page for pools")
-    ann.add_argument("--pool", type=Path, action="append", required=True,
-                     help="a pool folder (repeat for several)")
-    ann.add_argument("--strategy", choices=["mergesort", "active"], default="mergesort",
-                     help="pair order: HAPI's merge sort, or the most informative pair")
-    ann.add_argument("--host", default="127.0.0.1",
-                     help="address to listen on (default: this machine only)")
-    ann.add_argument("--port", type=PORT, default=8000)
-    ann.set_defaults(func=_annotate)
-
-    fit = sub.add_parser("fit-preference", parents=[SEEDED],
-                         help="learn a preference score from the answers")
-    fit.add_argument("--pool", type=Path, required=True)
-    fit.add_argument("--answers", type=Path, help="answer log (default: POOL/answers.jsonl)")
-    fit.add_argument("--model", default="ranknet",
-                     choices=["ranknet", "ranknet-image", "ranknet-fer", "pairwise-gp"])
-    fit.add_argument("--folds", type=count(1, 50), default=5,
-                     help="cross-validation folds (1: none)")
-    fit.add_argument("--epochs", type=count(1, 100_000), default=300)
-    fit.add_argument("--out", type=Path, required=True, help="the model's folder")
-    fit.set_defaults(func=_fit_preference)

