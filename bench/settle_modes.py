@@ -20,7 +20,7 @@ import mujoco
 import numpy as np
 
 from facetwin import profile as profiles
-from facetwin.sim.model import critically_damp_servos
+from facetwin.sim.mjcf import critically_damp_servos
 from facetwin.sim.twin import Twin
 
 

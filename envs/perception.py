@@ -47,6 +47,19 @@ def check_picture(image, what: str = "picture") -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def read_picture(path, what: str = "picture") -> np.ndarray:
+    """The picture file ``path`` as RGB (see :func:`check_picture`), or a PictureError
+    naming the file and what is wrong with it."""
+    import imageio.v3 as iio
+
+    try:
+        image = iio.imread(path)
+    except (OSError, ValueError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]  # one line
+        raise PictureError(f"{path}: not a readable image ({first})") from None
+    return check_picture(image, f"{what} {path}")
+
+
 @contextmanager
 def native_logs_silenced():
     """Native code's writes to the process's stderr dropped for the block. MediaPipe's

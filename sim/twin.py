@@ -20,7 +20,7 @@ import numpy as np
 from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
 from facetwin.sim.face import FaceAsset, load_face
-from facetwin.sim.model import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
+from facetwin.sim.mjcf import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
 from facetwin.sim.perturbation import Perturbation
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.servos import Servos

@@ -21,7 +21,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 
-from facetwin.envs.perception import PictureError, check_picture
+from facetwin.envs.perception import PictureError, check_picture, read_picture
 from facetwin.errors import FaceTwinError
 from facetwin.hardware.camera import IMAGE_SUFFIXES
 
@@ -72,10 +72,9 @@ def open_source(spec: str | Path, fps: float = 30.0, hold_s: float = 2.0) -> Sou
 
 def _read_image(path: Path) -> np.ndarray:
     try:
-        image = iio.imread(path)
-    except (OSError, ValueError) as exc:
-        raise SourceError(f"source {path}: not a readable image ({exc})") from None
-    return _rgb(image, path)
+        return read_picture(path, "frame of")
+    except PictureError as exc:
+        raise SourceError(f"source {exc}") from None
 
 
 def _rgb(image: np.ndarray, name) -> np.ndarray:

@@ -86,12 +86,9 @@ SEEDED = _parent("--seed", type=SEED, default=0, help="random seed (default: 0)"
 
 def read_rgb(path: Path):
     """A picture file as an RGB array, or a UsageError naming the file."""
-    import imageio.v3 as iio
-
-    from facetwin.envs.perception import check_picture
+    from facetwin.envs.perception import PictureError, read_picture
 
     try:
-        image = iio.imread(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read picture {path}: {exc}") from None
-    return check_picture(image, f"picture {path}")
+        return read_picture(path)
+    except PictureError as exc:
+        raise UsageError(str(exc)) from None

@@ -47,9 +47,13 @@ def register(sub) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from facetwin.agents.demo import mimic_astronaut
 
-    sheet = mimic_astronaut(args.profile, args.out, budget=args.budget, workers=args.workers,
-                            samples=args.samples)
-    print(f"wrote {sheet}")
+    made = mimic_astronaut(args.profile, args.out, budget=args.budget, workers=args.workers,
+                           samples=args.samples)
+    print(f"the model's one shot: {made.one_shot_mm:.2f} mm from her expression, "
+          f"{made.readings['model']}")
+    print(f"after {made.evaluations} evaluations: {made.refined_mm:.2f} mm, "
+          f"{made.readings['after']} (she {made.readings['portrait']})")
+    print(f"wrote {made.sheet}\nwrote {made.library}")
     return 0
 
 

@@ -21,7 +21,7 @@ CONTROL_RATES_HZ = (1.0, 1000.0)
 # and on the robot: a face still moving then is reported, not waited for.
 MAX_SETTLE_S = 1.5
 TWIN_BOUNDS = {"joints": (180.0, "deg"), "landmarks": (50.0, "mm")}  # largest |at_low|, |at_high|
-# Joints of the twin's rig that a control may drive (degrees); built in facetwin.sim.model.
+# Joints of the twin's rig that a control may drive (degrees); built in facetwin.sim.mjcf.
 RIG_JOINTS = (
     "neck_yaw", "neck_pitch", "neck_roll", "head_yaw", "head_pitch", "head_roll",
     "jaw_pitch", "jaw_yaw",
