@@ -26,7 +26,9 @@ from facetwin import profile as profiles
 from facetwin.assets.design_expressions import CANNOT_SHOW
 from facetwin.envs.emotion import EMOTIONS, LIBRARY_NAMES, EmotionReader
 from facetwin.envs.face_env import FaceTwinEnv
+from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.render import FaceRenderer
+from facetwin.sim.twin import Twin
 
 OUT = Path(__file__).parent / "out" / "emotions"
 TARGET = 0.9
@@ -35,17 +37,19 @@ TARGET = 0.9
 def rest_face(env) -> dict:
     """The rest face's inner-lip gap (mm), teeth pixels and one-colour reading."""
     obs, _ = env.reset(seed=0, options={"target": "neutral"})
-    x = env.backend._twin.landmarks_3d()
-    renderer = env.backend._renderer
+    twin = Twin(env.profile)  # at rest, as the env's is after that reset
+    x = twin.landmarks_3d()
+    renderer = FaceRenderer(twin, PinholeCamera.from_profile(env.profile.camera, env.size))
     shown = renderer.render()
     for node in renderer.teeth_nodes:
         node.mesh.is_visible = False
     teeth = int((np.abs(renderer.render().astype(int) - shown).sum(axis=2) > 0).sum())
     for node in renderer.teeth_nodes:
         node.mesh.is_visible = True
-    plain = FaceRenderer(env.backend._twin, renderer.camera, plain_skin=True)
+    plain = FaceRenderer(twin, renderer.camera, plain_skin=True)
     one_colour = plain.render()
     plain.close()
+    renderer.close()
     return {"gap_mm": 1e3 * float(np.linalg.norm(x[13] - x[14])), "teeth_px": teeth,
             "one_colour": one_colour, "landmarks": obs["landmarks"]}
 

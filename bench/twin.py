@@ -32,10 +32,14 @@ def _cpu_s() -> float:
 def measure(profile: str, evals: int, mp_renders: int) -> dict:
     from facetwin.envs.face_env import FaceTwinEnv
     from facetwin.envs.perception import FaceMeshDetector, agreement
+    from facetwin.sim.camera import PinholeCamera
+    from facetwin.sim.render import FaceRenderer
+    from facetwin.sim.twin import Twin
 
     env = FaceTwinEnv(profile, image_size=256)
     env.reset(seed=0)
-    twin, p = env.backend._twin, env.profile
+    p = env.profile
+    twin = Twin(p)  # the raw physics, as the env's backend drives it
     rng = np.random.default_rng(0)
 
     period = round(1.0 / (p.control_rate_hz * twin.model.opt.timestep))
@@ -55,10 +59,12 @@ def measure(profile: str, evals: int, mp_renders: int) -> dict:
     wall = time.perf_counter() - t0
     settled, cores = evals / wall, (_cpu_s() - cpu0) / wall
 
+    renderer = FaceRenderer(twin, PinholeCamera.from_profile(p.camera, 256))
     t0 = time.perf_counter()
     for _ in range(100):
-        env.backend._renderer.render()
+        renderer.render()
     render = 100 / (time.perf_counter() - t0)
+    renderer.close()
 
     result = {"profile": profile, "physics_steps_per_s": physics,
               "settled_evals_per_s": settled, "cpu_cores": cores,
