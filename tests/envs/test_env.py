@@ -172,3 +172,29 @@ def test_library_expressions_stay_safe_on_realistic_twins():
             assert info["safety"]["reasons"] == [], (seed, name)
             assert info["strain_max"] <= p.strain_ceiling, (seed, name)
     env.close()
+
+
+@pytest.mark.slow
+def test_the_env_moves_without_looking_and_says_when_the_face_is_at_rest():
+    from facetwin.sim.randomization import Randomization
+
+    env = FaceTwinEnv("emo11", image_size=64, step_mode="period")
+    p = env.profile
+    env.reset(seed=0, options={"target": "happiness"})
+    happy = p.expressions["happiness"]
+    assert not env.act(happy).still  # one period: the servos are still on their way
+    for _ in range(env.settle_periods):
+        *_, info = env.step(happy)
+        if info["still"]:
+            break
+    assert info["still"] and info["safety"]["reasons"] == []
+    assert env.act(p.expressions["surprise"], "settle").still
+    with pytest.raises(ValueError, match="mode"):
+        env.act(happy, "forever")
+    # One perturbed episode, asked for through reset: measured from its own neutral.
+    obs, _ = env.reset(seed=4, options={"target": "happiness",
+                                        "randomization": Randomization.realistic()})
+    assert np.abs(obs["achieved_goal"]).max() == 0.0 and env.randomization == Randomization()
+    with pytest.raises(ValueError, match="randomization"):
+        env.reset(options={"randomization": "realistic"})
+    env.close()
