@@ -12,9 +12,10 @@ writes, in ``out``:
 - with ``init_model``, ``model.png``: the inverse model's one-shot face, where the search
   starts (its first evaluation, and the centre of BO's first trust region).
 
-With ``preference`` (a preference model's folder, :mod:`preference`), the objective is
-the model's learned score of each face instead of its distance to the target; BO starts
-from the pool's best-scored face and searches the box of controls the pool spans.
+With ``preference`` (a preference model's folder, :mod:`facetwin.agents.preference.store`),
+the objective is the model's learned score of each face instead of its distance to the
+target; BO starts from the pool's best-scored face and searches the box of controls the
+pool spans.
 With ``objective`` (:class:`EmotionObjective`, ``--objective emotion:NAME``) it is how sure
 an emotion recogniser is of NAME; there is no target, and BO starts from the profile's
 own expression of the emotion.

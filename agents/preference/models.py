@@ -8,7 +8,7 @@
 Kinds:
 
 - ``ranknet``: a Siamese RankNet (HAPI, Sec. III-B): one small network scores each face
-  of a pair from its features' embedding (principal components, :mod:`embedding`);
+  of a pair from its features' embedding (principal components, :mod:`.embedding`);
   P(a preferred to b) = sigmoid(s(a) - s(b)), trained with the pairwise cross-entropy
   (can't tell is a target of 1/2);
 - ``ranknet-image``: the same over the render (64 px, a small convolutional network);
