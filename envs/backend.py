@@ -23,6 +23,7 @@ from typing import Protocol
 import numpy as np
 
 from facetwin.envs.safety import SafetyFilter, SafetyReport
+from facetwin.profile import MAX_SETTLE_S
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 
@@ -53,6 +54,12 @@ class Seen:
     head_pose: np.ndarray | None = None  # rotation vector (deg) and position (mm), world frame
     strain_max: float | None = None  # the most strained skin triangle's strain
     sim_time: float | None = None  # simulated seconds since reset
+
+
+def settle_periods(safety: SafetyFilter, period_s: float) -> int:
+    """The most control periods a settled step can take, on any backend: the filter's
+    longest ramp, then the longest a face may take to come to rest."""
+    return safety.ramp_periods(period_s) + int(MAX_SETTLE_S / period_s)
 
 
 class Backend(Protocol):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facetwin.envs.backend import Seen, Stepped
+from facetwin.envs.backend import Seen, Stepped, settle_periods
 from facetwin.envs.safety import SafetyFilter, SafetyReport
 from facetwin.errors import FaceTwinError
 from facetwin.hardware.bus import FeetechBus
@@ -34,7 +34,6 @@ from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.sim.camera import PinholeCamera
 
 SETTLE_TICKS = 2  # present positions within this of the goal count as arrived
-
 STILL_IMAGE_GAP_S = 0.06  # between the two frames compared: longer than a 25 fps interval
 STILL_IMAGE_LEVEL = 0.3  # mean absolute pixel change that counts as still
 
@@ -248,7 +247,7 @@ class SerialBackend:
             return Seen(frame.image, present, self.pinhole)
 
     def settle_periods(self) -> int:
-        return self.safety.ramp_periods(self.period) + int(MAX_SETTLE_S / self.period)
+        return settle_periods(self.safety, self.period)
 
     def close(self) -> None:
         self._stop.set()

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from facetwin.envs.backend import Seen, Stepped
+from facetwin.envs.backend import Seen, Stepped, settle_periods
 from facetwin.envs.expression import head_frame_landmarks, twin_features
 from facetwin.envs.safety import SafetyFilter
-from facetwin.profile import MAX_SETTLE_S, Profile
+from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.render import FaceRenderer, Look
@@ -101,7 +101,7 @@ class TwinBackend:
             strain_max=float(twin.strain().max()), sim_time=twin.time)
 
     def settle_periods(self) -> int:
-        return self.safety.ramp_periods(self.period_s) + int(MAX_SETTLE_S / self.period_s)
+        return settle_periods(self.safety, self.period_s)
 
     def depth(self) -> np.ndarray:
         """The depth image (metres) of the present face through the present camera."""

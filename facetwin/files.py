@@ -95,13 +95,14 @@ def claim_output(path: Path):
 
 
 def write_document(path: Path, format_tag: str, profile: tuple[str, str], body: dict,
-                   indent: int | None = None) -> Path:
+                   indent: int | None = None) -> dict:
     """Write a profile-stamped JSON document atomically: ``format``, then the ``profile``
     it was made for and that profile's ``profile_sha256`` (``profile`` is the pair), then
-    ``body``. :func:`read_document` checks all three."""
+    ``body``; returns the document. :func:`read_document` checks all three."""
     name, sha256 = profile
     doc = {"format": format_tag, "profile": name, "profile_sha256": sha256, **body}
-    return atomic_write(Path(path), json.dumps(doc, indent=indent) + "\n")
+    atomic_write(Path(path), json.dumps(doc, indent=indent) + "\n")
+    return doc
 
 
 def read_document(path: Path, format_tag: str, what: str, error: type[Exception],

@@ -37,10 +37,11 @@ def save_library(path: Path, profile: Profile, expressions: dict[str, np.ndarray
         table = load_library(path, profile)
     table.update({k: np.asarray(v, dtype=float) for k, v in expressions.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_document(path, FORMAT, (profile.name, profile.sha256), {
+    write_document(path, FORMAT, (profile.name, profile.sha256), {
         "expressions": {name: {c.name: round(float(x), 6) for c, x in
                                zip(profile.controls, vec)} for name, vec in table.items()},
     }, indent=2)
+    return path
 
 
 def load_library(path: Path, profile: Profile) -> dict[str, np.ndarray]:

@@ -164,13 +164,14 @@ def write_meta(root: Path, plan: Plan, profile: Profile, neutral: dict,
         splits[split_of(plan.seed, k)].append(k)
     sequences = len(members)
     body = {
-        "facetwin": __version__, "complete": complete, "controls": profile.names, "low": profile.low.tolist(), "high": profile.high.tolist(),
+        "facetwin": __version__, "complete": complete, "controls": profile.names,
+        "low": profile.low.tolist(), "high": profile.high.tolist(),
         "groups": [c.group for c in profile.controls],
         "plan": plan.__dict__, "rows": rows, "sequences": sequences, "shards": len(shards),
         "splits": splits, "split_fractions": SPLITS, "neutral": neutral,
     }
-    write_document(Path(root) / "meta.json", FORMAT, (profile.name, profile.sha256), body)
-    meta = read_meta(root, complete=False)
+    meta = write_document(Path(root) / "meta.json", FORMAT, (profile.name, profile.sha256),
+                          body)
     atomic_write(Path(root) / "README.md", _card(meta))
     return meta
 

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import gymnasium as gym
@@ -47,8 +48,10 @@ class SearchAgent:
         search = make_search(self.method, p.low, p.high, p.neutral, self.seed, self.batch,
                              strain_limit=p.strain_ceiling)
         header = {"profile": p.name, "profile_sha256": p.sha256, "target": name}
-        with tempfile.TemporaryDirectory(prefix="facetwin-search-") as tmp:
-            folder = Path(self.log_dir or tmp)
+        kept = nullcontext(self.log_dir) if self.log_dir is not None else \
+            tempfile.TemporaryDirectory(prefix="facetwin-search-")
+        with kept as folder:
+            folder = Path(folder)
             folder.mkdir(parents=True, exist_ok=True)
             log_path = folder / f"{self.method}-s{self.seed}-{name.replace(':', '-')}.jsonl"
             run = run_search(self.env, target, search, self.budget, self.batch, log_path,
