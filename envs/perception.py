@@ -153,7 +153,7 @@ def agreement(detector: FaceMeshDetector, env, n: int, seed: int = 0) -> dict[st
 RIGID_LANDMARKS = [10, 151, 9, 8, 168, 6, 197, 195, 127, 356, 234, 454]
 
 
-def _align(points: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
+def align_face(points: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, float]:
     """``points`` moved by the 2D similarity that best maps their rigid landmarks onto
     the reference's (Umeyama), and the roll angle it removed, in degrees."""
     a, b = points[RIGID_LANDMARKS], reference[RIGID_LANDMARKS]
@@ -175,7 +175,7 @@ def perceived_features(pixels: np.ndarray, neutral_pixels: np.ndarray, camera) -
     distance), face-frame axes. Depth, head yaw and pitch are not observed and read 0;
     the roll goes in the head rotation's z.
     """
-    aligned, roll = _align(np.asarray(pixels, dtype=float), np.asarray(neutral_pixels))
+    aligned, roll = align_face(np.asarray(pixels, dtype=float), np.asarray(neutral_pixels))
     return _features(_mm(aligned - neutral_pixels, camera), roll)
 
 
@@ -214,14 +214,14 @@ def human_features(human: np.ndarray, human_neutral: np.ndarray, robot_neutral: 
     """
     human, human_neutral = np.asarray(human, float), np.asarray(human_neutral, float)
     robot_neutral = np.asarray(robot_neutral, float)
-    aligned, roll = _align(human, human_neutral)
-    scale = _skull_size(robot_neutral) / _skull_size(human_neutral)
+    aligned, roll = align_face(human, human_neutral)
+    scale = skull_size(robot_neutral) / skull_size(human_neutral)
     d = _mm((aligned - human_neutral) * scale, camera)
     if reach is not None:
         d = np.clip(d, reach[0], reach[1])
     return _features(d * gain, roll * gain)
 
 
-def _skull_size(points: np.ndarray) -> float:
+def skull_size(points: np.ndarray) -> float:
     rigid = points[RIGID_LANDMARKS]
     return float(np.sqrt(((rigid - rigid.mean(axis=0)) ** 2).sum(axis=1).mean()))

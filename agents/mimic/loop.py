@@ -56,39 +56,56 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
     face (default 10; 0, the robot's neutral, for a held picture).
     Ctrl-C ends the run cleanly: the video is closed and playable, and the robot goes
     back to neutral with its torque off (``env.close()``)."""
-    from facetwin.envs.face_env import FaceTwinEnv
-
     p = profiles.load(profile)
     require_camera_inputs(model_dir, config_for(model_dir, p))  # before the source opens
     src = open_source(source, fps)
     if neutral_frames is None:  # a held picture as its own neutral would not move the face
         neutral_frames = 0 if src.still else DEFAULT_NEUTRAL_FRAMES
-    out = Path(out)
+    summary, _ = drive(
+        p, lambda: Mimic(p, model_dir, image_size, smoothing, gain, neutral, neutral_frames),
+        src, Path(out), "mimicry.mp4", backend, port, camera, journal, image_size, preview,
+        progress, max_frames, {"model": str(model_dir)})
+    return summary
+
+
+def drive(p: profiles.Profile, pipeline, src: Source, out: Path, video: str, backend: str,
+          port, camera, journal, image_size: int, preview, progress, max_frames,
+          about: dict, finish=None) -> tuple[dict, list]:
+    """Run ``pipeline()`` (a :class:`Mimic` or one like it) on ``src`` with the face on
+    ``backend``; writes ``out/summary.json`` (``about``, and what ``finish(pipeline,
+    trace)`` adds) and ``out/VIDEO``. Returns the summary and the trace: per frame its
+    time, the person's landmarks (None: no face) and the robot's present controls."""
+    from facetwin.envs.face_env import FaceTwinEnv
+
     with claim_output(out):
-        mimicker = Mimic(p, model_dir, image_size, smoothing, gain, neutral, neutral_frames)
+        mimicker = pipeline()
         env = None
+        trace: list = []
         try:
             env = FaceTwinEnv(p, backend=backend, image_size=image_size, step_mode="period",
                               features="ground_truth" if backend == "twin" else "camera",
                               port=port, camera=camera, journal=journal)
             obs, _ = env.reset(seed=0, options={"target": "neutral"})
-            summary = _run(src, mimicker, env, obs, out, preview, progress, max_frames)
+            summary = _run(src, mimicker, env, obs, out, video, preview, progress,
+                           max_frames, trace)
         finally:
             if env is not None:
                 env.close()  # on the robot: ramp to neutral, torque off
             mimicker.close()
-        summary |= {"profile": p.name, "model": str(model_dir), "source": src.name,
-                    "backend": backend, "smoothing": asdict(mimicker.smoothing)}
+        summary |= {"profile": p.name, **about, "source": src.name, "backend": backend,
+                    "smoothing": asdict(mimicker.smoothing)}
+        if finish is not None:
+            summary |= finish(mimicker, trace)
         atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    return summary
+    return summary, trace
 
 
 @single_threaded()
-def _run(src: Source, mimicker: Mimic, env, obs, out: Path, preview, progress,
-         max_frames) -> dict:
+def _run(src: Source, mimicker: Mimic, env, obs, out: Path, video_name: str, preview,
+         progress, max_frames, trace: list) -> dict:
     base = env.unwrapped
     period = 1.0 / base.profile.control_rate_hz
-    video = VideoWriter(out / "mimicry.mp4", src.fps if not src.live else 30.0, base.size)
+    video = VideoWriter(out / video_name, src.fps if not src.live else 30.0, base.size)
     show = Preview() if preview or (preview is None and Preview.possible()) else None
     frames = faces = periods = 0
     timings = {stage: [] for stage in (*STAGES, "observe")}
@@ -139,6 +156,7 @@ def _run(src: Source, mimicker: Mimic, env, obs, out: Path, preview, progress,
                                   "controls": np.round(command.controls, 5).tolist(),
                                   "model": None if command.raw is None else
                                   np.round(command.raw, 5).tolist()}) + "\n")
+            trace.append((frame.time, command.person, obs["controls"]))
             video.put(frame.image, command, obs)
             if show is not None:
                 show(video.compose(frame.image, command, obs))

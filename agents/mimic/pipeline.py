@@ -67,10 +67,13 @@ class Mimic:
         self.unit = profile.to_box(profile.neutral)
 
     def __call__(self, image: np.ndarray, t: float) -> Command:
-        clock = time.perf_counter
-        began = clock()
+        began = time.perf_counter()
         person = self.detector(image, "source frame")
-        timings = {"detect": clock() - began}
+        return self.see(person, t, {"detect": time.perf_counter() - began})
+
+    def see(self, person: np.ndarray | None, t: float, timings: dict) -> Command:
+        """The command for the person's landmarks at ``t`` (None: no face found)."""
+        clock = time.perf_counter
         if person is None:  # hold the last command
             return self._command(None, None, None, timings)
         if self.person_neutral is None and len(self._seen_neutral) < self.neutral_frames:
@@ -79,18 +82,28 @@ class Mimic:
                 self.person_neutral = np.mean(self._seen_neutral, axis=0)
             return self._command(None, person, None, timings)
         began = clock()
-        own = self.person_neutral if self.person_neutral is not None else \
-            self.robot.perceived_neutral
-        features = human_features(person, own, self.robot.perceived_neutral, self.robot.camera,
-                                  self.reach, self.gain)
+        features = self.features_of(person)
         timings["map"], began = clock() - began, clock()
-        with torch.no_grad():
-            raw = self.module(torch.as_tensor(features[None]))[0].numpy().astype(float)
+        raw = self.units_of(features)
         timings["infer"], began = clock() - began, clock()
         self.unit = np.clip(self.smoothing(raw, t), 0.0, 1.0)
         timings["smooth"] = clock() - began
         target = feature_pixels(features, self.robot.perceived_neutral, self.robot.camera)
         return self._command(raw, person, target, timings)
+
+    def features_of(self, person: np.ndarray, neutral: np.ndarray | None = None) -> np.ndarray:
+        """The person's landmarks as the robot's expression features (Emo's
+        normalisation), against ``neutral`` (by default the person's, or the robot's
+        until the person's is known)."""
+        own = neutral if neutral is not None else self.person_neutral \
+            if self.person_neutral is not None else self.robot.perceived_neutral
+        return human_features(person, own, self.robot.perceived_neutral, self.robot.camera,
+                              self.reach, self.gain)
+
+    def units_of(self, features: np.ndarray) -> np.ndarray:
+        """The inverse model's command (0-1 per control) for expression features."""
+        with torch.no_grad():
+            return self.module(torch.as_tensor(features[None]))[0].numpy().astype(float)
 
     def _command(self, raw, person, target, timings) -> Command:
         return Command(self.profile.from_box(self.unit).astype(np.float32),

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import sys
 
-from facetwin.cli import hardware, inverse, mimic, optimize, preference, twin
+from facetwin.cli import coexpress, hardware, inverse, mimic, optimize, preference, twin
 from facetwin.cli.arguments import Parser
 from facetwin.errors import FaceTwinError
 
-GROUPS = (twin, optimize, inverse, mimic, preference, hardware)
-RESUMABLE = ("demo", "collect", "optimize", "pool")  # their work is on disk as it goes
+GROUPS = (twin, optimize, inverse, mimic, coexpress, preference, hardware)
+RESUMABLE = ("demo", "collect", "optimize", "pool", "onsets")  # their work is on disk as it goes
 
 
 def build_parser() -> Parser:

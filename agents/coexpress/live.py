@@ -1,0 +1,154 @@
+"""Coexpression, one frame at a time: mimicry until a person's expression starts, then
+the face they are about to make, timed to arrive with them.
+
+Per frame the person's landmarks go through mimicry (:class:`~facetwin.agents.mimic.
+pipeline.Mimic`: Emo's normalisation, the inverse model, the One-Euro filter), and an
+:class:`OnsetWatch` follows how far their face is from rest. When it rises clearly the
+watch finds the peak activation (the largest acceleration so far, as the labelling
+does), the predictive model reads four frames about it and says which face comes and
+when, and the robot is commanded toward that face on a straight ramp that ends when
+the person is predicted to peak. A little after that, mimicry has the last word again,
+so a wrong guess is corrected by what the person really did.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.signal import savgol_coeffs
+
+from facetwin import profile as profiles
+from facetwin.agents.coexpress.labelling import ORDER, WINDOW
+from facetwin.agents.coexpress.predictor import LIVE_OFFSETS, Face, inputs, load_predictor
+from facetwin.agents.mimic.pipeline import Command, Mimic
+from facetwin.agents.mimic.smoothing import OneEuroFilter
+
+BASELINE_FRAMES = 5  # frames after the neutral that measure the watch's rest level
+RISE = 0.006  # skull sizes above rest (and 4 rest spreads) that make an onset
+LOOKBACK = 12  # frames searched back for the peak activation
+HOLD_S = 0.25  # the predicted face is held this long past the predicted peak
+
+
+@dataclass(frozen=True)
+class Detection:
+    frame: int  # the frame the onset was detected on
+    activation: int  # the peak activation's frame (<= frame - 4)
+    window: np.ndarray  # (4, points, 2) displacements at LIVE_OFFSETS about it
+    times: np.ndarray  # the frames' times
+
+
+class OnsetWatch:
+    """A face's distance from rest, frame by frame, and onsets as they happen."""
+
+    def __init__(self, face: Face):
+        self.face = face
+        self.deviation: list[float] = []
+        self.displacements: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.armed = True
+        self.rest: tuple[float, float] | None = None  # level and spread
+        self._curvature = savgol_coeffs(WINDOW, ORDER, deriv=2, use="dot")
+
+    def __call__(self, landmarks: np.ndarray, t: float) -> Detection | None:
+        d = self.face.displacement(landmarks)
+        self.displacements.append(d.astype(np.float32))
+        self.deviation.append(float(np.sqrt((d ** 2).sum(1).mean())))
+        self.times.append(t)
+        n = len(self.deviation) - 1
+        if self.rest is None:
+            if n + 1 >= BASELINE_FRAMES:
+                level = np.array(self.deviation)
+                self.rest = (float(level.mean()), float(level.std()))
+            return None
+        level, spread = self.rest
+        now = float(np.mean(self.deviation[-3:]))
+        threshold = level + max(RISE, 4 * spread)
+        if not self.armed:
+            if now < level + 0.5 * (threshold - level):  # back at rest: watch again
+                self.armed = True
+            return None
+        if now < threshold or n < WINDOW:
+            return None
+        # Acceleration at each frame whose nine-frame window is complete.
+        dev = np.array(self.deviation)
+        centres = range(max(WINDOW // 2, n - LOOKBACK), n - WINDOW // 2 + 1)
+        curvature = [self._curvature @ dev[c - WINDOW // 2:c + WINDOW // 2 + 1]
+                     for c in centres]
+        activation = min(centres[int(np.argmax(curvature))], n - max(LIVE_OFFSETS))
+        self.armed = False
+        index = np.clip(activation + np.array(LIVE_OFFSETS), 0, n)
+        return Detection(n, activation, np.stack([self.displacements[i] for i in index]),
+                         np.array([self.times[i] for i in index]))
+
+
+@dataclass
+class Plan:
+    """The robot's way to the predicted face: a ramp from ``start`` at ``t0`` to ``end``
+    at ``t1``, held until ``until``."""
+
+    start: np.ndarray
+    end: np.ndarray
+    t0: float
+    t1: float
+    until: float
+    landmarks: np.ndarray  # the predicted face, pixels of the person's picture
+
+    def unit(self, t: float) -> np.ndarray:
+        s = 1.0 if self.t1 <= self.t0 else min(max((t - self.t0) / (self.t1 - self.t0), 0), 1)
+        return self.start + s * (self.end - self.start)
+
+
+class Coexpress(Mimic):
+    """A person's picture in, the robot's command out, like :class:`Mimic`, but moving
+    toward the face the person is about to make while they are still moving.
+
+    Args (beyond Mimic's):
+        predictor_dir: a predictive model (:mod:`.predictor`).
+        fps: the source's frame rate, which the predictor's inputs are timed by.
+    """
+
+    def __init__(self, profile: profiles.Profile, model_dir: Path, predictor_dir: Path,
+                 image_size: int = 256, smoothing: OneEuroFilter | None = None,
+                 gain: float = 1.0, neutral: np.ndarray | None = None,
+                 neutral_frames: int = 10, fps: float = 30.0):
+        self.predictor, self.predictor_config = load_predictor(predictor_dir)
+        super().__init__(profile, model_dir, image_size, smoothing, gain, neutral,
+                         neutral_frames)
+        self.fps = fps
+        self.watch: OnsetWatch | None = None
+        self.plan: Plan | None = None
+        self.onsets: list[dict] = []  # each detection: when, and what was predicted
+
+    def see(self, person: np.ndarray | None, t: float, timings: dict) -> Command:
+        command = super().see(person, t, timings)
+        if person is not None and self.person_neutral is not None and command.raw is not None:
+            if self.watch is None:
+                self.watch = OnsetWatch(Face(self.person_neutral))
+            began = time.perf_counter()
+            found = self.watch(person, t)
+            if found is not None:
+                self._predict(found, t)
+            timings["predict"] = time.perf_counter() - began
+        if self.plan is None or t > self.plan.until:
+            return command
+        unit = self.plan.unit(t)
+        return Command(self.profile.from_box(unit).astype(np.float32), unit, command.raw,
+                       command.person, command.target, timings)
+
+    def _predict(self, found: Detection, t: float) -> None:
+        x = inputs(found.window, LIVE_OFFSETS, self.fps)
+        with torch.no_grad():
+            d, after = self.predictor.predict(torch.as_tensor(x[None]))
+        face = self.watch.face
+        landmarks = face.landmarks(d[0].numpy())
+        unit = np.clip(self.units_of(self.features_of(landmarks, face.rest)), 0.0, 1.0)
+        t_activation = self.watch.times[found.activation]
+        peak = t_activation + max(float(after[0]), 0.0)
+        self.plan = Plan(self.unit.copy(), unit, t, peak, peak + HOLD_S, landmarks)
+        self.onsets.append({"time": round(t, 4), "activation_time": round(t_activation, 4),
+                            "predicted_peak": round(peak, 4),
+                            "predicted": np.round(unit, 4).tolist()})

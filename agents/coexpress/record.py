@@ -1,0 +1,261 @@
+"""``facetwin onsets``: a dataset of expression onsets, from synthetic people or videos.
+
+    record_synthetic("x2c30", people=72, out=Path("data/onsets"), workers=2)
+    record_videos(Path("clips"), out=Path("data/onsets-lab"))
+
+Synthetic people (:mod:`.people`) are rendered at the dataset's frame rate, camera
+noise added, and seen by MediaPipe tracking across frames, as a video would be; a
+video folder holds a subfolder per person (or files, each its own person), and each
+video is one expression from rest. Workers are processes, each with its own twin and
+MediaPipe, making one person's shard at a time: killed at any point (SIGKILL included)
+and run again with the same arguments, it makes exactly the people still missing.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from facetwin import profile as profiles
+from facetwin.agents.coexpress.labelling import NoOnset, label_onset
+from facetwin.agents.coexpress.onsets import (
+    OnsetDataError, Plan, done_people, open_plan, write_meta, write_person,
+)
+from facetwin.agents.coexpress.people import IDENTITY, NOISE, Choreography, perform
+from facetwin.files import claim_folder
+from facetwin.landmarks import N_LANDMARKS
+from facetwin.lifeline import die_with_parent, spawning, stop_workers
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+
+
+def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
+                     workers: int = 1, seed: int = 0, fps: float = 30.0,
+                     image_size: int = 256, noise: float = NOISE,
+                     progress: bool = True) -> dict:
+    """Make (or finish) a dataset of ``people`` synthetic people, ``per_person``
+    expressions each; returns its meta."""
+    if people < 1 or per_person < 1 or workers < 1:
+        raise OnsetDataError(f"people, expressions per person and workers must be at least "
+                             f"1, got {people}, {per_person} and {workers}")
+    p = profiles.load(profile)
+    plan = Plan("synthetic", p.name, p.sha256, seed, people, per_person, float(fps),
+                image_size, float(noise))
+    out = Path(out)
+    with claim_folder(out, "onset dataset folder", OnsetDataError):
+        open_plan(out, plan, p)
+        todo = sorted(set(range(people)) - set(done_people(out)))
+        with tqdm(total=people * per_person, initial=(people - len(todo)) * per_person,
+                  unit="expression", desc=f"synthetic people ({p.name})",
+                  disable=not progress, smoothing=0.05) as bar:
+            _run(str(p.path), plan, out, todo, workers, bar)
+        meta = write_meta(out, plan, p, complete=True)
+    _report(meta, progress)
+    return meta
+
+
+def _report(meta: dict, progress: bool) -> None:
+    if progress and meta["skipped"]:
+        print(f"{len(meta['skipped'])} of {meta['sequences']} sequences have no clear onset "
+              f"and are skipped (listed in {meta['plan']['source']} dataset's meta.json), "
+              f"e.g. sequence {meta['skipped'][0]['sequence']}: {meta['skipped'][0]['why']}")
+
+
+def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int,
+         bar: tqdm) -> None:
+    if not todo:
+        return
+    if workers == 1:
+        _start_worker(profile_path, plan, bar.update)
+        for person in todo:
+            _make_person(out, person)
+        return
+    ctx = mp.get_context("spawn")
+    made = ctx.Queue()
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
+                               initargs=(profile_path, plan, made.put))
+    try:
+        with spawning():
+            pending = {pool.submit(_make_person, out, person) for person in todo}
+        while pending:
+            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            for f in finished:
+                f.result()
+            _drain(made, bar)
+    except BrokenProcessPool:
+        stop_workers(pool)
+        raise OnsetDataError("a worker process died (killed, or out of memory): the people "
+                             "it finished are kept; run the same command again") from None
+    except BaseException:
+        stop_workers(pool)
+        raise
+    pool.shutdown()
+    _drain(made, bar)
+
+
+def _drain(made, bar: tqdm) -> None:
+    while True:
+        try:
+            bar.update(made.get_nowait())
+        except queue.Empty:
+            return
+
+
+_worker: _Performer | None = None
+
+
+def _start_worker(profile_path: str, plan: Plan, report) -> None:
+    global _worker
+    die_with_parent()
+    _worker = _Performer(profiles.load(profile_path), plan, report)
+
+
+def _make_person(out: Path, person: int) -> None:
+    rows = [_worker.expression(person, i) for i in range(_worker.plan.per_person)]
+    write_person(_worker.plan.shard_path(out, person), rows)
+
+
+class _Performer:
+    """One twin and its MediaPipe, performing synthetic people's expressions."""
+
+    def __init__(self, profile: profiles.Profile, plan: Plan, report):
+        from facetwin.envs.face_env import FaceTwinEnv
+
+        self.profile, self.plan, self.report = profile, plan, report
+        self.env = FaceTwinEnv(profile, image_size=plan.image_size, step_mode="period")
+        self.emotions = sorted(k for k in profile.expressions if k != "neutral")
+
+    def expression(self, person: int, i: int) -> dict:
+        """Person ``person``'s ``i``-th expression: a pure function of the plan's seed."""
+        from facetwin.envs.perception import FaceMeshDetector
+
+        plan, env = self.plan, self.env
+        k = person * plan.per_person + i
+        identity = int(np.random.default_rng([plan.seed, person, 0x1D]).integers(2**31))
+        rng = np.random.default_rng([plan.seed, person, i])
+        performance = perform(rng, self.emotions)
+        moves = Choreography(self.profile, performance)
+        env.reset(seed=identity, options={"target": "neutral", "randomization": IDENTITY,
+                                          "controls": moves.controls(0.0)})
+        period = 1.0 / self.profile.control_rate_hz
+        frames = int(np.ceil(performance.duration_s * plan.fps))
+        detector = FaceMeshDetector(static_image_mode=False)  # a video's tracking
+        # The camera runs before the recording starts: a tracker's first frame is a
+        # detection, whose landmarks differ from the tracked ones that follow.
+        detector(env.observe()["image"])
+        seen, given, periods = [], [], 0
+        try:
+            for f in range(frames):
+                t = f / plan.fps
+                while periods * period < t - 1e-9:  # the face moves until the frame's time
+                    periods += 1
+                    env.act(moves.controls(periods * period), "period")
+                image = env.observe()["image"].astype(np.float32)
+                image += rng.normal(0.0, plan.noise, image.shape)
+                found = detector(np.clip(image, 0, 255).astype(np.uint8))
+                seen.append(np.full((N_LANDMARKS, 2), np.nan) if found is None else found)
+                given.append(moves.controls(t))
+        finally:
+            detector.close()
+        self.report(1)
+        return _row(k, person, f"person {person} expression {i}", performance, plan.fps,
+                    np.array(seen), np.array(given))
+
+
+def _row(k: int, person: int, name: str, performance, fps: float, seen: np.ndarray,
+         given: np.ndarray | None) -> dict:
+    try:
+        label = label_onset(seen)
+        marks, rise, why = (label.onset, label.activation, label.target), label.rise, None
+    except NoOnset as exc:
+        marks, rise, why = (-1, -1, -1), 0.0, str(exc)
+    pf = performance
+    return {
+        "sequence": k, "person": person, "name": name,
+        "emotion": pf.emotion if pf else name, "second": pf.second if pf else None,
+        "weight": pf.weight if pf else 1.0, "intensity": pf.intensity if pf else 1.0,
+        "false_start": pf.false_start if pf else False,
+        "rest_s": pf.rest_s if pf else np.nan, "onset_s": pf.onset_s if pf else np.nan,
+        "hold_s": pf.hold_s if pf else np.nan, "peak_s": pf.peak_s if pf else np.nan,
+        "fps": fps, "frames": len(seen), "mediapipe": seen.astype(np.float32).ravel(),
+        "controls": None if given is None else given.astype(np.float32).ravel(),
+        "onset": marks[0], "activation": marks[1], "target": marks[2], "rise": rise,
+        "skipped": why,
+    }
+
+
+def record_videos(videos: Path, out: Path, profile: str = "x2c30",
+                  progress: bool = True) -> dict:
+    """A dataset of the videos under ``videos`` (one subfolder per person, or files each
+    their own person), labelled as Emo labels them; ``profile`` only stamps the dataset
+    (the people are people)."""
+    import imageio.v3 as iio
+
+    from facetwin.envs.perception import FaceMeshDetector
+
+    videos = Path(videos)
+    people = _people_in(videos)
+    p = profiles.load(profile)
+    fps_seen = set()
+    out = Path(out)
+    with claim_folder(out, "onset dataset folder", OnsetDataError):
+        plan = Plan("videos", p.name, p.sha256, 0, len(people), 0, 0.0, 0, 0.0)
+        open_plan(out, plan, p)
+        k = 0
+        bar = tqdm(total=sum(len(v) for v in people), unit="video",
+                   desc=f"videos {videos}", disable=not progress)
+        for person, files in enumerate(people):
+            if person in done_people(out):
+                k += len(files)
+                bar.update(len(files))
+                continue
+            rows = []
+            for path in files:
+                try:
+                    fps = float(iio.immeta(path).get("fps") or 0)
+                    frames = list(iio.imiter(path))
+                except (OSError, ValueError, RuntimeError) as exc:
+                    raise OnsetDataError(f"{path}: not a readable video ({exc})") from None
+                if not fps > 0:
+                    raise OnsetDataError(f"{path}: the video says no frame rate")
+                fps_seen.add(fps)
+                detector = FaceMeshDetector(static_image_mode=False)
+                try:
+                    seen = np.array([np.full((N_LANDMARKS, 2), np.nan)
+                                     if (f := detector(frame[..., :3])) is None else f
+                                     for frame in frames])
+                finally:
+                    detector.close()
+                row = _row(k, person, str(path.relative_to(videos)), None, fps, seen, None)
+                row["emotion"] = path.stem
+                rows.append(row)
+                k += 1
+                bar.update()
+            write_person(plan.shard_path(out, person), rows)
+        bar.close()
+        meta = write_meta(out, plan, p, complete=True)
+    _report(meta, progress)
+    return meta
+
+
+def _people_in(videos: Path) -> list[list[Path]]:
+    if not videos.is_dir():
+        raise OnsetDataError(f"{videos} is not a folder of videos")
+    people = []
+    for entry in sorted(videos.iterdir()):
+        if entry.is_dir():
+            files = sorted(f for f in entry.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
+            if files:
+                people.append(files)
+        elif entry.suffix.lower() in VIDEO_SUFFIXES:
+            people.append([entry])
+    if not people:
+        raise OnsetDataError(f"{videos} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))})"
+                             ", in it or in a subfolder per person")
+    return people
