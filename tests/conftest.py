@@ -8,6 +8,8 @@ import pytest
 
 from helpers import DATASET_SAMPLES, PROFILES, facetwin_command, virtual_bus, wait_until
 from facetwin import profile as profiles
+from facetwin.agents.inverse.evaluate import evaluate
+from facetwin.agents.inverse.train import train
 from facetwin.sim.twin import Twin
 
 
@@ -46,3 +48,11 @@ def dataset(tmp_path_factory):
     shards_at_kill = len(list((out / "shards").glob("seq-*.parquet")))
     subprocess.run(command, check=True, capture_output=True, timeout=600)
     return out, shards_at_kill
+
+
+@pytest.fixture(scope="session")
+def model(dataset, tmp_path_factory):
+    """emo11's landmark MLP on MediaPipe features, and its command L1 on the test split."""
+    out = tmp_path_factory.mktemp("models") / "emo11-mlp-mediapipe"
+    train("mlp", dataset[0], out, features="mediapipe", progress=False)
+    return out, evaluate(out, dataset[0], closed_loop=0, progress=False)

@@ -1,12 +1,14 @@
 """Emo's evaluation of a predictive model, on a split of an onset dataset.
 
-For each labelled sequence: the landmark MAE of the predicted target (pixels, the
-person's head motion aligned away), against Emo's baselines, **mimicry** (the last frame
-observed when the prediction is made is the prediction) and **random** (a random
+Each labelled sequence is predicted at its peak activation, as Emo's evaluation does
+(live, :mod:`.live` decides when the face has clearly left rest, which the closed-loop
+benchmark measures). Figures: the landmark MAE of the predicted target (pixels, the
+person's head motion aligned away), against Emo's baselines, **mimicry** (the last
+frame observed, the peak activation's, is the prediction) and **random** (a random
 training sequence's target, on this person's rest), and constant-velocity extrapolation
 (the last frames' velocity carried on for the training's median time to the target);
-the lead time (how long before the person's peak the prediction is issued: the frame
-after the last one the model reads); and, with a robot's inverse model, Emo's
+the lead time (how long before the person's peak the prediction is issued); the error
+of the predicted time to the peak; and, with a robot's inverse model, Emo's
 activation confusion matrix: each of the robot's commands for the predicted face and for
 the true target is active when it is more than 0.25 (of 0-1) from its command for the
 calm face, and a prediction is right where the two agree (Emo's Table 1: 72.2 %).
@@ -21,7 +23,7 @@ import torch
 
 from facetwin import profile as profiles
 from facetwin.agents.coexpress.onsets import OnsetDataError, load_sequences
-from facetwin.agents.coexpress.predictor import LIVE_OFFSETS, load_predictor
+from facetwin.agents.coexpress.predictor import load_predictor
 from facetwin.agents.coexpress.train import prepare
 from facetwin.threads import torch_single_threaded
 
@@ -40,21 +42,22 @@ def evaluate_predictor(predictor_dir: Path, data: Path, split: str = "test",
     if not test or not train:
         raise OnsetDataError(f"{data}: no labelled sequences in the {split} or train split")
     rng = np.random.default_rng(seed)
-    last = max(LIVE_OFFSETS)
     with torch.no_grad():
-        d, after = module.predict(torch.as_tensor(np.array([s.live_input() for s in test])))
-    horizon = np.median([s.target - s.activation - last for s in train])
+        d, after = module.predict(torch.as_tensor(np.array([s.live_input(s.activation)
+                                                            for s in test])))
+    horizon = np.median([s.target - s.activation for s in train])
     guesses = {"predictor": d.numpy()}
-    guesses["mimicry"] = np.array([s.window([last])[0] for s in test])
-    velocity = np.array([(s.window([last])[0] - s.window([last - 2])[0]) / 2 for s in test])
+    guesses["mimicry"] = np.array([s.frames_at(s.activation) for s in test])
+    velocity = np.array([(s.frames_at(s.activation) - s.frames_at(s.activation - 2)) / 2
+                         for s in test])
     guesses["constant velocity"] = guesses["mimicry"] + velocity * horizon
     guesses["random"] = np.array([train[k].displacements[train[k].target]
                                   for k in rng.integers(len(train), size=len(test))])
     truth = np.array([s.displacements[s.target] for s in test])
     sizes = np.array([s.face.size for s in test])[:, None, None]
     mae = {m: (np.abs(g - truth) * sizes).mean(axis=(1, 2)) for m, g in guesses.items()}
-    lead = np.array([(s.target - s.activation - last - 1) / s.fps for s in test])
-    when = np.array([s.time_to_target for s in test])
+    lead = np.array([s.time_to_target(s.activation) for s in test])
+    when = lead
     emotions = ["false start" if s.false_start else s.emotion for s in test]
     rows = []
     for name in sorted(set(emotions)) + ["all"]:

@@ -3,10 +3,9 @@ the face they are about to make, timed to arrive with them.
 
 Per frame the person's landmarks go through mimicry (:class:`~facetwin.agents.mimic.
 pipeline.Mimic`: Emo's normalisation, the inverse model, the One-Euro filter), and an
-:class:`OnsetWatch` follows how far their face is from rest. When it rises clearly the
-watch finds the peak activation (the largest acceleration so far, as the labelling
-does), the predictive model reads four frames about it and says which face comes and
-when, and the robot is commanded toward that face on a straight ramp that ends when
+:class:`OnsetWatch` follows how far their face is from rest. When it has clearly left
+rest, the predictive model reads four of the frames so far and says which face comes
+and when, and the robot is commanded toward that face on a straight ramp that ends when
 the person is predicted to peak. A little after that, mimicry has the last word again,
 so a wrong guess is corrected by what the person really did.
 """
@@ -19,45 +18,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.signal import savgol_coeffs
 
 from facetwin import profile as profiles
-from facetwin.agents.coexpress.labelling import ORDER, WINDOW
 from facetwin.agents.coexpress.predictor import LIVE_OFFSETS, Face, inputs, load_predictor
 from facetwin.agents.mimic.pipeline import Command, Mimic
 from facetwin.agents.mimic.smoothing import OneEuroFilter
 
 BASELINE_FRAMES = 5  # frames after the neutral that measure the watch's rest level
 RISE = 0.006  # skull sizes above rest (and 4 rest spreads) that make an onset
-LOOKBACK = 12  # frames searched back for the peak activation
 HOLD_S = 0.25  # the predicted face is held this long past the predicted peak
 
 
 @dataclass(frozen=True)
 class Detection:
-    frame: int  # the frame the onset was detected on
-    activation: int  # the peak activation's frame (<= frame - 4)
-    window: np.ndarray  # (4, points, 2) displacements at LIVE_OFFSETS about it
-    times: np.ndarray  # the frames' times
+    frame: int  # the frame the onset was detected on: the decision frame
+    window: np.ndarray  # (4, points, 2) displacements at LIVE_OFFSETS before it
 
 
 class OnsetWatch:
-    """A face's distance from rest, frame by frame, and onsets as they happen."""
+    """A face's distance from rest, frame by frame, and onsets as they happen: the face
+    is clearly away from rest (RISE, and four times the rest's own jitter, above the
+    rest level of its first frames), after having been back at rest."""
 
     def __init__(self, face: Face):
         self.face = face
         self.deviation: list[float] = []
         self.displacements: list[np.ndarray] = []
-        self.times: list[float] = []
         self.armed = True
         self.rest: tuple[float, float] | None = None  # level and spread
-        self._curvature = savgol_coeffs(WINDOW, ORDER, deriv=2, use="dot")
 
-    def __call__(self, landmarks: np.ndarray, t: float) -> Detection | None:
+    def __call__(self, landmarks: np.ndarray) -> Detection | None:
         d = self.face.displacement(landmarks)
         self.displacements.append(d.astype(np.float32))
         self.deviation.append(float(np.sqrt((d ** 2).sum(1).mean())))
-        self.times.append(t)
         n = len(self.deviation) - 1
         if self.rest is None:
             if n + 1 >= BASELINE_FRAMES:
@@ -71,18 +64,11 @@ class OnsetWatch:
             if now < level + 0.5 * (threshold - level):  # back at rest: watch again
                 self.armed = True
             return None
-        if now < threshold or n < WINDOW:
+        if now < threshold:
             return None
-        # Acceleration at each frame whose nine-frame window is complete.
-        dev = np.array(self.deviation)
-        centres = range(max(WINDOW // 2, n - LOOKBACK), n - WINDOW // 2 + 1)
-        curvature = [self._curvature @ dev[c - WINDOW // 2:c + WINDOW // 2 + 1]
-                     for c in centres]
-        activation = min(centres[int(np.argmax(curvature))], n - max(LIVE_OFFSETS))
         self.armed = False
-        index = np.clip(activation + np.array(LIVE_OFFSETS), 0, n)
-        return Detection(n, activation, np.stack([self.displacements[i] for i in index]),
-                         np.array([self.times[i] for i in index]))
+        index = np.clip(n + np.array(LIVE_OFFSETS), 0, n)
+        return Detection(n, np.stack([self.displacements[i] for i in index]))
 
 
 @dataclass
@@ -129,7 +115,7 @@ class Coexpress(Mimic):
             if self.watch is None:
                 self.watch = OnsetWatch(Face(self.person_neutral))
             began = time.perf_counter()
-            found = self.watch(person, t)
+            found = self.watch(person)
             if found is not None:
                 self._predict(found, t)
             timings["predict"] = time.perf_counter() - began
@@ -139,6 +125,10 @@ class Coexpress(Mimic):
         return Command(self.profile.from_box(unit).astype(np.float32), unit, command.raw,
                        command.person, command.target, timings)
 
+    def restart(self) -> None:
+        super().restart()
+        self.watch, self.plan, self.onsets = None, None, []
+
     def _predict(self, found: Detection, t: float) -> None:
         x = inputs(found.window, LIVE_OFFSETS, self.fps)
         with torch.no_grad():
@@ -146,9 +136,7 @@ class Coexpress(Mimic):
         face = self.watch.face
         landmarks = face.landmarks(d[0].numpy())
         unit = np.clip(self.units_of(self.features_of(landmarks, face.rest)), 0.0, 1.0)
-        t_activation = self.watch.times[found.activation]
-        peak = t_activation + max(float(after[0]), 0.0)
+        peak = t + max(float(after[0]), 0.0)
         self.plan = Plan(self.unit.copy(), unit, t, peak, peak + HOLD_S, landmarks)
-        self.onsets.append({"time": round(t, 4), "activation_time": round(t_activation, 4),
-                            "predicted_peak": round(peak, 4),
+        self.onsets.append({"time": round(t, 4), "predicted_peak": round(peak, 4),
                             "predicted": np.round(unit, 4).tolist()})

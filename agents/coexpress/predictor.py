@@ -1,15 +1,21 @@
-"""Emo's predictive model: four frames of a face about its peak activation in, the face
-it is about to make out (emo-coexpression, Methods, Fig. 7B).
+"""Emo's predictive model: four frames of a face early in an expression in, the face it
+is about to make out (emo-coexpression, Methods, Fig. 7B).
 
 Eight fully connected layers, tanh after the first six, a skip connection from the
 fourth layer's output to the sixth's. Each face is read relative to its own rest (the
 mean of its first frames): a frame's landmarks are aligned onto rest by the skull
 (head motion away) and divided by the skull's size, so one model reads any face at
-any distance. Two additions to Emo's: each input frame comes with its offset from the
-peak activation (the training samples four of nine frames about it, as Emo's does, and
-without the offsets the model could not tell a fast face from a slow one), and a second
-output says how long after the peak activation the target comes, so the robot can
-arrive with the person rather than as early as its servos allow.
+any distance.
+
+What the model reads is what a live robot has when it decides: the four frames are
+drawn from the nine up to the decision frame, the latest included, and in training the
+decision frame is drawn from Emo's nine frames about the peak activation (Emo draws the
+four from those nine; a robot that has seen frame a + 4 is deciding at a + 4, and its
+mimicry baseline would then be frame a + 4, which is near the apex for a quick face).
+Two additions to Emo's: each input frame comes with its offset from the decision frame
+(without them a fast face and a slow one look alike), and a second output says how long
+after the decision the target comes, so the robot can arrive with the person rather than
+as early as its servos allow.
 
 Saved as ``predictor.safetensors`` (tensors only) and ``predictor.json`` (architecture,
 scales, the dataset); :func:`load_predictor` checks both before anything is built.
@@ -32,10 +38,11 @@ from facetwin.landmarks import N_LANDMARKS
 from facetwin.weights import build, load_tensors
 
 FORMAT = "facetwin-predictor/1"
-FRAMES = 4  # input frames, of the nine about the peak activation
-HALF_WINDOW = 4  # frames either side of the peak activation they are drawn from
+FRAMES = 4  # input frames, of the nine up to the decision frame
+SPAN = 8  # frames before the decision frame they are drawn from
+DECISIONS = range(-4, 5)  # decision frames in training, about the peak activation
 LABEL_FRAMES = 4  # the label: one of the target and the three frames after it
-LIVE_OFFSETS = (-4, -1, 2, 4)  # the frames read live, about the peak activation
+LIVE_OFFSETS = (-6, -4, -2, 0)  # the frames read live, before the decision frame
 
 
 class PredictorError(FaceTwinError, ValueError):
@@ -67,7 +74,7 @@ class OnsetPredictor(nn.Module):
 
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Unscaled: the target's displacement (skull sizes, (B, points, 2)) and seconds
-        from the peak activation to the target (B,)."""
+        from the decision frame to the target (B,)."""
         out = self(x)
         n = self.config["n_points"]
         return (out[:, :2 * n] * self.y_scale).reshape(-1, n, 2), out[:, 2 * n] * self.t_scale
@@ -90,7 +97,7 @@ class Face:
 
 def inputs(displacements: np.ndarray, offsets, fps: float) -> np.ndarray:
     """One model input: four frames' displacements ((4, points, 2)) and their offsets from
-    the peak activation, in seconds."""
+    the decision frame (<= 0), in seconds."""
     d = np.asarray(displacements, np.float32).reshape(FRAMES, -1)
     t = (np.asarray(offsets, np.float32) / fps)[:, None]
     return np.concatenate([d, t], axis=1).ravel()
@@ -102,11 +109,11 @@ def save_predictor(out: Path, module: OnsetPredictor, dataset: dict, training: d
     weights = save({k: v.detach().contiguous() for k, v in module.state_dict().items()})
     atomic_write(out / "predictor.safetensors", weights)
     body = {"architecture": module.config, "weights_sha256": hashlib.sha256(weights).hexdigest(),
-            "inputs": f"{FRAMES} frames of {HALF_WINDOW * 2 + 1} about the peak activation: "
+            "inputs": f"{FRAMES} frames of the {SPAN + 1} up to the decision frame: "
                       "landmarks aligned onto the face's rest by the skull, minus rest, over "
-                      "the skull's size; each with its offset from the peak activation (s)",
-            "outputs": "the target's landmarks likewise, then seconds from the peak "
-                       "activation to the target",
+                      "the skull's size; each with its offset from the decision frame (s)",
+            "outputs": "the target's landmarks likewise, then seconds from the decision "
+                       "frame to the target",
             "live_offsets": list(LIVE_OFFSETS),
             "dataset": {k: dataset[k] for k in ("plan", "sequences", "labelled")},
             "training": training}

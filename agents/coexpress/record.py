@@ -133,39 +133,51 @@ class _Performer:
 
     def expression(self, person: int, i: int) -> dict:
         """Person ``person``'s ``i``-th expression: a pure function of the plan's seed."""
-        from facetwin.envs.perception import FaceMeshDetector
-
-        plan, env = self.plan, self.env
-        k = person * plan.per_person + i
+        plan = self.plan
         identity = int(np.random.default_rng([plan.seed, person, 0x1D]).integers(2**31))
         rng = np.random.default_rng([plan.seed, person, i])
         performance = perform(rng, self.emotions)
-        moves = Choreography(self.profile, performance)
-        env.reset(seed=identity, options={"target": "neutral", "randomization": IDENTITY,
-                                          "controls": moves.controls(0.0)})
-        period = 1.0 / self.profile.control_rate_hz
-        frames = int(np.ceil(performance.duration_s * plan.fps))
-        detector = FaceMeshDetector(static_image_mode=False)  # a video's tracking
-        # The camera runs before the recording starts: a tracker's first frame is a
-        # detection, whose landmarks differ from the tracked ones that follow.
-        detector(env.observe()["image"])
-        seen, given, periods = [], [], 0
-        try:
-            for f in range(frames):
-                t = f / plan.fps
-                while periods * period < t - 1e-9:  # the face moves until the frame's time
-                    periods += 1
-                    env.act(moves.controls(periods * period), "period")
-                image = env.observe()["image"].astype(np.float32)
-                image += rng.normal(0.0, plan.noise, image.shape)
-                found = detector(np.clip(image, 0, 255).astype(np.uint8))
-                seen.append(np.full((N_LANDMARKS, 2), np.nan) if found is None else found)
-                given.append(moves.controls(t))
-        finally:
-            detector.close()
+        seen, given, _ = film(self.env, performance, identity, plan.fps, plan.noise, rng)
         self.report(1)
-        return _row(k, person, f"person {person} expression {i}", performance, plan.fps,
-                    np.array(seen), np.array(given))
+        return _row(person * plan.per_person + i, person, f"person {person} expression {i}",
+                    performance, plan.fps, seen, given)
+
+
+def film(env, performance, identity: int, fps: float, noise: float,
+         rng: np.random.Generator, images: bool = False):
+    """``performance`` by the person ``identity`` (a seed of :data:`IDENTITY`) on the twin
+    of ``env`` (period steps), filmed at ``fps`` with ``noise`` grey levels and seen by
+    MediaPipe tracking across frames. Returns the landmarks per frame ((frames, 478, 2),
+    NaN: no face), the controls the face was given, and the frames when ``images``."""
+    from facetwin.envs.perception import FaceMeshDetector
+
+    moves = Choreography(env.profile, performance)
+    env.reset(seed=identity, options={"target": "neutral", "randomization": IDENTITY,
+                                      "controls": moves.controls(0.0)})
+    period = 1.0 / env.profile.control_rate_hz
+    frames = int(np.ceil(performance.duration_s * fps))
+    detector = FaceMeshDetector(static_image_mode=False)  # a video's tracking
+    # The camera runs before the recording starts: a tracker's first frame is a
+    # detection, whose landmarks differ from the tracked ones that follow.
+    detector(env.observe()["image"])
+    seen, given, pictures, periods = [], [], [], 0
+    try:
+        for f in range(frames):
+            t = f / fps
+            while periods * period < t - 1e-9:  # the face moves until the frame's time
+                periods += 1
+                env.act(moves.controls(periods * period), "period")
+            image = env.observe()["image"].astype(np.float32)
+            image = np.clip(image + rng.normal(0.0, noise, image.shape), 0, 255).astype(
+                np.uint8)
+            found = detector(image)
+            seen.append(np.full((N_LANDMARKS, 2), np.nan) if found is None else found)
+            given.append(moves.controls(t))
+            if images:
+                pictures.append(image)
+    finally:
+        detector.close()
+    return np.array(seen), np.array(given), pictures
 
 
 def _row(k: int, person: int, name: str, performance, fps: float, seen: np.ndarray,

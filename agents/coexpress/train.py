@@ -1,7 +1,9 @@
 """Training Emo's predictive model on an onset dataset (:mod:`.onsets`).
 
-Emo's augmentation: each sample's input is four frames drawn from the nine about the
-sequence's peak activation, its label one of the target frame and the three after it.
+Emo's augmentation, with a decision frame (:mod:`.predictor`): each sample decides at
+one of the nine frames about the sequence's peak activation, reads four of the nine
+frames up to it (the latest included), and is labelled with one of the target frame and
+the three after it.
 MSE, Adam (Emo: learning rate 1e-5, batch 128; here 1e-3 decaying to 1e-5, which
 reaches Emo's loss in minutes on a CPU rather than hours), the weights with the best
 validation error kept.
@@ -22,7 +24,7 @@ from facetwin.agents.coexpress.onsets import (
     OnsetDataError, Sequences, load_sequences, read_meta,
 )
 from facetwin.agents.coexpress.predictor import (
-    FRAMES, HALF_WINDOW, LABEL_FRAMES, LIVE_OFFSETS, Face, OnsetPredictor, inputs,
+    DECISIONS, FRAMES, LABEL_FRAMES, LIVE_OFFSETS, SPAN, Face, OnsetPredictor, inputs,
     save_predictor,
 )
 from facetwin.threads import torch_single_threaded
@@ -44,17 +46,17 @@ class Prepared:
     def frames(self) -> int:
         return len(self.displacements)
 
-    def window(self, offsets) -> np.ndarray:
-        """The frames at ``offsets`` from the peak activation (held at the ends)."""
-        index = np.clip(self.activation + np.asarray(offsets), 0, self.frames - 1)
-        return self.displacements[index]
+    def frames_at(self, index) -> np.ndarray:
+        """The frames at ``index`` (held at the ends)."""
+        return self.displacements[np.clip(np.asarray(index), 0, self.frames - 1)]
 
-    def live_input(self) -> np.ndarray:
-        return inputs(self.window(LIVE_OFFSETS), LIVE_OFFSETS, self.fps)
+    def live_input(self, decision: int) -> np.ndarray:
+        """What the model reads live when deciding at frame ``decision``."""
+        return inputs(self.frames_at(decision + np.array(LIVE_OFFSETS)), LIVE_OFFSETS,
+                      self.fps)
 
-    @property
-    def time_to_target(self) -> float:
-        return (self.target - self.activation) / self.fps
+    def time_to_target(self, decision: int) -> float:
+        return (self.target - decision) / self.fps
 
 
 def prepare(seqs: Sequences) -> list[Prepared]:
@@ -73,12 +75,13 @@ def sample(prepared: list[Prepared], rng: np.random.Generator, n: int):
     x, y, t = [], [], []
     for k in rng.integers(len(prepared), size=n):
         s = prepared[k]
-        offsets = np.sort(rng.choice(np.arange(-HALF_WINDOW, HALF_WINDOW + 1), FRAMES,
-                                     replace=False))
-        x.append(inputs(s.window(offsets), offsets, s.fps))
+        decision = s.activation + int(rng.choice(DECISIONS))
+        offsets = np.append(np.sort(rng.choice(np.arange(-SPAN, 0), FRAMES - 1,
+                                               replace=False)), 0)
+        x.append(inputs(s.frames_at(decision + offsets), offsets, s.fps))
         label = min(s.target + int(rng.integers(LABEL_FRAMES)), s.frames - 1)
         y.append(s.displacements[label].ravel())
-        t.append(s.time_to_target)
+        t.append(s.time_to_target(decision))
     return (torch.as_tensor(np.array(x)), torch.as_tensor(np.array(y)),
             torch.as_tensor(np.array(t, np.float32)))
 
@@ -88,7 +91,7 @@ def train_predictor(data: Path, out: Path, steps: int = 4000, hidden: int = 512,
                     batch: int = 128, seed: int = 0, by: str = "person",
                     progress: bool = True) -> dict:
     """Train on ``data``'s train split (people, or sequences with ``by="sequence"``),
-    keep the weights best on its validation split, save to ``out``; returns the
+    keep the weights best on its validation split (deciding at the peak activation), save to ``out``; returns the
     training record written into ``predictor.json``."""
     meta = read_meta(data)
     train = prepare(load_sequences(data, "train", by))
@@ -103,7 +106,7 @@ def train_predictor(data: Path, out: Path, steps: int = 4000, hidden: int = 512,
     module.x_scale.fill_(float(x[:, :-FRAMES].std()) if FRAMES else 1.0)
     module.y_scale.fill_(float(y.std()))
     module.t_scale.fill_(float(t.abs().mean()) or 1.0)
-    val_x = torch.as_tensor(np.array([s.live_input() for s in val]))
+    val_x = torch.as_tensor(np.array([s.live_input(s.activation) for s in val]))
     val_y = torch.as_tensor(np.array([s.displacements[s.target].ravel() for s in val]))
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=1e-5)

@@ -105,6 +105,15 @@ class Mimic:
         with torch.no_grad():
             return self.module(torch.as_tensor(features[None]))[0].numpy().astype(float)
 
+    def restart(self) -> None:
+        """Forget the person: the next frames are someone new (their neutral included,
+        unless it was given as a picture)."""
+        if self.neutral_frames:
+            self.person_neutral = None
+        self._seen_neutral = []
+        self.smoothing.reset()
+        self.unit = self.profile.to_box(self.profile.neutral)
+
     def _command(self, raw, person, target, timings) -> Command:
         return Command(self.profile.from_box(self.unit).astype(np.float32),
                        self.unit.copy(), raw, person, target, timings)

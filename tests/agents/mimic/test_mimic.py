@@ -12,7 +12,6 @@ import pytest
 from helpers import facetwin_command, virtual_bus, wait_until
 from facetwin import profile as profiles
 from facetwin.agents.inverse.agent import InverseModelAgent
-from facetwin.agents.inverse.evaluate import evaluate
 from facetwin.agents.mimic.loop import mimic
 from facetwin.agents.inverse.store import ModelError
 from facetwin.agents.runlog import read_runlog
@@ -29,14 +28,6 @@ from facetwin.hardware.journal import read_journal
 pytestmark = pytest.mark.slow  # the whole module: see the README's test loop
 
 FPS, TRANSITION_S, HOLD_S = 25, 0.3, 0.4
-
-
-@pytest.fixture(scope="module")
-def model(dataset, tmp_path_factory):
-    """emo11's landmark MLP on MediaPipe features, and its command L1 on the test split."""
-    out = tmp_path_factory.mktemp("models") / "emo11-mlp-mediapipe"
-    train("mlp", dataset[0], out, features="mediapipe", progress=False)
-    return out, evaluate(out, dataset[0], closed_loop=0, progress=False)
 
 
 @pytest.fixture(scope="module")
