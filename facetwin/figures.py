@@ -39,12 +39,40 @@ def log_lines(path: Path, lines: list[tuple[np.ndarray, str]], title: str, xlabe
     ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
+    return _saved(fig, path)
+
+
+def _saved(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     return atomic_write(Path(path), buffer.getvalue())
+
+
+def timeline(path: Path, times: np.ndarray, lines: list[tuple[np.ndarray, str]],
+              marks: list[tuple[float, str]], title: str, ylabel: str) -> Path:
+    """Each ``(values, label)`` against ``times`` (s), with a labelled vertical line at
+    each ``(time, label)`` of ``marks``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=100)
+    for values, label in lines:
+        ax.plot(times, values, label=label)
+    for k, (t, label) in enumerate(marks):
+        ax.axvline(t, color=f"C{len(lines) + k}", linestyle="--", label=label)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return _saved(fig, path)
 
 
 def dots(image: Image.Image, points: np.ndarray, colour=LANDMARK_GREEN,

@@ -19,11 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from facetwin import profile as profiles
 from facetwin.agents.coexpress.onsets import OnsetDataError, load_sequences
-from facetwin.agents.coexpress.predictor import load_predictor
+from facetwin.agents.coexpress.predictor import averaged, load_predictor
 from facetwin.agents.coexpress.train import prepare
 from facetwin.threads import torch_single_threaded
 
@@ -42,11 +41,9 @@ def evaluate_predictor(predictor_dir: Path, data: Path, split: str = "test",
     if not test or not train:
         raise OnsetDataError(f"{data}: no labelled sequences in the {split} or train split")
     rng = np.random.default_rng(seed)
-    with torch.no_grad():
-        d, after = module.predict(torch.as_tensor(np.array([s.live_input(s.activation)
-                                                            for s in test])))
+    d, after = zip(*(averaged(module, s.before(s.activation), s.fps) for s in test))
     horizon = np.median([s.target - s.activation for s in train])
-    guesses = {"predictor": d.numpy()}
+    guesses = {"predictor": np.array(d)}
     guesses["mimicry"] = np.array([s.frames_at(s.activation) for s in test])
     velocity = np.array([(s.frames_at(s.activation) - s.frames_at(s.activation - 2)) / 2
                          for s in test])
@@ -69,7 +66,7 @@ def evaluate_predictor(predictor_dir: Path, data: Path, split: str = "test",
               "rows": rows, "mae_px": {m: float(mae[m].mean()) for m in METHODS},
               "lead_ms": {"median": float(np.median(lead) * 1e3),
                           "p10": float(np.percentile(lead, 10) * 1e3)},
-              "time_to_peak_error_ms": float(np.median(np.abs(after.numpy() - when)) * 1e3)}
+              "time_to_peak_error_ms": float(np.median(np.abs(np.array(after) - when)) * 1e3)}
     if robot is not None:
         result["activation"] = _confusion(robot, test, guesses, truth)
     return result

@@ -4,8 +4,8 @@ the face they are about to make, timed to arrive with them.
 Per frame the person's landmarks go through mimicry (:class:`~facetwin.agents.mimic.
 pipeline.Mimic`: Emo's normalisation, the inverse model, the One-Euro filter), and an
 :class:`OnsetWatch` follows how far their face is from rest. When it has clearly left
-rest, the predictive model reads four of the frames so far and says which face comes
-and when, and the robot is commanded toward that face on a straight ramp that ends when
+rest, the predictive model reads the nine frames up to now (every four of them that
+include the latest, averaged) and says which face comes and when, and the robot is commanded toward that face on a straight ramp that ends when
 the person is predicted to peak. A little after that, mimicry has the last word again,
 so a wrong guess is corrected by what the person really did.
 """
@@ -17,10 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from facetwin import profile as profiles
-from facetwin.agents.coexpress.predictor import LIVE_OFFSETS, Face, inputs, load_predictor
+from facetwin.agents.coexpress.predictor import SPAN, Face, averaged, load_predictor
 from facetwin.agents.mimic.pipeline import Command, Mimic
 from facetwin.agents.mimic.smoothing import OneEuroFilter
 
@@ -32,7 +31,7 @@ HOLD_S = 0.25  # the predicted face is held this long past the predicted peak
 @dataclass(frozen=True)
 class Detection:
     frame: int  # the frame the onset was detected on: the decision frame
-    window: np.ndarray  # (4, points, 2) displacements at LIVE_OFFSETS before it
+    frames: np.ndarray  # (9, points, 2) displacements up to it (the first held before)
 
 
 class OnsetWatch:
@@ -67,7 +66,7 @@ class OnsetWatch:
         if now < threshold:
             return None
         self.armed = False
-        index = np.clip(n + np.array(LIVE_OFFSETS), 0, n)
+        index = np.clip(np.arange(n - SPAN, n + 1), 0, n)
         return Detection(n, np.stack([self.displacements[i] for i in index]))
 
 
@@ -95,16 +94,19 @@ class Coexpress(Mimic):
     Args (beyond Mimic's):
         predictor_dir: a predictive model (:mod:`.predictor`).
         fps: the source's frame rate, which the predictor's inputs are timed by.
+        latency_s: how long the robot takes from a frame's capture to moving (camera,
+            processing, servos), which the ramp makes up for by ending that much before
+            the predicted peak (frame times are capture times).
     """
 
     def __init__(self, profile: profiles.Profile, model_dir: Path, predictor_dir: Path,
                  image_size: int = 256, smoothing: OneEuroFilter | None = None,
                  gain: float = 1.0, neutral: np.ndarray | None = None,
-                 neutral_frames: int = 10, fps: float = 30.0):
+                 neutral_frames: int = 10, fps: float = 30.0, latency_s: float = 0.0):
         self.predictor, self.predictor_config = load_predictor(predictor_dir)
         super().__init__(profile, model_dir, image_size, smoothing, gain, neutral,
                          neutral_frames)
-        self.fps = fps
+        self.fps, self.latency_s = fps, latency_s
         self.watch: OnsetWatch | None = None
         self.plan: Plan | None = None
         self.onsets: list[dict] = []  # each detection: when, and what was predicted
@@ -130,13 +132,12 @@ class Coexpress(Mimic):
         self.watch, self.plan, self.onsets = None, None, []
 
     def _predict(self, found: Detection, t: float) -> None:
-        x = inputs(found.window, LIVE_OFFSETS, self.fps)
-        with torch.no_grad():
-            d, after = self.predictor.predict(torch.as_tensor(x[None]))
+        d, after = averaged(self.predictor, found.frames, self.fps)
         face = self.watch.face
-        landmarks = face.landmarks(d[0].numpy())
+        landmarks = face.landmarks(d)
         unit = np.clip(self.units_of(self.features_of(landmarks, face.rest)), 0.0, 1.0)
-        peak = t + max(float(after[0]), 0.0)
-        self.plan = Plan(self.unit.copy(), unit, t, peak, peak + HOLD_S, landmarks)
+        peak = t + max(after, 0.0)
+        self.plan = Plan(self.unit.copy(), unit, t, peak - self.latency_s, peak + HOLD_S,
+                         landmarks)
         self.onsets.append({"time": round(t, 4), "predicted_peak": round(peak, 4),
                             "predicted": np.round(unit, 4).tolist()})

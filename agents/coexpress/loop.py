@@ -34,20 +34,22 @@ def coexpress(profile: str, model_dir: Path, predictor_dir: Path, source: str | 
               neutral_frames: int = DEFAULT_NEUTRAL_FRAMES,
               smoothing: OneEuroFilter | None = None, gain: float = 1.0,
               image_size: int = 256, fps: float = 30.0, preview: bool | None = None,
-              progress: bool = True, max_frames: int | None = None) -> dict:
+              progress: bool = True, max_frames: int | None = None,
+              latency_s: float = 0.0) -> dict:
     """Coexpress with the person in ``source``; the arguments are :func:`mimic`'s, plus
-    the predictive model. Returns the summary (also ``out/summary.json``)."""
+    the predictive model and the robot's capture-to-motion latency to make up for.
+    Returns the summary (also ``out/summary.json``)."""
     p = profiles.load(profile)
     require_camera_inputs(model_dir, config_for(model_dir, p))
     load_predictor(predictor_dir)  # a broken predictor is named before the source opens
     src = open_source(source, fps)
-    summary, _ = drive(
+    return drive(
         p, lambda: Coexpress(p, model_dir, predictor_dir, image_size, smoothing, gain,
-                             neutral, neutral_frames, src.fps),
+                             neutral, neutral_frames, src.fps, latency_s),
         src, Path(out), "coexpression.mp4", backend, port, camera, journal, image_size,
         preview, progress, max_frames,
-        {"model": str(model_dir), "predictor": str(predictor_dir)}, _timing(p))
-    return summary
+        {"model": str(model_dir), "predictor": str(predictor_dir), "latency_s": latency_s},
+        _timing(p))
 
 
 def _timing(p: profiles.Profile):

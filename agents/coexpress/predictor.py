@@ -24,6 +24,7 @@ scales, the dataset); :func:`load_predictor` checks both before anything is buil
 from __future__ import annotations
 
 import hashlib
+from itertools import combinations
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,6 @@ FRAMES = 4  # input frames, of the nine up to the decision frame
 SPAN = 8  # frames before the decision frame they are drawn from
 DECISIONS = range(-4, 5)  # decision frames in training, about the peak activation
 LABEL_FRAMES = 4  # the label: one of the target and the three frames after it
-LIVE_OFFSETS = (-6, -4, -2, 0)  # the frames read live, before the decision frame
 
 
 class PredictorError(FaceTwinError, ValueError):
@@ -95,6 +95,19 @@ class Face:
         return self.rest + np.asarray(displacement).reshape(-1, 2) * self.size
 
 
+def averaged(module: OnsetPredictor, frames: np.ndarray, fps: float):
+    """The prediction from the nine frames up to a decision ((9, points, 2), the decision
+    last), averaged over every four of them that include the decision frame, as the model
+    was trained to read them: (target displacement (points, 2), seconds to the target)."""
+    x = np.array([inputs(frames[np.array(o) + SPAN], o, fps) for o in _SUBSETS])
+    with torch.no_grad():
+        d, after = module.predict(torch.as_tensor(x))
+    return d.mean(0).numpy(), float(after.mean())
+
+
+_SUBSETS = [(*c, 0) for c in combinations(range(-SPAN, 0), FRAMES - 1)]
+
+
 def inputs(displacements: np.ndarray, offsets, fps: float) -> np.ndarray:
     """One model input: four frames' displacements ((4, points, 2)) and their offsets from
     the decision frame (<= 0), in seconds."""
@@ -114,7 +127,6 @@ def save_predictor(out: Path, module: OnsetPredictor, dataset: dict, training: d
                       "the skull's size; each with its offset from the decision frame (s)",
             "outputs": "the target's landmarks likewise, then seconds from the decision "
                        "frame to the target",
-            "live_offsets": list(LIVE_OFFSETS),
             "dataset": {k: dataset[k] for k in ("plan", "sequences", "labelled")},
             "training": training}
     write_document(out / "predictor.json", FORMAT, (dataset["profile"],

@@ -56,15 +56,16 @@ def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
                   disable=not progress, smoothing=0.05) as bar:
             _run(str(p.path), plan, out, todo, workers, bar)
         meta = write_meta(out, plan, p, complete=True)
-    _report(meta, progress)
+    _report(meta, out, progress)
     return meta
 
 
-def _report(meta: dict, progress: bool) -> None:
+def _report(meta: dict, out: Path, progress: bool) -> None:
     if progress and meta["skipped"]:
+        first = meta["skipped"][0]
         print(f"{len(meta['skipped'])} of {meta['sequences']} sequences have no clear onset "
-              f"and are skipped (listed in {meta['plan']['source']} dataset's meta.json), "
-              f"e.g. sequence {meta['skipped'][0]['sequence']}: {meta['skipped'][0]['why']}")
+              f"and are skipped (listed in {out / 'meta.json'}), e.g. {first['name']}: "
+              f"{first['why']}")
 
 
 def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int,
@@ -252,7 +253,7 @@ def record_videos(videos: Path, out: Path, profile: str = "x2c30",
             write_person(plan.shard_path(out, person), rows)
         bar.close()
         meta = write_meta(out, plan, p, complete=True)
-    _report(meta, progress)
+    _report(meta, out, progress)
     return meta
 
 

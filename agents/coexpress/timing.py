@@ -5,7 +5,9 @@ is cut into expressions where the person's face is clearly away from rest. For e
 the person's peak is the labelling's target (the first frame within 5 % of the
 expression's largest deviation), and the robot's arrival is the first frame at which
 it has come 80 % of its way from where it was at the person's onset to where it ends
-the expression. Their difference is how late (positive) or early the robot was.
+the expression. Their difference is how late (positive) or early the robot was. The
+person's own 80 % (of their way from rest to their largest deviation) is given too: a
+face eases into its apex, so it is 80 % of its way well before it peaks.
 """
 
 from __future__ import annotations
@@ -40,7 +42,9 @@ def expression_timing(times, people, neutral: np.ndarray, robot_units) -> list[d
         peak = start + int(np.flatnonzero(d[start:end] >= top - PLATEAU * rise)[0])
         below = np.flatnonzero(d[:peak + 1] < level + ONSET_FRACTION * rise)
         onset = int(below[-1]) + 1 if len(below) else 0
-        row = {"onset_s": round(times[onset], 4), "peak_s": round(times[peak], 4)}
+        own = onset + int(np.flatnonzero(d[onset:end] >= level + ARRIVED * rise)[0])
+        row = {"onset_s": round(times[onset], 4), "peak_s": round(times[peak], 4),
+               "person_80_s": round(times[own], 4)}
         way = units[end - 1] - units[onset]
         length = float(np.linalg.norm(way))
         if length < STILL:

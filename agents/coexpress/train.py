@@ -24,8 +24,7 @@ from facetwin.agents.coexpress.onsets import (
     OnsetDataError, Sequences, load_sequences, read_meta,
 )
 from facetwin.agents.coexpress.predictor import (
-    DECISIONS, FRAMES, LABEL_FRAMES, LIVE_OFFSETS, SPAN, Face, OnsetPredictor, inputs,
-    save_predictor,
+    DECISIONS, FRAMES, LABEL_FRAMES, SPAN, Face, OnsetPredictor, inputs, save_predictor,
 )
 from facetwin.threads import torch_single_threaded
 
@@ -50,10 +49,9 @@ class Prepared:
         """The frames at ``index`` (held at the ends)."""
         return self.displacements[np.clip(np.asarray(index), 0, self.frames - 1)]
 
-    def live_input(self, decision: int) -> np.ndarray:
-        """What the model reads live when deciding at frame ``decision``."""
-        return inputs(self.frames_at(decision + np.array(LIVE_OFFSETS)), LIVE_OFFSETS,
-                      self.fps)
+    def before(self, decision: int) -> np.ndarray:
+        """The nine frames up to ``decision``: what the model reads when deciding there."""
+        return self.frames_at(np.arange(decision - SPAN, decision + 1))
 
     def time_to_target(self, decision: int) -> float:
         return (self.target - decision) / self.fps
@@ -106,7 +104,9 @@ def train_predictor(data: Path, out: Path, steps: int = 4000, hidden: int = 512,
     module.x_scale.fill_(float(x[:, :-FRAMES].std()) if FRAMES else 1.0)
     module.y_scale.fill_(float(y.std()))
     module.t_scale.fill_(float(t.abs().mean()) or 1.0)
-    val_x = torch.as_tensor(np.array([s.live_input(s.activation) for s in val]))
+    every_other = np.array([-6, -4, -2, 0])  # one of the fours, for a quick check
+    val_x = torch.as_tensor(np.array([
+        inputs(s.frames_at(s.activation + every_other), every_other, s.fps) for s in val]))
     val_y = torch.as_tensor(np.array([s.displacements[s.target].ravel() for s in val]))
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps, eta_min=1e-5)

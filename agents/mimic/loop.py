@@ -61,26 +61,26 @@ def mimic(profile: str, model_dir: Path, source: str | Path, out: Path,
     src = open_source(source, fps)
     if neutral_frames is None:  # a held picture as its own neutral would not move the face
         neutral_frames = 0 if src.still else DEFAULT_NEUTRAL_FRAMES
-    summary, _ = drive(
+    return drive(
         p, lambda: Mimic(p, model_dir, image_size, smoothing, gain, neutral, neutral_frames),
         src, Path(out), "mimicry.mp4", backend, port, camera, journal, image_size, preview,
         progress, max_frames, {"model": str(model_dir)})
-    return summary
 
 
 def drive(p: profiles.Profile, pipeline, src: Source, out: Path, video: str, backend: str,
           port, camera, journal, image_size: int, preview, progress, max_frames,
-          about: dict, finish=None) -> tuple[dict, list]:
+          about: dict, finish=None) -> dict:
     """Run ``pipeline()`` (a :class:`Mimic` or one like it) on ``src`` with the face on
-    ``backend``; writes ``out/summary.json`` (``about``, and what ``finish(pipeline,
-    trace)`` adds) and ``out/VIDEO``. Returns the summary and the trace: per frame its
-    time, the person's landmarks (None: no face) and the robot's present controls."""
+    ``backend``; writes ``out/VIDEO`` and ``out/summary.json``: the run's figures,
+    ``about``, and what ``finish(pipeline, trace)`` adds, where the trace is per frame
+    its time, the person's landmarks (None: no face) and the robot's present controls.
+    Returns the summary."""
     from facetwin.envs.face_env import FaceTwinEnv
 
     with claim_output(out):
         mimicker = pipeline()
         env = None
-        trace: list = []
+        trace = [] if finish is not None else None  # kept only for someone to read
         try:
             env = FaceTwinEnv(p, backend=backend, image_size=image_size, step_mode="period",
                               features="ground_truth" if backend == "twin" else "camera",
@@ -97,12 +97,12 @@ def drive(p: profiles.Profile, pipeline, src: Source, out: Path, video: str, bac
         if finish is not None:
             summary |= finish(mimicker, trace)
         atomic_write(out / "summary.json", json.dumps(summary, indent=1) + "\n")
-    return summary, trace
+    return summary
 
 
 @single_threaded()
 def _run(src: Source, mimicker: Mimic, env, obs, out: Path, video_name: str, preview,
-         progress, max_frames, trace: list) -> dict:
+         progress, max_frames, trace: list | None) -> dict:
     base = env.unwrapped
     period = 1.0 / base.profile.control_rate_hz
     video = VideoWriter(out / video_name, src.fps if not src.live else 30.0, base.size)
@@ -143,7 +143,7 @@ def _run(src: Source, mimicker: Mimic, env, obs, out: Path, video_name: str, pre
                 timings["observe"].append(clock() - began)
             command.timings["read"] = read
             for stage, seconds in command.timings.items():
-                timings[stage].append(seconds)
+                timings.setdefault(stage, []).append(seconds)
             if "step" in command.timings:  # camera -> command: this frame's command sent
                 latency.append(sum(command.timings.values()))
             frames += 1
@@ -156,7 +156,8 @@ def _run(src: Source, mimicker: Mimic, env, obs, out: Path, video_name: str, pre
                                   "controls": np.round(command.controls, 5).tolist(),
                                   "model": None if command.raw is None else
                                   np.round(command.raw, 5).tolist()}) + "\n")
-            trace.append((frame.time, command.person, obs["controls"]))
+            if trace is not None:
+                trace.append((frame.time, command.person, obs["controls"]))
             video.put(frame.image, command, obs)
             if show is not None:
                 show(video.compose(frame.image, command, obs))

@@ -61,7 +61,7 @@ def _onsets(args: argparse.Namespace) -> int:
                                 workers=args.workers, seed=args.seed,
                                 image_size=args.image_size)
     else:
-        meta = record_videos(args.videos, args.out)
+        meta = record_videos(args.videos, args.out, profile=args.profile)
     splits = ", ".join(f"{k} {len(v)}" for k, v in meta["splits"].items())
     print(f"{args.out}: {meta['sequences']} sequences, {meta['labelled']} with a clear onset; "
           f"people {splits}; card: {args.out / 'README.md'}")

@@ -58,6 +58,9 @@ def register(sub) -> None:
     co.add_argument("--out", type=Path, default=Path("out/coexpress"), help="output folder")
     co.add_argument("--neutral-frames", type=count(1, 10_000), default=10,
                     help="else the first N frames with a face are the person at rest")
+    co.add_argument("--latency", type=real(0, 10), default=0.0,
+                    help="seconds from a frame's capture to the robot moving (camera, "
+                         "processing, servos), made up for by arriving that much earlier")
     co.set_defaults(func=_coexpress)
 
 
@@ -89,7 +92,7 @@ def _coexpress(args: argparse.Namespace) -> int:
     from facetwin.agents.coexpress.loop import coexpress
 
     summary = coexpress(args.profile, args.inverse, args.predictor, args.source, args.out,
-                        **_common(args))
+                        latency_s=args.latency, **_common(args))
     _print(summary, args.out)
     timed = [e for e in summary["expressions"] if e["late_s"] is not None]
     for e in summary["expressions"]:
