@@ -6,8 +6,9 @@ pipeline.Mimic`: Emo's normalisation, the inverse model, the One-Euro filter), a
 :class:`OnsetWatch` follows how far their face is from rest. When it has clearly left
 rest, the predictive model reads the nine frames up to now (every four of them that
 include the latest, averaged) and says which face comes and when, and the robot is commanded toward that face on a straight ramp that ends when
-the person is predicted to peak. A little after that, mimicry has the last word again,
-so a wrong guess is corrected by what the person really did.
+the person is predicted to peak; for a few frames more, each new frame aims the ramp
+again. A little after the peak, mimicry has the last word again, so a wrong guess is
+corrected by what the person really did.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from facetwin.agents.mimic.smoothing import OneEuroFilter
 BASELINE_FRAMES = 5  # frames after the neutral that measure the watch's rest level
 RISE = 0.006  # skull sizes above rest (and 4 rest spreads) that make an onset
 HOLD_S = 0.25  # the predicted face is held this long past the predicted peak
+FOLLOW_FRAMES = 8  # frames after an onset in which each new frame aims the plan again
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class OnsetWatch:
         self.deviation: list[float] = []
         self.displacements: list[np.ndarray] = []
         self.armed = True
+        self.onset = -1  # the frame the last onset was detected on
         self.rest: tuple[float, float] | None = None  # level and spread
 
     def __call__(self, landmarks: np.ndarray) -> Detection | None:
@@ -66,8 +69,18 @@ class OnsetWatch:
         if now < threshold:
             return None
         self.armed = False
-        index = np.clip(np.arange(n - SPAN, n + 1), 0, n)
-        return Detection(n, np.stack([self.displacements[i] for i in index]))
+        self.onset = n
+        return Detection(n, self.latest())
+
+    def latest(self) -> np.ndarray:
+        """The nine frames up to the latest (the first held before the first frame)."""
+        n = len(self.displacements) - 1
+        return np.stack([self.displacements[i] for i in np.clip(np.arange(n - SPAN, n + 1),
+                                                                  0, n)])
+
+    def since_onset(self) -> int:
+        """Frames since the last onset was detected."""
+        return len(self.displacements) - 1 - self.onset
 
 
 @dataclass
@@ -119,7 +132,10 @@ class Coexpress(Mimic):
             began = time.perf_counter()
             found = self.watch(person)
             if found is not None:
-                self._predict(found, t)
+                self._predict(found.frames, t, new=True)
+            elif self.plan is not None and self.watch.since_onset() <= FOLLOW_FRAMES \
+                    and t < self.plan.t1:
+                self._predict(self.watch.latest(), t, new=False)
             timings["predict"] = time.perf_counter() - began
         if self.plan is None or t > self.plan.until:
             return command
@@ -131,13 +147,22 @@ class Coexpress(Mimic):
         super().restart()
         self.watch, self.plan, self.onsets = None, None, []
 
-    def _predict(self, found: Detection, t: float) -> None:
-        d, after = averaged(self.predictor, found.frames, self.fps)
+    def _predict(self, frames: np.ndarray, t: float, new: bool) -> None:
+        """A prediction from the nine frames up to now: a new plan at an onset, and while
+        the face keeps rising toward it, the same plan aimed again (each frame shows more
+        of how far the face is going, and when)."""
+        d, after = averaged(self.predictor, frames, self.fps)
         face = self.watch.face
         landmarks = face.landmarks(d)
         unit = np.clip(self.units_of(self.features_of(landmarks, face.rest)), 0.0, 1.0)
         peak = t + max(after, 0.0)
-        self.plan = Plan(self.unit.copy(), unit, t, peak - self.latency_s, peak + HOLD_S,
-                         landmarks)
-        self.onsets.append({"time": round(t, 4), "predicted_peak": round(peak, 4),
-                            "predicted": np.round(unit, 4).tolist()})
+        if new:
+            self.plan = Plan(self.unit.copy(), unit, t, peak - self.latency_s,
+                             peak + HOLD_S, landmarks)
+            self.onsets.append({"time": round(t, 4)})
+        else:
+            plan = self.plan
+            plan.end, plan.landmarks = unit, landmarks
+            plan.t1, plan.until = max(peak - self.latency_s, plan.t0), peak + HOLD_S
+        self.onsets[-1] |= {"predicted_peak": round(peak, 4),
+                            "predicted": np.round(unit, 4).tolist()}

@@ -9,9 +9,10 @@ any distance.
 
 What the model reads is what a live robot has when it decides: the four frames are
 drawn from the nine up to the decision frame, the latest included, and in training the
-decision frame is drawn from Emo's nine frames about the peak activation (Emo draws the
-four from those nine; a robot that has seen frame a + 4 is deciding at a + 4, and its
-mimicry baseline would then be frame a + 4, which is near the apex for a quick face).
+decision frame is drawn from Emo's nine frames about the peak activation and the eight
+after them, where a live robot aims again (Emo draws the four from those nine; a robot
+that has seen frame a + 4 is deciding at a + 4, and its mimicry baseline would then be
+frame a + 4, which is near the apex for a quick face).
 Two additions to Emo's: each input frame comes with its offset from the decision frame
 (without them a fast face and a slow one look alike), and a second output says how long
 after the decision the target comes, so the robot can arrive with the person rather than
@@ -41,7 +42,8 @@ from facetwin.weights import build, load_tensors
 FORMAT = "facetwin-predictor/1"
 FRAMES = 4  # input frames, of the nine up to the decision frame
 SPAN = 8  # frames before the decision frame they are drawn from
-DECISIONS = range(-4, 5)  # decision frames in training, about the peak activation
+DECISIONS = range(-4, 13)  # decision frames in training, from the peak activation's
+# nine (Emo's) on to eight frames later, where a live robot aims its plan again
 LABEL_FRAMES = 4  # the label: one of the target and the three frames after it
 
 
