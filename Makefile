@@ -19,3 +19,4 @@ bench:
 	.venv/bin/python bench/faults.py
 	.venv/bin/python bench/profile_fuzz.py
 	.venv/bin/python bench/command_fuzz.py
+	.venv/bin/python bench/coexpress.py
