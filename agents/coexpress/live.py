@@ -5,15 +5,16 @@ Per frame the person's landmarks go through mimicry (:class:`~facetwin.agents.mi
 pipeline.Mimic`: Emo's normalisation, the inverse model, the One-Euro filter), and an
 :class:`OnsetWatch` follows how far their face is from rest. When it has clearly left
 rest, the predictive model reads the nine frames up to now (every four of them that
-include the latest, averaged) and says which face comes and when, and the robot is commanded toward that face on a straight ramp that ends when
-the person is predicted to peak; for a few frames more, each new frame aims the ramp
-again. A little after the peak, mimicry has the last word again, so a wrong guess is
+include the latest, averaged) and says which face comes and when, and the robot is
+commanded toward that face on a straight ramp that ends when the person is predicted to
+peak; for a few frames more, each new frame aims the ramp again. A little after the peak, mimicry has the last word again, so a wrong guess is
 corrected by what the person really did.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,9 @@ class OnsetWatch:
 
     def __init__(self, face: Face):
         self.face = face
-        self.deviation: list[float] = []
-        self.displacements: list[np.ndarray] = []
+        self.seen = 0  # frames so far
+        self.displacements: deque[np.ndarray] = deque(maxlen=SPAN + 1)
+        self.deviation: deque[float] = deque(maxlen=max(BASELINE_FRAMES, 3))
         self.armed = True
         self.onset = -1  # the frame the last onset was detected on
         self.rest: tuple[float, float] | None = None  # level and spread
@@ -53,14 +55,14 @@ class OnsetWatch:
         d = self.face.displacement(landmarks)
         self.displacements.append(d.astype(np.float32))
         self.deviation.append(float(np.sqrt((d ** 2).sum(1).mean())))
-        n = len(self.deviation) - 1
+        n, self.seen = self.seen, self.seen + 1
         if self.rest is None:
-            if n + 1 >= BASELINE_FRAMES:
+            if self.seen >= BASELINE_FRAMES:
                 level = np.array(self.deviation)
                 self.rest = (float(level.mean()), float(level.std()))
             return None
         level, spread = self.rest
-        now = float(np.mean(self.deviation[-3:]))
+        now = float(np.mean(list(self.deviation)[-3:]))
         threshold = level + max(RISE, 4 * spread)
         if not self.armed:
             if now < level + 0.5 * (threshold - level):  # back at rest: watch again
@@ -73,14 +75,13 @@ class OnsetWatch:
         return Detection(n, self.latest())
 
     def latest(self) -> np.ndarray:
-        """The nine frames up to the latest (the first held before the first frame)."""
-        n = len(self.displacements) - 1
-        return np.stack([self.displacements[i] for i in np.clip(np.arange(n - SPAN, n + 1),
-                                                                  0, n)])
+        """The nine frames up to the latest (the first repeated before the first frame)."""
+        kept = list(self.displacements)
+        return np.stack([kept[0]] * (SPAN + 1 - len(kept)) + kept)
 
     def since_onset(self) -> int:
         """Frames since the last onset was detected."""
-        return len(self.displacements) - 1 - self.onset
+        return self.seen - 1 - self.onset
 
 
 @dataclass
