@@ -7,8 +7,9 @@ pipeline.Mimic`: Emo's normalisation, the inverse model, the One-Euro filter), a
 rest, the predictive model reads the nine frames up to now (every four of them that
 include the latest, averaged) and says which face comes and when, and the robot is
 commanded toward that face on a straight ramp that ends when the person is predicted to
-peak; for a few frames more, each new frame aims the ramp again. A little after the peak, mimicry has the last word again, so a wrong guess is
-corrected by what the person really did.
+peak; for a few frames more, each new frame aims the ramp again. A little after the
+peak, mimicry has the last word again, so a wrong guess is corrected by what the person
+really did.
 """
 
 from __future__ import annotations

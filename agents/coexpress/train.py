@@ -26,6 +26,7 @@ from facetwin.agents.coexpress.onsets import (
 from facetwin.agents.coexpress.predictor import (
     DECISIONS, FRAMES, LABEL_FRAMES, SPAN, Face, OnsetPredictor, inputs, save_predictor,
 )
+from facetwin.files import claim_output
 from facetwin.threads import torch_single_threaded
 
 
@@ -89,19 +90,24 @@ def train_predictor(data: Path, out: Path, steps: int = 4000, hidden: int = 512,
                     batch: int = 128, seed: int = 0, by: str = "person",
                     progress: bool = True) -> dict:
     """Train on ``data``'s train split (people, or sequences with ``by="sequence"``),
-    keep the weights best on its validation split (deciding at the peak activation), save to ``out``; returns the
-    training record written into ``predictor.json``."""
+    keep the weights best on its validation split (deciding at the peak activation),
+    save to ``out``; returns the training record written into ``predictor.json``."""
+    with claim_output(out):  # a file or a busy folder as --out is named before training
+        return _train(data, out, steps, hidden, batch, seed, by, progress)
+
+
+def _train(data, out, steps, hidden, batch, seed, by, progress) -> dict:
     meta = read_meta(data)
     train = prepare(load_sequences(data, "train", by))
     val = prepare(load_sequences(data, "val", by))
     if not train or not val:
-        raise OnsetDataError(f"{data}: {len(train)} training and {len(val)} validation sequences "
-                         "with a clear onset; training needs both")
+        raise OnsetDataError(f"{data}: {len(train)} training and {len(val)} validation "
+                             "sequences with a clear onset; training needs both")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     module = OnsetPredictor(hidden=hidden)
     x, y, t = sample(train, rng, 4096)
-    module.x_scale.fill_(float(x[:, :-FRAMES].std()) if FRAMES else 1.0)
+    module.x_scale.fill_(float(x[:, :-FRAMES].std()))
     module.y_scale.fill_(float(y.std()))
     module.t_scale.fill_(float(t.abs().mean()) or 1.0)
     every_other = np.array([-6, -4, -2, 0])  # one of the fours, for a quick check
@@ -114,9 +120,8 @@ def train_predictor(data: Path, out: Path, steps: int = 4000, hidden: int = 512,
     for step in tqdm(range(steps), desc="train predictor", unit="step", disable=not progress):
         x, y, t = sample(train, rng, batch)
         module.train()
-        out_ = module(x)
         target = torch.cat([y / module.y_scale, (t / module.t_scale)[:, None]], dim=1)
-        loss = torch.nn.functional.mse_loss(out_, target)
+        loss = torch.nn.functional.mse_loss(module(x), target)
         opt.zero_grad()
         loss.backward()
         opt.step()
