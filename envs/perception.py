@@ -223,5 +223,6 @@ def human_features(human: np.ndarray, human_neutral: np.ndarray, robot_neutral: 
 
 
 def skull_size(points: np.ndarray) -> float:
+    """How big a face looks: the RMS distance of its rigid landmarks from their centre."""
     rigid = points[RIGID_LANDMARKS]
     return float(np.sqrt(((rigid - rigid.mean(axis=0)) ** 2).sum(axis=1).mean()))
