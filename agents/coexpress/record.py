@@ -13,10 +13,7 @@ and run again with the same arguments, it makes exactly the people still missing
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import queue
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +25,10 @@ from facetwin.agents.coexpress.onsets import (
     OnsetDataError, Plan, done_people, open_plan, write_meta, write_person,
 )
 from facetwin.agents.coexpress.people import IDENTITY, NOISE, Choreography, perform
+from facetwin.agents.workers import run_in_workers
 from facetwin.files import claim_folder
 from facetwin.landmarks import N_LANDMARKS
-from facetwin.lifeline import die_with_parent, spawning, stop_workers
+from facetwin.lifeline import die_with_parent
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
@@ -54,7 +52,10 @@ def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
         with tqdm(total=people * per_person, initial=(people - len(todo)) * per_person,
                   unit="expression", desc=f"synthetic people ({p.name})",
                   disable=not progress, smoothing=0.05) as bar:
-            _run(str(p.path), plan, out, todo, workers, bar)
+            died = OnsetDataError("a worker process died (killed, or out of memory): the "
+                                  "people it finished are kept; run the same command again")
+            run_in_workers(_start_worker, (str(p.path), plan), partial(_make_person, out), todo,
+                           workers, bar, died)
         meta = write_meta(out, plan, p, complete=True)
     _report(meta, out, progress)
     return meta
@@ -66,46 +67,6 @@ def _report(meta: dict, out: Path, progress: bool) -> None:
         print(f"{len(meta['skipped'])} of {meta['sequences']} sequences have no clear onset "
               f"and are skipped (listed in {out / 'meta.json'}), e.g. {first['name']}: "
               f"{first['why']}")
-
-
-def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int,
-         bar: tqdm) -> None:
-    if not todo:
-        return
-    if workers == 1:
-        _start_worker(profile_path, plan, bar.update)
-        for person in todo:
-            _make_person(out, person)
-        return
-    ctx = mp.get_context("spawn")
-    made = ctx.Queue()
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
-                               initargs=(profile_path, plan, made.put))
-    try:
-        with spawning():
-            pending = {pool.submit(_make_person, out, person) for person in todo}
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for f in finished:
-                f.result()
-            _drain(made, bar)
-    except BrokenProcessPool:
-        stop_workers(pool)
-        raise OnsetDataError("a worker process died (killed, or out of memory): the people "
-                             "it finished are kept; run the same command again") from None
-    except BaseException:
-        stop_workers(pool)
-        raise
-    pool.shutdown()
-    _drain(made, bar)
-
-
-def _drain(made, bar: tqdm) -> None:
-    while True:
-        try:
-            bar.update(made.get_nowait())
-        except queue.Empty:
-            return
 
 
 _worker: _Performer | None = None

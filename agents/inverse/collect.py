@@ -12,10 +12,7 @@ a dataset; anything else that would change its content is refused.
 from __future__ import annotations
 
 import io
-import multiprocessing as mp
-import queue
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +24,9 @@ from facetwin.agents.inverse.dataset import (
     DatasetError, Plan, done_shards, open_plan, set_aside_damaged, write_meta, write_shard,
 )
 from facetwin.agents.inverse.strategies import STRATEGIES, make_strategy
+from facetwin.agents.workers import run_in_workers
 from facetwin.files import claim_folder
-from facetwin.lifeline import die_with_parent, spawning, stop_workers
+from facetwin.lifeline import die_with_parent
 from facetwin.profile import IMAGE_SIZES
 
 SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
@@ -66,7 +64,11 @@ def collect(profile: str, strategy: str, samples: int, out: Path, workers: int =
         with tqdm(total=total, initial=total - len(todo) * rows_per_shard, unit="sample",
                   desc=f"collect {p.name} {strategy}", disable=not progress,
                   smoothing=0.05) as bar:
-            _run(str(p.path), plan, out, todo, workers, bar)
+            died = DatasetError("a worker process died (killed, or out of memory): the "
+                                "shards it finished are kept; run the same command again "
+                                "to resume")
+            run_in_workers(_start_worker, (str(p.path), plan), partial(_collect_shard, out), todo,
+                           workers, bar, died)
         return write_meta(out, plan, p, neutral, complete=True)
 
 
@@ -79,47 +81,6 @@ def _neutral(p: profiles.Profile, image_size: int) -> dict:
         return {k: v.ravel().tolist() for k, v in env.neutral_face().items()}
     finally:
         env.close()
-
-
-def _run(profile_path: str, plan: Plan, out: Path, todo: list[int], workers: int,
-         bar: tqdm) -> None:
-    if not todo:
-        return
-    if workers == 1:  # here, telling the bar itself
-        _start_worker(profile_path, plan, bar.update)
-        for first in todo:
-            _collect_shard(out, first)
-        return
-    ctx = mp.get_context("spawn")
-    made = ctx.Queue()
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_start_worker,
-                               initargs=(profile_path, plan, made.put))
-    try:
-        with spawning():  # the workers start on the first submits
-            pending = {pool.submit(_collect_shard, out, first) for first in todo}
-        while pending:
-            finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            for f in finished:
-                f.result()  # a worker's error ends the collection, with its traceback
-            _drain(made, bar)
-    except BrokenProcessPool:
-        stop_workers(pool)
-        raise DatasetError("a worker process died (killed, or out of memory): the shards "
-                           "it finished are kept; run the same command again to resume") \
-            from None
-    except BaseException:  # Ctrl-C included: the shards written are kept, the rest resume
-        stop_workers(pool)
-        raise
-    pool.shutdown()
-    _drain(made, bar)
-
-
-def _drain(made, bar: tqdm) -> None:
-    while True:
-        try:
-            bar.update(made.get_nowait())
-        except queue.Empty:
-            return
 
 
 # -- in a worker process ---------------------------------------------------------------
