@@ -80,6 +80,8 @@ class FaceTwinEnv(gym.Env):
             calibration (the profile's companion file by default) and journal file.
         features: ``"ground_truth"`` (twin) or ``"camera"`` (MediaPipe on the image).
         library: an expression library file that extends the profile's expressions.
+        robot: a robot file from ``facetwin identify`` (twin only): the twin is that
+            robot, seen through its camera (refused if made for another profile).
     """
 
     metadata = {"render_modes": ["rgb_array", "depth_array"], "render_fps": 25}
@@ -89,7 +91,7 @@ class FaceTwinEnv(gym.Env):
                  step_mode: str = "settle", randomization: Randomization | None = None,
                  control_rate_hz: float | None = None, port: str | None = None,
                  camera: str | None = None, calibration=None, journal=None,
-                 features: str | None = None, library=None):
+                 features: str | None = None, library=None, robot=None):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
         features = features or ("ground_truth" if backend == "twin" else "camera")
@@ -104,6 +106,9 @@ class FaceTwinEnv(gym.Env):
             raise ValueError("render_mode='depth_array' needs the twin: a webcam sees no depth")
         if step_mode not in STEP_MODES:
             raise ValueError(f"step_mode must be one of {STEP_MODES}, got {step_mode!r}")
+        if robot is not None and (backend != "twin" or (randomization or Randomization()) != Randomization()):
+            raise ValueError("robot= makes the twin one identified robot: it needs "
+                             "backend='twin' and no randomization")
         if backend == "serial" and (port is None or camera is None):
             raise ValueError("backend='serial' needs port= (the servo bus) and camera= "
                              "(a webcam, a video file, or the virtual bus's frame file)")
@@ -144,7 +149,7 @@ class FaceTwinEnv(gym.Env):
                                        self.detector)
             undo.callback(self.targets.close)
             self.backend = TwinBackend(p, self.size, 1.0 / rate,
-                                       self.targets.neutral_landmarks) \
+                                       self.targets.neutral_landmarks, robot) \
                 if backend == "twin" else \
                 SerialBackend(p, port, camera, self.size, calibration, journal, rate)
             undo.callback(self.backend.close)

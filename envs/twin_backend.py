@@ -3,6 +3,8 @@ ground truth a robot cannot give (landmarks, features, strain, simulated time)."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -13,6 +15,7 @@ from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.render import FaceRenderer, Look
+from facetwin.sim.robot import Robot, load_robot
 from facetwin.sim.twin import Twin
 
 
@@ -28,6 +31,16 @@ def ramp_and_settle(twin: Twin, safety: SafetyFilter, action, period_s: float):
     return applied, report
 
 
+def draw_robot(twin: Twin, randomization: Randomization,
+               rng: np.random.Generator) -> tuple[Robot, Look]:
+    """One robot of ``randomization`` and its lighting, drawn as an env's reset draws
+    them (camera, light, then the twin's knobs): ``FaceTwinEnv(randomization=r)``'s
+    ``reset(seed=S)`` and ``draw_robot(twin, r, np.random.default_rng(S))`` agree."""
+    offset, tilt = randomization.camera(rng)
+    look = Look.sample(randomization, rng)
+    return twin.draw(rng, randomization).with_camera(offset, tilt), look
+
+
 class TwinBackend:
     """Drives a :class:`~facetwin.sim.twin.Twin` through the safety filter; time is
     simulated time.
@@ -39,10 +52,13 @@ class TwinBackend:
         neutral: the nominal face's neutral landmarks (head frame, metres), which a
             nominal twin's features are measured from (the target model's, so that a
             target and the face are measured alike).
+        robot: one robot (a :class:`~facetwin.sim.robot.Robot`, or an identified robot
+            file, refused unless made for this profile): the twin is that robot at every
+            reset, seen through its camera, instead of a draw.
     """
 
     def __init__(self, profile: Profile, image_size: int, period_s: float,
-                 neutral: np.ndarray):
+                 neutral: np.ndarray, robot: Robot | str | Path | None = None):
         self.profile, self.period_s = profile, period_s
         self.safety = SafetyFilter(profile)
         self._twin = Twin(profile)
@@ -54,21 +70,26 @@ class TwinBackend:
         # m) and head rotation, on a perturbed twin, whose rest shape or calibration is
         # not an expression (Emo: a robot is measured against its own neutral).
         self._neutral = self._nominal
+        if robot is not None and not isinstance(robot, Robot):
+            robot = load_robot(robot, profile, self._twin.layout)
+        self._robot = robot
 
     def reset(self, start, rng: np.random.Generator, randomization: Randomization) -> None:
-        offset, tilt = randomization.camera(rng)
+        robot, look = self._robot, Look()
+        if robot is None:
+            robot, look = draw_robot(self._twin, randomization, rng)
         self._camera = PinholeCamera.from_profile(self.profile.camera, self._camera.width,
-                                                  offset, tilt)
+                                                  robot.camera_offset_m, robot.camera_tilt_deg)
         self._renderer.set_camera(self._camera)
-        self._renderer.set_look(Look.sample(randomization, rng))
+        self._renderer.set_look(look)
         if start is not None:
             start, _ = self.safety.target(start)
         twin = self._twin
-        if randomization == Randomization():
+        if self._robot is None and randomization == Randomization():
             self._neutral = self._nominal
-            twin.reset(controls=start, rng=rng, randomization=randomization)
+            twin.reset(controls=start, robot=robot)
         else:
-            twin.reset(rng=rng, randomization=randomization)
+            twin.reset(robot=robot)
             twin.settle()
             self._neutral = head_frame_landmarks(twin), twin.head_pose()[1]
             if start is not None:

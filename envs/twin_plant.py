@@ -23,6 +23,7 @@ from facetwin.files import atomic_write
 from facetwin.hardware.calibration import Calibration
 from facetwin.hardware.camera import stamped_png
 from facetwin.lifeline import spawning
+from facetwin.sim.randomization import Randomization
 from facetwin.threads import single_threaded
 
 FRAME_PERIOD_S = 0.04  # a 25 fps camera
@@ -34,20 +35,61 @@ class PlantError(FaceTwinError, RuntimeError):
     """The twin plant's process did not start."""
 
 
+def hidden_robot(spec: str) -> tuple[str, list[str]]:
+    """``NAME`` or ``NAME:KNOB,KNOB`` (a randomisation, or some of its knobs alone) as the
+    name and the knobs; a ValueError names what is unknown."""
+    name, _, knobs = spec.partition(":")
+    if name not in ("realistic", "moderate"):
+        raise ValueError(f"unknown randomization {name!r}; known: realistic, moderate "
+                         "(NAME:KNOB,KNOB for some of its knobs alone)")
+    chosen = [k for k in knobs.split(",") if k]
+    getattr(Randomization, name)().only(*chosen) if chosen else None  # names checked
+    return name, chosen
+
+
+def _hidden(twin, randomization: str | None, seed: int, robot_file: str | None):
+    """The robot the plant's twin stands for, and its lighting."""
+    import numpy as np
+
+    from facetwin.envs.twin_backend import draw_robot
+    from facetwin.sim.render import Look
+    from facetwin.sim.robot import load_robot
+
+    if robot_file is not None:
+        return load_robot(robot_file, twin.profile, twin.layout), Look()
+    if randomization is None:
+        return None, Look()
+    name, knobs = hidden_robot(randomization)
+    r = getattr(Randomization, name)()
+    return draw_robot(twin, r.only(*knobs) if knobs else r, np.random.default_rng(seed))
+
+
 class TwinPlant:
     """The twin, its camera and its frame file. Time runs on ``time.monotonic()``'s clock,
-    one physics step at a time, from the moment given to :meth:`start`."""
+    one physics step at a time, from the moment given to :meth:`start`.
+
+    A hidden robot stands behind the bus when ``randomization`` (``hidden_robot``'s
+    spec, drawn with ``seed`` as ``FaceTwinEnv(randomization=...).reset(seed=seed)``
+    draws it) or ``robot_file`` is given: the bus's side sees only its servos and camera.
+    """
 
     def __init__(self, profile: profiles.Profile, frame_path: str | Path,
-                 size: int | None = None, frame_period_s: float = FRAME_PERIOD_S):
+                 size: int | None = None, frame_period_s: float = FRAME_PERIOD_S,
+                 randomization: str | None = None, seed: int = 0,
+                 robot_file: str | None = None):
         from facetwin.sim.camera import PinholeCamera
         from facetwin.sim.render import FaceRenderer
         from facetwin.sim.twin import Twin
 
         self.calibration = Calibration.load(profile)
         self.twin = Twin(profile)
-        camera = PinholeCamera.from_profile(profile.camera, size or profile.camera.size)
-        self.renderer = FaceRenderer(self.twin, camera)
+        robot, look = _hidden(self.twin, randomization, seed, robot_file)
+        self.twin.reset(robot=robot)
+        camera = PinholeCamera.from_profile(
+            profile.camera, size or profile.camera.size,
+            None if robot is None else robot.camera_offset_m,
+            None if robot is None else robot.camera_tilt_deg)
+        self.renderer = FaceRenderer(self.twin, camera, look)
         self.frame_path, self.frame_period_s = Path(frame_path), frame_period_s
         self._dt = self.twin.model.opt.timestep
         self._frame_steps = max(1, round(frame_period_s / self._dt))
@@ -92,7 +134,9 @@ class PlantProcess:
     """A :class:`TwinPlant` in a child process, fed through shared memory; this is the
     ``Plant`` the virtual bus drives (``update`` only copies numbers)."""
 
-    def __init__(self, profile: profiles.Profile, frame_path: str | Path, size: int | None = None):
+    def __init__(self, profile: profiles.Profile, frame_path: str | Path, size: int | None = None,
+                 randomization: str | None = None, seed: int = 0,
+                 robot_file: str | Path | None = None):
         ctx = mp.get_context("spawn")
         self.ids = Calibration.load(profile).ids
         self._sample = ctx.Array("d", 1 + len(self.ids))  # read time, then ticks per servo
@@ -101,7 +145,8 @@ class PlantProcess:
         self._process = ctx.Process(
             target=_run, name=f"twin-plant-{profile.name}", daemon=True,
             args=(str(profile.path), str(frame_path), size, self.ids, self._sample, self._stop,
-                  self._ready))
+                  self._ready, (randomization, seed, None if robot_file is None
+                                else str(robot_file))))
         with spawning():
             self._process.start()
 
@@ -128,7 +173,7 @@ class PlantProcess:
             self._process.join(timeout=5)
 
 
-def _run(profile_path, frame_path, size, ids, sample, stop, ready) -> None:
+def _run(profile_path, frame_path, size, ids, sample, stop, ready, hidden) -> None:
     def latest() -> tuple[float, dict[int, int]]:
         with sample.get_lock():
             return sample[0], {sid: int(round(t)) for sid, t in zip(ids, sample[1:])}
@@ -138,7 +183,9 @@ def _run(profile_path, frame_path, size, ids, sample, stop, ready) -> None:
     def running() -> bool:
         return not stop.is_set() and bus.is_alive()
 
-    plant = TwinPlant(profiles.load(profile_path), frame_path, size=size)
+    randomization, seed, robot_file = hidden
+    plant = TwinPlant(profiles.load(profile_path), frame_path, size=size,
+                      randomization=randomization, seed=seed, robot_file=robot_file)
     while latest()[0] == 0.0 and running():  # the bus has not read the servos yet
         time.sleep(0.005)
     plant.start(at=latest()[0])

@@ -23,6 +23,7 @@ from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.mjcf import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
 from facetwin.sim.perturbation import Perturbation
 from facetwin.sim.randomization import Randomization
+from facetwin.sim.robot import Layout, Robot
 from facetwin.sim.servos import Servos
 
 SETTLE_SPEED = 0.005  # m/s: no landmark faster for SETTLE_STEPS steps, the face has settled
@@ -107,8 +108,13 @@ class Twin:
         self._rest_len = np.linalg.norm(rest[self._edges[..., 0]] - rest[self._edges[..., 1]],
                                         axis=2)
 
+        self.layout = Layout(
+            controls=tuple(profile.names), actuators=m.nu,
+            joints=tuple(j.name for j in joints),
+            slides=tuple(j.name for j in joints if j.kind == "slide"),
+            free_vertices=tuple(int(i) for i in self.built.free_vertices))
         self._perturbation = Perturbation(
-            m, slides=np.array([j.kind == "slide" for j in joints]),
+            m, self.layout, slides=np.array([j.kind == "slide" for j in joints]),
             linkage_bodies=np.array([m.joint(j.name).bodyid[0] for j in joints
                                      if j.kind == "slide"]),
             skin_bodies=np.array([m.body(f"skin_{i}").id for i in self.built.free_vertices]),
@@ -127,14 +133,21 @@ class Twin:
     def time(self) -> float:
         return float(self.data.time)
 
+    def draw(self, rng: np.random.Generator, randomization: Randomization) -> Robot:
+        """A robot of ``randomization`` drawn from ``rng`` (its camera pose aside)."""
+        return self._perturbation.draw(rng, randomization, self.servos)
+
     def reset(self, controls: np.ndarray | None = None, rng: np.random.Generator | None = None,
-              randomization: Randomization | None = None, strict: bool = True) -> None:
-        """Rest pose at ``controls`` (neutral by default), with fresh randomisation."""
+              randomization: Randomization | None = None, strict: bool = True,
+              robot: Robot | None = None) -> None:
+        """Rest pose at ``controls`` (neutral by default), as ``robot`` or, without one,
+        as a fresh draw of ``randomization`` (the nominal twin when that is off)."""
         m, d = self.model, self.data
         mujoco.mj_resetData(m, d)
-        self._act_travel = self._perturbation.apply(rng or np.random.default_rng(0),
-                                                    randomization or Randomization(),
-                                                    self.servos)
+        if robot is None:
+            robot = self.draw(rng or np.random.default_rng(0), randomization or Randomization())
+        self.robot = robot
+        self._act_travel = self._perturbation.apply(robot, self.servos)
         target = self.profile.neutral.astype(float) if controls is None else self.checked(controls)
         self.servos.reset(target)
         self._apply_ctrl()

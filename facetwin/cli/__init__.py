@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import sys
 
-from facetwin.cli import coexpress, hardware, inverse, mimic, optimize, preference, twin
+from facetwin.cli import (coexpress, hardware, identify, inverse, mimic, optimize, preference,
+                          twin)
 from facetwin.cli.arguments import Parser
 from facetwin.errors import FaceTwinError
 
-GROUPS = (twin, optimize, inverse, mimic, coexpress, preference, hardware)
+GROUPS = (twin, optimize, inverse, mimic, coexpress, preference, identify, hardware)
 RESUMABLE = ("demo", "collect", "optimize", "pool", "onsets")  # their work is on disk as it goes
 
 

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from facetwin import profile as profiles
-from facetwin.cli.arguments import GIVEN_PROFILE, UsageError, real
+from facetwin.cli.arguments import GIVEN_PROFILE, SEED, UsageError, real
 
 
 def register(sub) -> None:
@@ -18,6 +18,13 @@ def register(sub) -> None:
     vbus.add_argument("--plant", choices=["none", "twin"], default="none",
                       help="drive the twin with the servos and publish its camera")
     vbus.add_argument("--frame", type=Path, help="twin camera frame file (default LINK.png)")
+    hidden = vbus.add_mutually_exclusive_group()
+    hidden.add_argument("--randomization", metavar="NAME[:KNOB,...]",
+                        help="--plant twin: a hidden robot drawn from this randomization "
+                             "(realistic, moderate; NAME:KNOB,KNOB for some knobs alone)")
+    hidden.add_argument("--robot", type=Path, help="--plant twin: the robot of a robot file")
+    vbus.add_argument("--seed", type=SEED, default=0,
+                      help="--randomization: which robot (as the env's reset(seed=) draws it)")
     vbus.set_defaults(func=_virtual_bus)
 
     cal = sub.add_parser("calibrate", parents=[GIVEN_PROFILE],
@@ -45,11 +52,20 @@ def _virtual_bus(args: argparse.Namespace) -> int:
 
     p = profiles.load(args.profile)
     plant, camera = None, ""
+    if args.plant != "twin" and (args.randomization or args.robot):
+        raise UsageError("--randomization and --robot perturb the twin plant: add --plant twin")
     if args.plant == "twin":
-        from facetwin.envs.twin_plant import PlantProcess
+        from facetwin.envs.twin_plant import PlantProcess, hidden_robot
 
+        if args.randomization:
+            try:
+                hidden_robot(args.randomization)
+            except ValueError as exc:
+                raise UsageError(f"--randomization: {exc}") from None
         frame = args.frame or Path(f"{args.link}.png")
-        plant, camera = PlantProcess(p, frame), f"; twin camera: {frame}"
+        plant = PlantProcess(p, frame, randomization=args.randomization, seed=args.seed,
+                             robot_file=args.robot)
+        camera = f"; twin camera: {frame}"
     bus = VirtualBus.for_profile(p, args.link, plant=plant)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

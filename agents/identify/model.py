@@ -1,0 +1,237 @@
+"""The twin of a robot as a function of a few dozen numbers: what the fit varies.
+
+:class:`Parameters` lays the identifiable part of a :class:`~facetwin.sim.robot.Robot`
+out as one vector, zero on the nominal twin, with the prior each block gets (the size
+``Randomization.realistic()`` says copies of a face differ by). :class:`TwinModel`
+settles its own twin at poses for any such vector and projects the landmarks through
+the vector's camera; :meth:`TwinModel.jacobian` differences it, block by block, only
+where a block can act:
+
+- a servo's zero offset at every pose (its travel then follows exactly: the offset's
+  column times how far the pose has the control from neutral);
+- a symmetric control's left-to-right travel from that column, split by face side;
+- grip points and the skin's rest shape once, at rest (they shift the face about the
+  same at every pose), then through each pose's projection;
+- the skin's membrane and tether stiffness at every pose (they only show under pull);
+- the camera's pose analytically cheap: it moves no skin, so only the projection is
+  differenced.
+
+What a camera cannot tell apart is not made a parameter: a single linkage's travel from
+its servo's (both scale the same displacement; the servo's travel holds both), a
+servo's gain and backlash (a position servo settles at its goal whatever its gain).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from facetwin.profile import Profile
+from facetwin.sim.camera import PinholeCamera
+from facetwin.sim.randomization import Randomization
+from facetwin.sim.robot import Robot
+from facetwin.sim.twin import Twin
+
+EXTRA_SETTLE_STEPS = 150  # past the twin's settling test: differences need the last 0.1 mm
+BASIS_WIDTH_M = 0.02  # the rest-shape field's bumps, as broad as a moulded skin's differ
+SIDE_WIDTH_M = 0.004  # how sharply the face's two halves part at its midline
+
+
+BLOCKS = ("servo_offset", "servo_travel", "mirror_travel", "linkage_anchor", "skin_rest",
+          "skin_thickness", "tether_stiffness", "camera_offset", "camera_tilt")
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    size: int
+    prior: float  # standard deviation, in the block's units
+    unit: str
+
+
+class Parameters:
+    """The parameter vector of one profile's twin (see the module's docstring).
+
+    Args:
+        twin: the profile's twin (its layout and rest shape).
+        basis_size: bumps in the skin's rest-shape field (three directions each).
+    """
+
+    def __init__(self, twin: Twin, basis_size: int = 12):
+        p, r = twin.profile, Randomization.realistic()
+        self.profile, self.layout = p, twin.layout
+        self.width = (p.high - p.low).astype(float)
+        joints = twin.built.joints
+        n = len(p.controls)
+        has_slide = np.zeros(n, dtype=bool)
+        for j in joints:
+            has_slide[j.control] |= j.kind == "slide"
+        slides = [(j.control, self.layout.joints.index(j.name), j.name.endswith("_mirror"))
+                  for j in joints if j.kind == "slide"]
+        self.mirrors = [(i, j) for i, j, mirror in slides if mirror]
+        self.primaries = {i: j for i, j, mirror in slides if not mirror}
+        self.slides = [self.layout.joints.index(s) for s in self.layout.slides]
+        free = twin.face.vertices[list(self.layout.free_vertices)]
+        self.centres = _spread(free, basis_size)
+        self.basis = np.exp(-((free[:, None] - free[self.centres][None]) ** 2).sum(-1)
+                            / (2 * BASIS_WIDTH_M ** 2))  # (free vertices, bumps), peak 1
+        travel_prior = np.where(has_slide, r.linkage_travel[1] - 1, r.servo_travel[1] - 1)
+        self.blocks = [
+            Block("servo_offset", n, r.servo_offset, "share of range"),
+            Block("servo_travel", n, 0.0, "scale - 1"),
+            Block("mirror_travel", len(self.mirrors), r.linkage_travel[1] - 1, "scale - 1"),
+            Block("linkage_anchor", 3 * len(self.slides), r.linkage_anchor_mm, "mm"),
+            Block("skin_rest", 3 * basis_size, r.skin_rest_mm, "mm"),
+            Block("skin_thickness", 1, np.log(r.skin_thickness[1]), "log scale"),
+            Block("tether_stiffness", 1, np.log(r.tether_stiffness[1]), "log scale"),
+            Block("camera_offset", 3, r.camera_offset_m * 1e3, "mm"),
+            Block("camera_tilt", 3, r.camera_tilt_deg, "deg"),
+        ]
+        assert tuple(b.name for b in self.blocks) == BLOCKS
+        self.prior = np.concatenate([np.full(b.size, b.prior) for b in self.blocks])
+        self.prior[self.slice("servo_travel")] = travel_prior
+
+    @property
+    def size(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    def slice(self, name: str) -> slice:
+        start = 0
+        for b in self.blocks:
+            if b.name == name:
+                return slice(start, start + b.size)
+            start += b.size
+        raise KeyError(name)
+
+    def robot(self, theta: np.ndarray) -> Robot:
+        """The robot of parameter vector ``theta``."""
+        g = lambda name: np.asarray(theta[self.slice(name)], dtype=float)  # noqa: E731
+        robot = Robot.nominal(self.layout)
+        travel = robot.linkage_travel.copy()
+        for (_, joint), t in zip(self.mirrors, g("mirror_travel")):
+            travel[joint] = 1.0 + t
+        rest = self.basis @ g("skin_rest").reshape(-1, 3) * 1e-3
+        return replace(
+            robot, servo_offset=g("servo_offset") * self.width,
+            servo_travel=1.0 + g("servo_travel"), linkage_travel=travel,
+            linkage_anchor_m=g("linkage_anchor").reshape(-1, 3) * 1e-3, skin_rest_m=rest,
+            skin_thickness=float(np.exp(g("skin_thickness")[0])),
+            tether_stiffness=float(np.exp(g("tether_stiffness")[0])),
+            camera_offset_m=g("camera_offset") * 1e-3, camera_tilt_deg=g("camera_tilt"))
+
+    def truth(self, robot: Robot) -> dict[str, np.ndarray]:
+        """What a robot's parameters are in this vector's terms, where they can be: the
+        calibration, with each slider's travel folded into its servo's, and grip points
+        (for comparing an identification with a hidden robot)."""
+        effective = robot.servo_travel.copy()
+        for i, j in self.primaries.items():
+            effective[i] *= robot.linkage_travel[j]
+        return {"servo_offset": robot.servo_offset / self.width,
+                "servo_travel": effective - 1.0,
+                "linkage_anchor": robot.linkage_anchor_m.ravel() * 1e3}
+
+
+def _spread(points: np.ndarray, k: int) -> np.ndarray:
+    """``k`` of ``points`` spread over them (farthest-point sampling from the first)."""
+    chosen = [0]
+    d = np.linalg.norm(points - points[0], axis=1)
+    for _ in range(k - 1):
+        chosen.append(int(d.argmax()))
+        d = np.minimum(d, np.linalg.norm(points - points[chosen[-1]], axis=1))
+    return np.array(chosen)
+
+
+class TwinModel:
+    """A twin settled at poses for any parameter vector, seen through its camera.
+
+    Args:
+        profile: the face.
+        image_size: the robot camera's image size (pixels, square).
+    """
+
+    def __init__(self, profile: Profile, image_size: int, basis_size: int = 12):
+        self.profile, self.size = profile, image_size
+        self.twin = Twin(profile)
+        self.params = Parameters(self.twin, basis_size)
+        self.twin.reset()
+        rest = self.twin.landmarks_3d()
+        self._side = {}  # per mirrored slide: each landmark's share on its side
+        for _, joint in self.params.mirrors:
+            x = self.twin.built_pivot(self.twin.layout.joints[joint])[0]
+            self._side[joint] = 1 / (1 + np.exp(-np.sign(x) * rest[:, 0] / SIDE_WIDTH_M))
+
+    def camera(self, theta: np.ndarray) -> PinholeCamera:
+        robot = self.params.robot(theta)
+        return PinholeCamera.from_profile(self.profile.camera, self.size,
+                                          robot.camera_offset_m, robot.camera_tilt_deg)
+
+    def settled(self, theta: np.ndarray, controls: np.ndarray) -> np.ndarray:
+        """The twin of ``theta``'s 3D landmarks (metres), settled at ``controls``."""
+        twin = self.twin
+        twin.reset(controls=controls, robot=self.params.robot(theta), strict=False)
+        twin.step(EXTRA_SETTLE_STEPS)
+        return twin.landmarks_3d()
+
+    def shapes(self, theta: np.ndarray, poses: np.ndarray) -> np.ndarray:
+        """(poses, landmarks, 3) metres."""
+        return np.stack([self.settled(theta, c) for c in poses])
+
+    def pixels(self, theta: np.ndarray, shapes: np.ndarray) -> np.ndarray:
+        """``shapes`` through ``theta``'s camera: (poses, landmarks, 2) pixels."""
+        cam = self.camera(theta)
+        return np.stack([cam.project(x) for x in shapes])
+
+    def jacobian(self, poses: np.ndarray, progress=None) -> np.ndarray:
+        """d pixels / d theta at the nominal twin, (poses, landmarks, 2, parameters),
+        block by block as the module's docstring says."""
+        P, n = self.params, len(self.profile.controls)
+        theta0 = np.zeros(P.size)
+        base = self.shapes(theta0, poses)
+        cam0 = self.camera(theta0)
+        J = np.zeros((len(poses), base.shape[1], 2, P.size), dtype=np.float32)
+
+        def column(index: int, h: float, central: bool) -> np.ndarray:
+            up = theta0.copy()
+            up[index] = h
+            x_up = self.settled(up, pose)
+            if not central:
+                return (cam0.project(x_up) - px) / h
+            up[index] = -h
+            return (cam0.project(x_up) - cam0.project(self.settled(up, pose))) / (2 * h)
+
+        offsets, travels = P.slice("servo_offset"), P.slice("servo_travel")
+        neutral = self.profile.neutral.astype(float)
+        for k, pose in enumerate(poses):
+            px = cam0.project(base[k])
+            for i in range(n):
+                col = column(offsets.start + i, 0.01, central=pose[i] == neutral[i])
+                J[k, :, :, offsets.start + i] = col
+                J[k, :, :, travels.start + i] = col * (pose[i] - neutral[i]) / P.width[i]
+            for m, (i, joint) in enumerate(P.mirrors):
+                J[k, :, :, P.slice("mirror_travel").start + m] = \
+                    J[k, :, :, travels.start + i] * self._side[joint][:, None]
+            for name in ("skin_thickness", "tether_stiffness"):
+                J[k, :, :, P.slice(name).start] = column(P.slice(name).start, 0.1, False)
+            if progress is not None:
+                progress(1)
+        # Grip points and rest shape: a 3D shift at rest, carried to each pose.
+        rest0 = self.settled(theta0, neutral)
+        for name, h in (("linkage_anchor", 0.5), ("skin_rest", 0.5)):
+            s = P.slice(name)
+            for index in range(s.start, s.stop):
+                up = theta0.copy()
+                up[index] = h
+                shift = (self.settled(up, neutral) - rest0) / h
+                for k in range(len(poses)):
+                    J[k, :, :, index] = (cam0.project(base[k] + 1e-3 * shift)
+                                         - cam0.project(base[k])) / 1e-3
+        for name, h in (("camera_offset", 0.5), ("camera_tilt", 0.1)):
+            s = P.slice(name)
+            for index in range(s.start, s.stop):
+                up = theta0.copy()
+                up[index] = h
+                cam = self.camera(up)
+                for k in range(len(poses)):
+                    J[k, :, :, index] = (cam.project(base[k]) - cam0.project(base[k])) / h
+        return J

@@ -1,0 +1,100 @@
+"""The identification session on the robot: each pose of the plan through the env (its
+safety filter, backend and camera), the settled frame's MediaPipe landmarks and present
+positions journaled as they come.
+
+``DIR/session.jsonl``: a header naming the profile and the plan, then one line per pose,
+written and fsynced before the next pose is sent; ``DIR/frames/pose-NNN.png`` the frame
+it was read from. A session killed at any point resumes from its journal and sends no
+pose it already has (a torn last line is dropped and that pose shown again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gymnasium as gym
+import imageio.v3 as iio
+import numpy as np
+from tqdm import tqdm
+
+from facetwin.agents.identify.poses import Plan
+from facetwin.errors import FaceTwinError
+from facetwin.files import atomic_write, read_jsonl
+
+JOURNAL = "session.jsonl"
+
+
+class SessionError(FaceTwinError, ValueError):
+    """A session journal that does not belong to this identification; says why."""
+
+
+def read_session(out: Path, plan: Plan | None = None) -> tuple[dict, list[dict]]:
+    """The header and pose records of ``out``'s journal (checked against ``plan``)."""
+    path = Path(out) / JOURNAL
+    records, torn = read_jsonl(path, SessionError)
+    if not records or records[0].get("kind") != "header":
+        raise SessionError(f"{path} is not an identification session (no header)")
+    header, poses = records[0], records[1:]
+    if plan is not None and (header.get("profile") != plan.profile
+                             or header.get("plan_sha256") != plan.sha256):
+        raise SessionError(f"{path} is a session of another plan (profile "
+                           f"{header.get('profile')!r}, {header.get('poses')} poses); give "
+                           "another --out, or the same --poses and --seed as before")
+    if torn:
+        atomic_write(path, "".join(json.dumps(r) + "\n" for r in records))
+    return header, poses
+
+
+def record_session(env, plan: Plan, out: Path, progress: bool = True) -> list[dict]:
+    """Show every pose of ``plan`` the journal in ``out`` does not have yet; returns all
+    pose records, in plan order. ``env``: a FaceTwinEnv with camera features (the robot's
+    serial backend, or a twin standing in for a robot)."""
+    out = Path(out)
+    path = out / JOURNAL
+    (out / "frames").mkdir(parents=True, exist_ok=True)
+    p = env.get_wrapper_attr("profile")
+    if path.exists() and path.stat().st_size:
+        _, done = read_session(out, plan)
+    else:
+        atomic_write(path, json.dumps({
+            "kind": "header", "profile": plan.profile, "profile_sha256": p.sha256,
+            "plan_sha256": plan.sha256, "poses": len(plan.poses)}) + "\n")
+        done = []
+    have = {r["index"] for r in done}
+    todo = [i for i in range(len(plan.poses)) if i not in have]
+    if todo:
+        env.reset(options={"target": p.neutral})
+    for i in tqdm(todo, desc="poses", unit="pose", disable=not progress):
+        obs, _, _, _, info = env.step(plan.poses[i].astype(np.float32))
+        iio.imwrite(out / "frames" / f"pose-{i:03d}.png", obs["image"])
+        found = info.get("face_detected", True)
+        record = {"kind": "pose", "index": i, "command": _numbers(plan.poses[i]),
+                  "applied": _numbers(info["applied"]), "present": _numbers(obs["controls"]),
+                  "settle_s": round(float(info["settle_s"]), 4),
+                  "image_size": int(obs["image"].shape[0]),
+                  "landmarks": np.round(obs["landmarks"], 3).tolist() if found else None}
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        done.append(record)
+    return sorted(done, key=lambda r: r["index"])
+
+
+class HiddenRobot(gym.Wrapper):
+    """A twin env (with camera features and a randomization) standing in for one robot:
+    every reset draws the same robot, the one ``seed`` draws, whose parameters nobody
+    on this side reads."""
+
+    def __init__(self, env: gym.Env, seed: int):
+        super().__init__(env)
+        self.seed = seed
+
+    def reset(self, *, seed=None, options=None):
+        return self.env.reset(seed=self.seed, options=options)
+
+
+def _numbers(v) -> list[float]:
+    return [round(float(x), 6) for x in v]
