@@ -22,7 +22,8 @@ from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_jsonl
 
 # What must match for a log to be resumed: anything else is a different run.
-IDENTITY = ("method", "seed", "batch", "profile", "profile_sha256", "target", "objective")
+IDENTITY = ("method", "seed", "batch", "profile", "profile_sha256", "target", "objective",
+            "robot")
 
 
 class RunLogError(FaceTwinError, ValueError):

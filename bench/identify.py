@@ -153,10 +153,9 @@ def landmark_errors(p, r, seed: int, found, n: int) -> dict:
 def recovery(p, r, seed: int, found) -> dict:
     """(b): the fitted parameters against the hidden robot's, where a camera can tell."""
     from facetwin.agents.identify.model import TwinModel
-    from facetwin.envs.twin_backend import draw_robot
 
     model = TwinModel(p, p.camera.size)
-    hidden, _ = draw_robot(model.twin, r, np.random.default_rng(seed))
+    hidden = model.hidden(r, seed)
     truth, fitted = model.params.truth(hidden), model.params.truth(found.robot)
     out = {}
     for key, unit, scale in (("servo_offset", "% of range", 100), ("servo_travel", "%", 100),

@@ -222,7 +222,9 @@ class FaceTwinEnv(gym.Env):
             raise ValueError("reset option 'randomization' must be a Randomization, got "
                              f"{type(randomization).__name__}")
         library = self.expressions
-        if target is None:
+        drawn = target is None
+        if drawn:  # after the backend's draws, so that a seed is one robot whatever the target
+            self.backend.reset(start, self.np_random, randomization)
             names = sorted(library)
             target = names[int(self.np_random.integers(len(names)))]
         if isinstance(target, str):
@@ -236,7 +238,8 @@ class FaceTwinEnv(gym.Env):
         else:
             self.target_name = None
             self._desired = self.features_of(np.asarray(target, dtype=float))
-        self.backend.reset(start, self.np_random, randomization)
+        if not drawn:
+            self.backend.reset(start, self.np_random, randomization)
         obs = self.observe()
         return obs, self._info(obs, settle_s=0.0)
 

@@ -35,7 +35,8 @@ def draw_robot(twin: Twin, randomization: Randomization,
                rng: np.random.Generator) -> tuple[Robot, Look]:
     """One robot of ``randomization`` and its lighting, drawn as an env's reset draws
     them (camera, light, then the twin's knobs): ``FaceTwinEnv(randomization=r)``'s
-    ``reset(seed=S)`` and ``draw_robot(twin, r, np.random.default_rng(S))`` agree."""
+    ``reset(seed=S)`` and ``draw_robot(twin, r, np.random.default_rng(S))`` agree (the
+    env draws a random target after the robot)."""
     offset, tilt = randomization.camera(rng)
     look = Look.sample(randomization, rng)
     return twin.draw(rng, randomization).with_camera(offset, tilt), look

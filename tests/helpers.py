@@ -55,12 +55,13 @@ class FakeClock:
 
 
 @contextmanager
-def virtual_bus(profile: str, link: Path, plant: bool = False):
+def virtual_bus(profile: str, link: Path, plant: bool = False, args: tuple[str, ...] = ()):
     """``facetwin virtual-bus`` in a process of its own, ready (its link made, its twin's
-    camera publishing with ``plant``); yields the process and its ready line, and stops
-    it (SIGTERM) on the way out if it still runs."""
-    args = ["virtual-bus", "--profile", profile, "--link", str(link)]
-    proc = subprocess.Popen(facetwin_command(*args, *(["--plant", "twin"] if plant else [])),
+    camera publishing with ``plant``; ``args`` more options); yields the process and its
+    ready line, and stops it (SIGTERM) on the way out if it still runs."""
+    command = ["virtual-bus", "--profile", profile, "--link", str(link), *args]
+    proc = subprocess.Popen(facetwin_command(*command,
+                                             *(["--plant", "twin"] if plant else [])),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         ready = proc.stdout.readline()

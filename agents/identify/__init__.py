@@ -26,7 +26,6 @@ from facetwin.agents.identify.poses import MAX_POSES, Plan, design
 from facetwin.agents.identify.session import record_session
 from facetwin.envs.perception import FaceMeshDetector
 from facetwin.figures import labelled, row, save_png
-from facetwin.sim.render import FaceRenderer
 from facetwin.sim.robot import Robot, save_robot
 
 
@@ -81,7 +80,7 @@ def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
     robot = model.params.robot(result.theta)
     robot_time = float(sum(r["settle_s"] for r in records))
     path = save_robot(
-        out / f"{name}.robot.json", p, model.twin.layout, robot, name=name,
+        out / f"{name}.robot.json", p, model.layout, robot, name=name,
         method="damped Gauss-Newton on MediaPipe landmarks, nominal twin's Jacobian, "
                "realistic() prior, held-out early stop",
         fitted=blocks or [b.name for b in model.params.blocks],
@@ -109,7 +108,7 @@ def before_after(path: Path, out: Path, model: TwinModel, theta: np.ndarray, pos
     tiles = [labelled(iio.imread(out / "frames" / f"pose-{pose:03d}.png"), "robot",
                       observed[pose])]
     for label, th in (("nominal twin", np.zeros_like(theta)), ("identified twin", theta)):
-        renderer = FaceRenderer(model.twin, model.camera(th))
+        renderer = model.renderer(th)
         try:
             model.settled(th, applied[pose])
             tiles.append(labelled(renderer.render(), label, observed[pose]))

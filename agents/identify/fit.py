@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from facetwin.agents.identify.model import TwinModel
-from facetwin.sim.render import FaceRenderer
+from facetwin.agents.identify.model import BLOCKS, TwinModel
 
 ROUNDS = 10  # Gauss-Newton steps, each on freshly rendered and detected poses
 CONVERGED = 0.02  # a step that cuts the held-out error by less ends the fit
@@ -46,7 +45,7 @@ def detected(model: TwinModel, theta: np.ndarray, poses: np.ndarray, detector) -
     """The model's twin at ``theta`` rendered and read by MediaPipe at each pose, and its
     ground-truth pixels: (poses, landmarks, 2) each, NaN where no face was found."""
     camera = model.camera(theta)
-    renderer = FaceRenderer(model.twin, camera)
+    renderer = model.renderer(theta)
     seen, truth = [], []
     try:
         for pose in poses:
@@ -75,11 +74,12 @@ def fit(model: TwinModel, poses: np.ndarray, observed: np.ndarray, held_out: np.
     train = ~held_out
     clock = {"jacobian_s": 0.0, "detect_s": 0.0, "solve_s": 0.0}
     t = time.perf_counter()
+    blocks = tuple(blocks or BLOCKS)
     if jacobian is None:
-        jacobian = model.jacobian(poses[train], progress)
+        jacobian = model.jacobian(poses[train], progress, blocks)
     clock["jacobian_s"] = time.perf_counter() - t
     free = np.zeros(P.size, dtype=bool)
-    for b in blocks or [b.name for b in P.blocks]:
+    for b in blocks:
         free[P.slice(b)] = True
     J = jacobian.reshape(-1, P.size)[:, free].astype(float)
     full = np.zeros(P.size)

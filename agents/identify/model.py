@@ -31,9 +31,10 @@ from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.robot import Robot
+from facetwin.sim.render import FaceRenderer
 from facetwin.sim.twin import Twin
 
-EXTRA_SETTLE_STEPS = 150  # past the twin's settling test: differences need the last 0.1 mm
+EXTRA_SETTLE_STEPS = 30  # a little past the twin's settling test, for differences
 BASIS_WIDTH_M = 0.02  # the rest-shape field's bumps, as broad as a moulded skin's differ
 SIDE_WIDTH_M = 0.004  # how sharply the face's two halves part at its midline
 
@@ -152,13 +153,14 @@ class TwinModel:
 
     def __init__(self, profile: Profile, image_size: int, basis_size: int = 12):
         self.profile, self.size = profile, image_size
-        self.twin = Twin(profile)
-        self.params = Parameters(self.twin, basis_size)
-        self.twin.reset()
-        rest = self.twin.landmarks_3d()
+        self._twin = Twin(profile)
+        self.layout = self._twin.layout
+        self.params = Parameters(self._twin, basis_size)
+        self._twin.reset()
+        rest = self._twin.landmarks_3d()
         self._side = {}  # per mirrored slide: each landmark's share on its side
         for _, joint in self.params.mirrors:
-            x = self.twin.built_pivot(self.twin.layout.joints[joint])[0]
+            x = self._twin.built_pivot(self.layout.joints[joint])[0]
             self._side[joint] = 1 / (1 + np.exp(-np.sign(x) * rest[:, 0] / SIDE_WIDTH_M))
 
     def camera(self, theta: np.ndarray) -> PinholeCamera:
@@ -166,9 +168,20 @@ class TwinModel:
         return PinholeCamera.from_profile(self.profile.camera, self.size,
                                           robot.camera_offset_m, robot.camera_tilt_deg)
 
+    def renderer(self, theta: np.ndarray) -> FaceRenderer:
+        """A renderer of this model's twin through ``theta``'s camera (close it)."""
+        return FaceRenderer(self._twin, self.camera(theta))
+
+    def hidden(self, randomization: Randomization, seed: int) -> Robot:
+        """The robot ``FaceTwinEnv(randomization=...).reset(seed=seed)`` draws (for
+        scoring an identification against the truth it never saw)."""
+        from facetwin.envs.twin_backend import draw_robot
+
+        return draw_robot(self._twin, randomization, np.random.default_rng(seed))[0]
+
     def settled(self, theta: np.ndarray, controls: np.ndarray) -> np.ndarray:
         """The twin of ``theta``'s 3D landmarks (metres), settled at ``controls``."""
-        twin = self.twin
+        twin = self._twin
         twin.reset(controls=controls, robot=self.params.robot(theta), strict=False)
         twin.step(EXTRA_SETTLE_STEPS)
         return twin.landmarks_3d()
@@ -182,9 +195,10 @@ class TwinModel:
         cam = self.camera(theta)
         return np.stack([cam.project(x) for x in shapes])
 
-    def jacobian(self, poses: np.ndarray, progress=None) -> np.ndarray:
+    def jacobian(self, poses: np.ndarray, progress=None, blocks=BLOCKS) -> np.ndarray:
         """d pixels / d theta at the nominal twin, (poses, landmarks, 2, parameters),
-        block by block as the module's docstring says."""
+        block by block as the module's docstring says (only ``blocks``; the other
+        columns are left zero)."""
         P, n = self.params, len(self.profile.controls)
         theta0 = np.zeros(P.size)
         base = self.shapes(theta0, poses)
@@ -202,22 +216,26 @@ class TwinModel:
 
         offsets, travels = P.slice("servo_offset"), P.slice("servo_travel")
         neutral = self.profile.neutral.astype(float)
+        calibration = {"servo_offset", "servo_travel", "mirror_travel"} & set(blocks)
+        stiffness = [b for b in ("skin_thickness", "tether_stiffness") if b in blocks]
         for k, pose in enumerate(poses):
             px = cam0.project(base[k])
-            for i in range(n):
+            for i in range(n if calibration else 0):
                 col = column(offsets.start + i, 0.01, central=pose[i] == neutral[i])
                 J[k, :, :, offsets.start + i] = col
                 J[k, :, :, travels.start + i] = col * (pose[i] - neutral[i]) / P.width[i]
             for m, (i, joint) in enumerate(P.mirrors):
                 J[k, :, :, P.slice("mirror_travel").start + m] = \
                     J[k, :, :, travels.start + i] * self._side[joint][:, None]
-            for name in ("skin_thickness", "tether_stiffness"):
+            for name in stiffness:
                 J[k, :, :, P.slice(name).start] = column(P.slice(name).start, 0.1, False)
             if progress is not None:
                 progress(1)
         # Grip points and rest shape: a 3D shift at rest, carried to each pose.
         rest0 = self.settled(theta0, neutral)
         for name, h in (("linkage_anchor", 0.5), ("skin_rest", 0.5)):
+            if name not in blocks:
+                continue
             s = P.slice(name)
             for index in range(s.start, s.stop):
                 up = theta0.copy()
@@ -227,6 +245,8 @@ class TwinModel:
                     J[k, :, :, index] = (cam0.project(base[k] + 1e-3 * shift)
                                          - cam0.project(base[k])) / 1e-3
         for name, h in (("camera_offset", 0.5), ("camera_tilt", 0.1)):
+            if name not in blocks:
+                continue
             s = P.slice(name)
             for index in range(s.start, s.stop):
                 up = theta0.copy()

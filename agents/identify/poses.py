@@ -40,11 +40,12 @@ class Plan:
         return hashlib.sha256(json.dumps(np.round(self.poses, 6).tolist()).encode()).hexdigest()
 
 
-def design(profile: Profile, n_poses: int = MAX_POSES, held_out: int = HELD_OUT,
+def design(profile: Profile, n_poses: int = MAX_POSES, held_out: int | None = None,
            seed: int = 0) -> Plan:
     """Neutral, then each control alone toward each end it has room to go to (twice on
     a one-sided control), then seeded random combinations up to ``n_poses``, of which
-    every ``n_combined / held_out``-th is held out."""
+    ``held_out`` (by default a quarter, at most :data:`HELD_OUT`), spread among them,
+    are held out."""
     p = profile
     safety = SafetyFilter(p)
     neutral = p.neutral.astype(float)
@@ -59,6 +60,8 @@ def design(profile: Profile, n_poses: int = MAX_POSES, held_out: int = HELD_OUT,
                 poses.append(safety.target(x)[0])
                 kinds.append(f"alone:{c.name}")
     n_combined = n_poses - len(poses)
+    if held_out is None:
+        held_out = max(5, min(HELD_OUT, n_combined // 4))
     if n_combined < held_out + 10:
         raise ValueError(f"{n_poses} poses leave {max(n_combined, 0)} random combinations "
                          f"after the {len(poses)} single-control ones; the fit and the "

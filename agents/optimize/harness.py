@@ -97,20 +97,21 @@ def _check_replay(X: np.ndarray, old: list[dict], path: Path, batch: int) -> Non
 
 
 def make_twin_env(profile: str, workers: int = 1, image_size: int = 256,
-                  features: str = "ground_truth", library=None):
+                  features: str = "ground_truth", library=None, robot=None):
     """One twin env, or a vector env of ``workers`` twins evaluating batches in
-    parallel processes."""
-    make = partial(_twin, profile, image_size, features, library)
+    parallel processes (each the identified twin of ``robot``, a robot file, if given)."""
+    make = partial(_twin, profile, image_size, features, library, robot)
     if workers <= 1:
         return make()
     with spawning():
         return gym.vector.AsyncVectorEnv([make] * workers, context="spawn", copy=False)
 
 
-def _twin(profile, image_size, features, library):
+def _twin(profile, image_size, features, library, robot):
     from facetwin.envs.face_env import FaceTwinEnv
     die_with_parent()
-    return FaceTwinEnv(profile, image_size=image_size, features=features, library=library)
+    return FaceTwinEnv(profile, image_size=image_size, features=features, library=library,
+                       robot=robot)
 
 
 def target_id(target) -> str:

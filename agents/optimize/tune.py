@@ -62,6 +62,7 @@ class Request:
     init_model: Path | None = None
     preference: Path | None = None
     objective: object = None  # an EmotionObjective
+    robot: Path | None = None  # a robot file: tune on that robot's identified twin
 
     @property
     def header(self) -> dict:
@@ -74,6 +75,8 @@ class Request:
             header["preference"] = str(self.preference)
         if self.objective is not None:
             header["objective"] = self.objective.spec
+        if self.robot is not None:
+            header["robot"] = str(self.robot)
         return header
 
 
@@ -98,13 +101,14 @@ def tune(profile: str, target, out: Path, name: str | None = None,
          workers: int = 1, target_neutral: np.ndarray | None = None,
          image_size: int = 256, progress: bool = True,
          init_model: Path | None = None, preference: Path | None = None,
-         objective=None) -> Tuned:
+         objective=None, robot: Path | None = None) -> Tuned:
     """Optimise ``target`` (an expression name, a control vector, or an RGB picture of
     a person) on the twin with each of ``methods``; the first method's best is kept.
     ``init_model`` (an inverse model's folder) starts every method from the model's
     proposal for the target, BO as a local search about it. ``preference`` (a preference
     model's folder) makes its learned score the objective; ``objective`` (an
-    :class:`EmotionObjective`) a recogniser's confidence in one emotion (``target`` None)."""
+    :class:`EmotionObjective`) a recogniser's confidence in one emotion (``target`` None).
+    ``robot`` (a robot file from ``facetwin identify``) tunes on that robot's twin."""
     if budget < 1 or batch < 1 or workers < 1:
         raise OutputError(f"budget, batch and workers must each be at least 1, got {budget}, "
                           f"{batch} and {workers}")
@@ -113,7 +117,8 @@ def tune(profile: str, target, out: Path, name: str | None = None,
     if (out / "library.json").exists():
         load_library(out / "library.json", p)  # another profile's is refused before any work
     request = Request(p, target, out, name, tuple(methods), budget, seed, batch, workers,
-                      target_neutral, image_size, progress, init_model, preference, objective)
+                      target_neutral, image_size, progress, init_model, preference, objective,
+                      robot)
     with claim_output(out):
         return _tune(request)
 
@@ -151,7 +156,7 @@ def _tune(r: Request) -> Tuned:
     options = {"target": target}
     if r.target_neutral is not None:
         options["target_neutral"] = r.target_neutral
-    viewer = FaceTwinEnv(p, image_size=r.image_size, features=features)
+    viewer = FaceTwinEnv(p, image_size=r.image_size, features=features, robot=r.robot)
     try:
         obs, _ = viewer.reset(options=options)  # fails early on a bad target
         start = p.neutral if init_model is None else \
@@ -190,7 +195,7 @@ def _run_methods(viewer, r: Request, options: dict, features: str, start: np.nda
     box = (p.low, p.high) if scorer is None else scorer.box(p)
     # One worker evaluates on the viewer itself; more run as a vector env of twins.
     env = viewer if r.workers <= 1 else \
-        make_twin_env(str(p.path), r.workers, r.image_size, features)
+        make_twin_env(str(p.path), r.workers, r.image_size, features, robot=r.robot)
     side = None if r.init_model is None and scorer is None else WARM_START_SIDE
     try:
         return [run_search(env, options,

@@ -39,6 +39,8 @@ def register(sub) -> None:
                           "annotation page as it runs (--budget counts comparisons)")
     opt.add_argument("--host", default="127.0.0.1", help="--preferential: page address")
     opt.add_argument("--port", type=PORT, default=8000, help="--preferential: page port")
+    opt.add_argument("--robot", type=Path,
+                     help="a robot file (facetwin identify): tune on that robot's twin")
     opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
     opt.set_defaults(func=_optimize)
 
@@ -71,7 +73,7 @@ def _optimize(args: argparse.Namespace) -> int:
     tuned = tune(args.profile, target, args.out, name=name, methods=methods,
                  budget=args.budget, seed=args.seed, batch=args.batch, workers=args.workers,
                  target_neutral=neutral, init_model=args.init_model,
-                 preference=args.preference)
+                 preference=args.preference, robot=args.robot)
     if tuned.model is not None:
         first = tuned.runs[0].records[0]
         print(f"model's one-shot face: expression distance {-first['score']:.3f}")
