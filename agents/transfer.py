@@ -95,17 +95,20 @@ def correct(env, target: dict, controls, seed: int, budget: int, log_path: Path)
                 start_side=CORRECTION_SIDE)
 
 
-def twin_jacobian(env, target: dict, controls, step: float = 0.02) -> np.ndarray:
+def twin_jacobian(env, target: dict, controls, step: float = 0.02,
+                  seed: int | None = None) -> np.ndarray:
     """How the residual features move with each control about ``controls`` on the
     nominal twin (finite differences, ``step`` of each range): a local inverse model
-    that costs the robot nothing. Rows are weighted as the distance weighs them."""
+    that costs the robot nothing. Rows are weighted as the distance weighs them. With
+    ``seed``, on the twin the env's randomisation draws with it instead (a robot's
+    own Jacobian, costing it ``controls + 1`` evaluations)."""
     p = env.get_wrapper_attr("profile")
     h = step * (p.high - p.low)
     x = np.asarray(controls, dtype=float)
     away = np.where(x + h <= p.high, h, -h)
     X = np.vstack([x, x + np.diag(away)])
-    nominal = {**target, "randomization": Randomization()}
-    R = np.array([r["residual"] for r in Evaluator(env, nominal)(X)])
+    where = {**target, "randomization": Randomization()} if seed is None else target
+    R = np.array([r["residual"] for r in Evaluator(env, where, seed=seed or 0)(X)])
     return residual_weights()[:, None] * (R[1:] - R[0]).T / away
 
 

@@ -13,8 +13,7 @@ where a block can act:
 - grip points and the skin's rest shape once, at rest (they shift the face about the
   same at every pose), then through each pose's projection;
 - the skin's membrane and tether stiffness at every pose (they only show under pull);
-- the camera's pose analytically cheap: it moves no skin, so only the projection is
-  differenced.
+- the camera's pose by projection alone: it moves no skin.
 
 What a camera cannot tell apart is not made a parameter: a single linkage's travel from
 its servo's (both scale the same displacement; the servo's travel holds both), a
@@ -37,7 +36,6 @@ from facetwin.sim.twin import Twin
 EXTRA_SETTLE_STEPS = 30  # a little past the twin's settling test, for differences
 BASIS_WIDTH_M = 0.02  # the rest-shape field's bumps, as broad as a moulded skin's differ
 SIDE_WIDTH_M = 0.004  # how sharply the face's two halves part at its midline
-
 
 BLOCKS = ("servo_offset", "servo_travel", "mirror_travel", "linkage_anchor", "skin_rest",
           "skin_thickness", "tether_stiffness", "camera_offset", "camera_tilt")

@@ -139,3 +139,29 @@ def test_identify_and_the_hidden_plant_refuse_what_they_cannot_use(tmp_path, cap
     assert main(["virtual-bus", "--profile", "emo11", "--link", str(tmp_path / "l"),
                  "--plant", "twin", "--randomization", "realistic:gremlins"]) == 2
     assert "unknown knobs ['gremlins']" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_identify_from_the_command_line_finds_where_the_camera_stands(tmp_path, capsys):
+    out = tmp_path / "hidden"
+    knobs = "realistic:camera_offset_m,camera_tilt_deg"
+    assert main(["identify", "--profile", "emo11", "--simulate", knobs, "--seed", "5",
+                 "--out", str(out), "--fit", "camera_offset,camera_tilt"]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out landmark error: nominal twin" in printed
+    p = profiles.load("emo11")
+    model = TwinModel(p, 64)
+    hidden = model.hidden(Randomization.realistic().only("camera_offset_m",
+                                                        "camera_tilt_deg"), 5)
+    found = load_robot(out / "emo11.robot.json", p, model.layout)
+    assert np.abs(hidden.camera_tilt_deg).max() > 0.5  # there was something to find
+    np.testing.assert_allclose(found.camera_tilt_deg, hidden.camera_tilt_deg, atol=0.1)
+    np.testing.assert_allclose(found.camera_offset_m, hidden.camera_offset_m, atol=1e-3)
+    doc = json.loads((out / "emo11.robot.json").read_text())
+    assert doc["fitted"] == ["camera_offset", "camera_tilt"]
+    assert doc["residuals"]["held_out_identified_px"] < doc["residuals"]["held_out_nominal_px"] / 3
+    # Run again: the session is complete, so no pose is shown again, and the fit repeats.
+    before = (out / "session.jsonl").read_text()
+    assert main(["identify", "--profile", "emo11", "--simulate", knobs, "--seed", "5",
+                 "--out", str(out), "--fit", "camera_offset,camera_tilt"]) == 0
+    assert (out / "session.jsonl").read_text() == before
