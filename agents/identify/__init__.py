@@ -51,10 +51,11 @@ def observations(records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
-             blocks=None, jacobian: np.ndarray | None = None,
+             blocks=None, jacobian: np.ndarray | None = None, workers: int = 1,
              progress: bool = True) -> Identified:
-    """Run (or resume) the session on ``env``'s robot, fit its twin, write
-    ``out/NAME.robot.json`` and ``out/NAME.before-after.png``."""
+    """Run (or resume) the session on ``env``'s robot, fit its twin (``blocks`` of its
+    parameters, all by default; the Jacobian in ``workers`` processes unless given),
+    write ``out/NAME.robot.json`` and ``out/NAME.before-after.png``."""
     p = env.get_wrapper_attr("profile")
     out = Path(out)
     plan = design(p, n_poses, seed=seed)
@@ -71,7 +72,7 @@ def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
     with tqdm(total=int((~plan.held_out).sum()), desc="jacobian", unit="pose",
               disable=not progress) as bar:
         result = fit(model, applied, observed, plan.held_out, detector, jacobian, blocks,
-                     progress=bar.update)
+                     progress=bar.update, workers=workers)
     ho = plan.held_out
     nominal, _ = detected(model, np.zeros(model.params.size), applied[ho], detector)
     final, _ = detected(model, result.theta, applied[ho], detector)

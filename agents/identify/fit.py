@@ -64,19 +64,21 @@ def landmark_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def fit(model: TwinModel, poses: np.ndarray, observed: np.ndarray, held_out: np.ndarray,
-        detector, jacobian: np.ndarray | None = None, blocks=None, progress=None) -> Fit:
+        detector, jacobian: np.ndarray | None = None, blocks=None, progress=None,
+        workers: int = 1) -> Fit:
     """Fit ``model``'s parameters to ``observed`` landmarks (poses, landmarks, 2; NaN
     rows where the robot's camera found no face) at ``poses``; ``held_out`` poses only
     judge. ``jacobian`` (from :meth:`TwinModel.jacobian` at the fit poses) is taken
-    when not given. ``blocks`` (names of :class:`Parameters` blocks) fits only those,
-    the others held nominal (all by default)."""
+    when not given (in ``workers`` processes). ``blocks`` (names of
+    :class:`Parameters` blocks) fits only those, the others held nominal (all by
+    default)."""
     P = model.params
     train = ~held_out
     clock = {"jacobian_s": 0.0, "detect_s": 0.0, "solve_s": 0.0}
     t = time.perf_counter()
     blocks = tuple(blocks or BLOCKS)
     if jacobian is None:
-        jacobian = model.jacobian(poses[train], progress, blocks)
+        jacobian = model.jacobian(poses[train], progress, blocks, workers)
     clock["jacobian_s"] = time.perf_counter() - t
     free = np.zeros(P.size, dtype=bool)
     for b in blocks:

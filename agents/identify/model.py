@@ -22,16 +22,21 @@ servo's gain and backlash (a position servo settles at its goal whatever its gai
 
 from __future__ import annotations
 
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from facetwin import profile as profiles
+from facetwin.lifeline import die_with_parent, spawning, stop_workers
 from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.robot import Robot
 from facetwin.sim.render import FaceRenderer
 from facetwin.sim.twin import Twin
+from facetwin.threads import single_threaded
 
 EXTRA_SETTLE_STEPS = 30  # a little past the twin's settling test, for differences
 BASIS_WIDTH_M = 0.02  # the rest-shape field's bumps, as broad as a moulded skin's differ
@@ -193,42 +198,17 @@ class TwinModel:
         cam = self.camera(theta)
         return np.stack([cam.project(x) for x in shapes])
 
-    def jacobian(self, poses: np.ndarray, progress=None, blocks=BLOCKS) -> np.ndarray:
+    def jacobian(self, poses: np.ndarray, progress=None, blocks=BLOCKS,
+                 workers: int = 1) -> np.ndarray:
         """d pixels / d theta at the nominal twin, (poses, landmarks, 2, parameters),
         block by block as the module's docstring says (only ``blocks``; the other
-        columns are left zero)."""
-        P, n = self.params, len(self.profile.controls)
+        columns are left zero); the per-pose blocks in ``workers`` processes."""
+        P = self.params
         theta0 = np.zeros(P.size)
         base = self.shapes(theta0, poses)
         cam0 = self.camera(theta0)
-        J = np.zeros((len(poses), base.shape[1], 2, P.size), dtype=np.float32)
-
-        def column(index: int, h: float, central: bool) -> np.ndarray:
-            up = theta0.copy()
-            up[index] = h
-            x_up = self.settled(up, pose)
-            if not central:
-                return (cam0.project(x_up) - px) / h
-            up[index] = -h
-            return (cam0.project(x_up) - cam0.project(self.settled(up, pose))) / (2 * h)
-
-        offsets, travels = P.slice("servo_offset"), P.slice("servo_travel")
+        J = np.stack(self._map_poses(poses, blocks, workers, progress)).astype(np.float32)
         neutral = self.profile.neutral.astype(float)
-        calibration = {"servo_offset", "servo_travel", "mirror_travel"} & set(blocks)
-        stiffness = [b for b in ("skin_thickness", "tether_stiffness") if b in blocks]
-        for k, pose in enumerate(poses):
-            px = cam0.project(base[k])
-            for i in range(n if calibration else 0):
-                col = column(offsets.start + i, 0.01, central=pose[i] == neutral[i])
-                J[k, :, :, offsets.start + i] = col
-                J[k, :, :, travels.start + i] = col * (pose[i] - neutral[i]) / P.width[i]
-            for m, (i, joint) in enumerate(P.mirrors):
-                J[k, :, :, P.slice("mirror_travel").start + m] = \
-                    J[k, :, :, travels.start + i] * self._side[joint][:, None]
-            for name in stiffness:
-                J[k, :, :, P.slice(name).start] = column(P.slice(name).start, 0.1, False)
-            if progress is not None:
-                progress(1)
         # Grip points and rest shape: a 3D shift at rest, carried to each pose.
         rest0 = self.settled(theta0, neutral)
         for name, h in (("linkage_anchor", 0.5), ("skin_rest", 0.5)):
@@ -253,3 +233,78 @@ class TwinModel:
                 for k in range(len(poses)):
                     J[k, :, :, index] = (cam.project(base[k]) - cam0.project(base[k])) / h
         return J
+
+    def pose_columns(self, pose: np.ndarray, blocks=BLOCKS) -> np.ndarray:
+        """The Jacobian's columns that need the twin settled at ``pose`` itself:
+        servo calibration and skin stiffness (landmarks, 2, parameters)."""
+        P, n = self.params, len(self.profile.controls)
+        theta0 = np.zeros(P.size)
+        cam0 = self.camera(theta0)
+        px = cam0.project(self.settled(theta0, pose))
+        J = np.zeros((len(px), 2, P.size))
+
+        def column(index: int, h: float, central: bool) -> np.ndarray:
+            up = theta0.copy()
+            up[index] = h
+            x_up = self.settled(up, pose)
+            if not central:
+                return (cam0.project(x_up) - px) / h
+            up[index] = -h
+            return (cam0.project(x_up) - cam0.project(self.settled(up, pose))) / (2 * h)
+
+        offsets, travels = P.slice("servo_offset"), P.slice("servo_travel")
+        neutral = self.profile.neutral.astype(float)
+        if {"servo_offset", "servo_travel", "mirror_travel"} & set(blocks):
+            for i in range(n):
+                # Central at neutral, where a control's slope changes (its two ends map
+                # to twin targets apart).
+                col = column(offsets.start + i, 0.01, central=pose[i] == neutral[i])
+                J[:, :, offsets.start + i] = col
+                J[:, :, travels.start + i] = col * (pose[i] - neutral[i]) / P.width[i]
+            for m, (i, joint) in enumerate(P.mirrors):
+                J[:, :, P.slice("mirror_travel").start + m] = \
+                    J[:, :, travels.start + i] * self._side[joint][:, None]
+        for name in ("skin_thickness", "tether_stiffness"):
+            if name in blocks:
+                J[:, :, P.slice(name).start] = column(P.slice(name).start, 0.1, False)
+        return J
+
+    def _map_poses(self, poses, blocks, workers: int, progress) -> list[np.ndarray]:
+        if workers <= 1:
+            out = []
+            for pose in poses:
+                out.append(self.pose_columns(pose, blocks))
+                if progress is not None:
+                    progress(1)
+            return out
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_start_worker,
+                                   initargs=(str(self.profile.path), self.size,
+                                             self.params.basis.shape[1]))
+        try:
+            with spawning():
+                futures = [pool.submit(_pose_columns, pose, tuple(blocks)) for pose in poses]
+            for f in as_completed(futures):
+                f.result()  # a worker's error ends the Jacobian, with its traceback
+                if progress is not None:
+                    progress(1)
+            return [f.result() for f in futures]
+        except BaseException:
+            stop_workers(pool)
+            raise
+        finally:
+            pool.shutdown()
+
+
+_worker: TwinModel | None = None
+
+
+def _start_worker(profile_path: str, size: int, basis_size: int) -> None:
+    global _worker
+    die_with_parent()
+    _worker = TwinModel(profiles.load(profile_path), size, basis_size)
+
+
+def _pose_columns(pose: np.ndarray, blocks: tuple) -> np.ndarray:
+    with single_threaded():
+        return _worker.pose_columns(pose, blocks)

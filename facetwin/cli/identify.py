@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facetwin.cli.arguments import GIVEN_PROFILE, SEED, UsageError, count
+from facetwin.cli.arguments import GIVEN_PROFILE, SEED, WORKERS, UsageError, count
 from facetwin.files import claim_output
 
 
@@ -32,6 +32,8 @@ def register(sub) -> None:
                        help="fit only these parameter blocks, the rest nominal (e.g. "
                             "servo_offset when everything else was measured)")
     ident.add_argument("--calibration", type=Path, help="the servos' calibration file")
+    ident.add_argument("--workers", type=WORKERS, default=2,
+                       help="processes taking the twin's Jacobian (default 2)")
     ident.set_defaults(func=_identify)
 
 
@@ -68,7 +70,8 @@ def _identify(args: argparse.Namespace) -> int:
                               calibration=args.calibration,
                               journal=args.out / "hardware-journal.jsonl")
         try:
-            found = identify(env, args.out, args.name or p.name, args.poses, blocks=blocks)
+            found = identify(env, args.out, args.name or p.name, args.poses, blocks=blocks,
+                             workers=args.workers)
         finally:
             env.close()
     print(f"robot file: {found.path}\nbefore/after: "

@@ -45,7 +45,8 @@ def test_servo_offsets_alone_are_recovered_from_the_camera(tmp_path):
     r = Randomization.realistic().only("servo_offset")
     env = HiddenRobot(FaceTwinEnv(p, randomization=r, features="camera"), seed=3)
     try:
-        found = identify(env, tmp_path, "hidden", blocks=["servo_offset"], progress=False)
+        found = identify(env, tmp_path, "hidden", blocks=["servo_offset"], workers=2,
+                         progress=False)
     finally:
         env.close()
     hidden = TwinModel(p, 64).hidden(r, 3)
