@@ -137,6 +137,7 @@ class FaceTwinEnv(gym.Env):
         self._desired = np.zeros(N_FEATURES, dtype=np.float32)
         self._image: np.ndarray | None = None
         self._face_seen = True
+        self._neutral_pending = False
         rate = p.control_rate_hz if control_rate_hz is None else _checked(
             "control_rate_hz", control_rate_hz, profiles.CONTROL_RATES_HZ, "Hz")
         with ExitStack() as undo:  # a part that fails to start leaves nothing running
@@ -240,6 +241,10 @@ class FaceTwinEnv(gym.Env):
             self._desired = self.features_of(np.asarray(target, dtype=float))
         if not drawn:
             self.backend.reset(start, self.np_random, randomization)
+        # A twin starting at rest is measured from its own neutral as its camera sees it
+        # (a perturbed or identified twin's differs from the nominal one's), as a robot is.
+        self._neutral_pending = self.features == "camera" and \
+            self.backend_name == "twin" and start is None
         obs = self.observe()
         return obs, self._info(obs, settle_s=0.0)
 
@@ -265,6 +270,8 @@ class FaceTwinEnv(gym.Env):
             self._face_seen = found is not None
             if found is not None:
                 self._landmarks = found
+                if self._neutral_pending:
+                    self._own_neutral, self._neutral_pending = found, False
             landmarks = self._landmarks
             achieved = perceived_features(landmarks, self._own_neutral, seen.camera)
         return {

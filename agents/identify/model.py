@@ -80,17 +80,22 @@ class Parameters:
         self.centres = _spread(free, basis_size)
         self.basis = np.exp(-((free[:, None] - free[self.centres][None]) ** 2).sum(-1)
                             / (2 * BASIS_WIDTH_M ** 2))  # (free vertices, bumps), peak 1
-        travel_prior = np.where(has_slide, r.linkage_travel[1] - 1, r.servo_travel[1] - 1)
+        # The prior: realistic()'s uniform draws as Gaussians of the same spread (a
+        # half-width over the square root of three).
+        spread = 1 / np.sqrt(3)
+        travel_prior = spread * np.where(has_slide, r.linkage_travel[1] - 1,
+                                         r.servo_travel[1] - 1)
         self.blocks = [
-            Block("servo_offset", n, r.servo_offset, "share of range"),
+            Block("servo_offset", n, spread * r.servo_offset, "share of range"),
             Block("servo_travel", n, 0.0, "scale - 1"),
-            Block("mirror_travel", len(self.mirrors), r.linkage_travel[1] - 1, "scale - 1"),
-            Block("linkage_anchor", 3 * len(self.slides), r.linkage_anchor_mm, "mm"),
-            Block("skin_rest", 3 * basis_size, r.skin_rest_mm, "mm"),
-            Block("skin_thickness", 1, np.log(r.skin_thickness[1]), "log scale"),
-            Block("tether_stiffness", 1, np.log(r.tether_stiffness[1]), "log scale"),
-            Block("camera_offset", 3, r.camera_offset_m * 1e3, "mm"),
-            Block("camera_tilt", 3, r.camera_tilt_deg, "deg"),
+            Block("mirror_travel", len(self.mirrors), spread * (r.linkage_travel[1] - 1),
+                  "scale - 1"),
+            Block("linkage_anchor", 3 * len(self.slides), spread * r.linkage_anchor_mm, "mm"),
+            Block("skin_rest", 3 * basis_size, spread * r.skin_rest_mm, "mm"),
+            Block("skin_thickness", 1, spread * np.log(r.skin_thickness[1]), "log scale"),
+            Block("tether_stiffness", 1, spread * np.log(r.tether_stiffness[1]), "log scale"),
+            Block("camera_offset", 3, spread * r.camera_offset_m * 1e3, "mm"),
+            Block("camera_tilt", 3, spread * r.camera_tilt_deg, "deg"),
         ]
         assert tuple(b.name for b in self.blocks) == BLOCKS
         self.prior = np.concatenate([np.full(b.size, b.prior) for b in self.blocks])
