@@ -20,3 +20,4 @@ bench:
 	.venv/bin/python bench/profile_fuzz.py
 	.venv/bin/python bench/command_fuzz.py
 	.venv/bin/python bench/coexpress.py
+	.venv/bin/python bench/identify.py

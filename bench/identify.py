@@ -76,12 +76,7 @@ def run_robot(profile: str, seed: int, args) -> dict:
     out = args.out / profile / f"robot-{seed}"
     saved = out / "results.json"
     if saved.exists():
-        result = json.loads(saved.read_text())
-        if "camera_shares" not in result:  # results of a run before it measured these
-            result["camera_shares"] = camera_shares(profiles.load(profile), randomization(args),
-                                                    seed, next(out.glob("*.robot.json")), args)
-            saved.write_text(json.dumps(result, indent=1))
-        return result
+        return json.loads(saved.read_text())
     p = profiles.load(profile)
     r = randomization(args)
     jacobian, jacobian_s = nominal_jacobian(p, args.out / profile)
@@ -97,7 +92,6 @@ def run_robot(profile: str, seed: int, args) -> dict:
     result["landmarks"] = landmark_errors(p, r, seed, found, args.held_out)
     result["recovery"] = recovery(p, r, seed, found)
     result["shares"] = shares(p, r, seed, found.path, args, out)
-    result["camera_shares"] = camera_shares(p, r, seed, found.path, args)
     out.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(result, indent=1))
     return result
@@ -224,35 +218,6 @@ def shares(p, r, seed: int, robot_file: Path, args, out: Path) -> dict:
     return kept
 
 
-def camera_shares(p, r, seed: int, robot_file: Path, args) -> dict:
-    """(c) as the robot's camera judges it: in-plane features MediaPipe reads, from each
-    face's own neutral, tuning on the identified twin by the same features (5
-    Gauss-Newton steps with its Jacobian); the ceiling the same on the robot itself."""
-    from facetwin.agents.transfer import correct_linear, share_kept, twin_jacobian
-    from facetwin.envs.face_env import FaceTwinEnv
-
-    robot = FaceTwinEnv(p, randomization=r, features="camera")
-    identified = FaceTwinEnv(p, robot=robot_file, features="camera")
-    kept = {}
-    for expression in args.expressions:
-        target = {"target": expression}
-        library = p.expressions[expression]
-        tuned = np.array(correct_linear(identified, target, library, 0,
-                                        twin_jacobian(identified, target, library),
-                                        steps=5)["applied"])
-        ceiling = np.array(correct_linear(robot, target, library, seed,
-                                          twin_jacobian(robot, target, library, seed=seed),
-                                          steps=5)["applied"])
-        kept[expression] = {
-            "library": share_kept(robot, target, library, seed),
-            "library@identified": share_kept(robot, target, tuned, seed),
-            "ceiling (tuned on the robot)": share_kept(robot, target, ceiling, seed),
-            "twin:library@identified": share_kept(identified, target, tuned, 0)}
-    robot.close()
-    identified.close()
-    return kept
-
-
 def _neutral(env, target, seed: int) -> float:
     from facetwin.agents.transfer import neutral_distance
 
@@ -296,17 +261,6 @@ def report(results: dict, args) -> None:
                 twin_text = "100%"
             print(f"| {profile} | {agent} | {np.median(v):.0f}% ({min(v):.0f}%) | "
                   f"{twin_text} |")
-    print("\n(c, camera) the same, judged by the robot's camera (MediaPipe, in-plane, from "
-          "each face's own neutral), tuned on the identified twin by those features\n")
-    print("| profile | agent | on the robot | on the identified twin |")
-    print("|---|---|---|---|")
-    for profile, robots in results.items():
-        for agent in ("library", "library@identified", "ceiling (tuned on the robot)"):
-            v = [100 * r["camera_shares"][e][agent] for r in robots for e in args.expressions]
-            twin = [100 * r["camera_shares"][e]["twin:library@identified"] for r in robots
-                    for e in args.expressions] if agent == "library@identified" else None
-            print(f"| {profile} | {agent} | {np.median(v):.0f}% ({min(v):.0f}%) | "
-                  + ("" if twin is None else f"{np.median(twin):.0f}%") + " |")
 
 
 if __name__ == "__main__":
