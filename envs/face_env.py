@@ -106,7 +106,8 @@ class FaceTwinEnv(gym.Env):
             raise ValueError("render_mode='depth_array' needs the twin: a webcam sees no depth")
         if step_mode not in STEP_MODES:
             raise ValueError(f"step_mode must be one of {STEP_MODES}, got {step_mode!r}")
-        if robot is not None and (backend != "twin" or (randomization or Randomization()) != Randomization()):
+        perturbed = (randomization or Randomization()) != Randomization()
+        if robot is not None and (backend != "twin" or perturbed):
             raise ValueError("robot= makes the twin one identified robot: it needs "
                              "backend='twin' and no randomization")
         if backend == "serial" and (port is None or camera is None):

@@ -43,7 +43,8 @@ def hidden_robot(spec: str) -> tuple[str, list[str]]:
         raise ValueError(f"unknown randomization {name!r}; known: realistic, moderate "
                          "(NAME:KNOB,KNOB for some of its knobs alone)")
     chosen = [k for k in knobs.split(",") if k]
-    getattr(Randomization, name)().only(*chosen) if chosen else None  # names checked
+    if chosen:
+        getattr(Randomization, name)().only(*chosen)  # a ValueError names unknown knobs
     return name, chosen
 
 

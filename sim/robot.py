@@ -18,7 +18,7 @@ is refused (:func:`load_robot`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +120,7 @@ class Robot:
         if not isinstance(table, dict):
             raise RobotFileError(f"{where}: 'parameters' must be a table")
         nominal = cls.nominal(layout)
-        known = {f.name for f in fields(cls)} - {"linkage_anchor_m", "skin_rest_m",
-                                                 "camera_offset_m"} | \
-            {"linkage_anchor_mm", "skin_rest_mm", "camera_offset_mm"}
-        unknown = set(table) - known
+        unknown = set(table) - set(nominal.as_parameters(layout))
         if unknown:
             raise RobotFileError(f"{where}: unknown parameters {sorted(unknown)}")
         sliders = [i for i, j in enumerate(layout.joints) if j in layout.slides]
@@ -165,8 +162,9 @@ def _numbers(value, key: str, where: str, shape: tuple) -> np.ndarray:
     except (TypeError, ValueError):
         a = None
     if a is None or a.shape != shape or not np.all(np.isfinite(a)):
-        raise RobotFileError(f"{where}: {key!r} must be {'a number' if not shape else f'{shape[0]} numbers'}"
-                             f" (finite), got {value!r:.60}")
+        wanted = f"{shape[0]} numbers" if shape else "a number"
+        raise RobotFileError(f"{where}: {key!r} must be {wanted} (finite), got "
+                             f"{str(value)[:60]}")
     return a
 
 

@@ -8,13 +8,14 @@ copy of a face differs by. Least squares uses every residual's direction, which 
 scalar objective throws away; the Jacobian is taken once, at the nominal twin, block by
 block where each parameter acts (:meth:`TwinModel.jacobian`), and every iterate's
 residuals are computed exactly, so an approximate Jacobian slows the fit but does not
-move its answer. The prior (``Randomization.realistic()``'s sizes) keeps what the camera
+move its answer. The prior (``Randomization.realistic()``'s spread) keeps what the camera
 cannot tell apart (a neck's zero from the camera's pose) where a lab's copy would be.
 
-MediaPipe does not find a rendered landmark exactly where the twin's ground truth
-projects: its bias is measured by rendering the model's twin at every pose and detecting
-it, and refreshed at the fitted twin (:data:`BIAS_ROUNDS`), so that at the answer the
-identified twin's picture and the robot's are read alike. Held-out poses stop each round
+MediaPipe neither finds a rendered landmark exactly where the twin's ground truth
+projects nor moves it as far: every residual compares MediaPipe on the robot's frame with
+MediaPipe on the model's render of the same pose, so its bias cancels where the two faces
+agree, and the Jacobian's rows are scaled by its gain and weighted by its noise per
+landmark, both measured on the nominal twin's own pictures. Held-out poses stop the fit
 where their error stops falling.
 """
 

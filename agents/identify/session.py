@@ -55,6 +55,9 @@ def record_session(env, plan: Plan, out: Path, progress: bool = True) -> list[di
     path = out / JOURNAL
     (out / "frames").mkdir(parents=True, exist_ok=True)
     p = env.get_wrapper_attr("profile")
+    if env.get_wrapper_attr("features") != "camera":
+        raise ValueError("identification reads the robot through its camera, as a robot "
+                         "offers it: the env needs features='camera'")
     if path.exists() and path.stat().st_size:
         _, done = read_session(out, plan)
     else:
