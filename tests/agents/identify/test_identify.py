@@ -14,7 +14,8 @@ from facetwin import profile as profiles
 from facetwin.agents.identify import identify
 from facetwin.agents.identify.model import TwinModel
 from facetwin.agents.identify.poses import Plan, design
-from facetwin.agents.identify.session import JOURNAL, HiddenRobot, read_session
+from facetwin.agents.identify.session import (JOURNAL, HiddenRobot, read_session,
+                                              record_session)
 from facetwin.cli import main
 from facetwin.envs.face_env import FaceTwinEnv
 from facetwin.hardware.journal import read_journal
@@ -140,6 +141,10 @@ def test_identify_and_the_hidden_plant_refuse_what_they_cannot_use(tmp_path, cap
     assert main(["virtual-bus", "--profile", "emo11", "--link", str(tmp_path / "l"),
                  "--plant", "twin", "--randomization", "realistic:gremlins"]) == 2
     assert "unknown knobs ['gremlins']" in capsys.readouterr().err
+    ground_truth = FaceTwinEnv("emo11", image_size=64)
+    with pytest.raises(ValueError, match="features='camera'"):
+        record_session(ground_truth, design(profiles.load("emo11")), tmp_path / "d")
+    ground_truth.close()
 
 
 @pytest.mark.slow
