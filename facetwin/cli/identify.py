@@ -41,6 +41,7 @@ def _identify(args: argparse.Namespace) -> int:
     from facetwin import profile as profiles
     from facetwin.agents.identify import identify
     from facetwin.agents.identify.model import BLOCKS
+    from facetwin.agents.identify.poses import design
     from facetwin.agents.identify.session import HiddenRobot
     from facetwin.envs.face_env import FaceTwinEnv
     from facetwin.envs.twin_plant import hidden_robot
@@ -56,6 +57,10 @@ def _identify(args: argparse.Namespace) -> int:
             raise UsageError(f"--fit: unknown blocks {unknown}; known: {', '.join(known)}")
     if args.port and not args.camera:
         raise UsageError("--port needs --camera (what the robot's camera sees is the data)")
+    try:
+        design(p, args.poses)
+    except ValueError as exc:
+        raise UsageError(f"--poses: {exc}") from None
     with claim_output(args.out):
         if args.simulate:
             try:

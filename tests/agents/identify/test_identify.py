@@ -135,6 +135,9 @@ def test_identify_and_the_hidden_plant_refuse_what_they_cannot_use(tmp_path, cap
     assert main(["identify", "--profile", "emo11", "--port", "/dev/null", "--out",
                  str(tmp_path / "c")]) == 2
     assert "--port needs --camera" in capsys.readouterr().err
+    assert main(["identify", "--profile", "x2c30", "--simulate", "realistic", "--poses", "60",
+                 "--out", str(tmp_path / "e")]) == 2
+    assert "--poses: 60 poses leave 0 random combinations" in capsys.readouterr().err
     assert main(["virtual-bus", "--profile", "emo11", "--link", str(tmp_path / "l"),
                  "--randomization", "realistic"]) == 2
     assert "add --plant twin" in capsys.readouterr().err
