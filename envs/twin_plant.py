@@ -35,19 +35,6 @@ class PlantError(FaceTwinError, RuntimeError):
     """The twin plant's process did not start."""
 
 
-def hidden_robot(spec: str) -> tuple[str, list[str]]:
-    """``NAME`` or ``NAME:KNOB,KNOB`` (a randomisation, or some of its knobs alone) as the
-    name and the knobs; a ValueError names what is unknown."""
-    name, _, knobs = spec.partition(":")
-    if name not in ("realistic", "moderate"):
-        raise ValueError(f"unknown randomization {name!r}; known: realistic, moderate "
-                         "(NAME:KNOB,KNOB for some of its knobs alone)")
-    chosen = [k for k in knobs.split(",") if k]
-    if chosen:
-        getattr(Randomization, name)().only(*chosen)  # a ValueError names unknown knobs
-    return name, chosen
-
-
 def _hidden(twin, randomization: str | None, seed: int, robot_file: str | None):
     """The robot the plant's twin stands for, and its lighting."""
     import numpy as np
@@ -60,16 +47,14 @@ def _hidden(twin, randomization: str | None, seed: int, robot_file: str | None):
         return load_robot(robot_file, twin.profile, twin.layout), Look()
     if randomization is None:
         return None, Look()
-    name, knobs = hidden_robot(randomization)
-    r = getattr(Randomization, name)()
-    return draw_robot(twin, r.only(*knobs) if knobs else r, np.random.default_rng(seed))
+    return draw_robot(twin, Randomization.parse(randomization), np.random.default_rng(seed))
 
 
 class TwinPlant:
     """The twin, its camera and its frame file. Time runs on ``time.monotonic()``'s clock,
     one physics step at a time, from the moment given to :meth:`start`.
 
-    A hidden robot stands behind the bus when ``randomization`` (``hidden_robot``'s
+    A hidden robot stands behind the bus when ``randomization`` (``Randomization.parse``'s
     spec, drawn with ``seed`` as ``FaceTwinEnv(randomization=...).reset(seed=seed)``
     draws it) or ``robot_file`` is given: the bus's side sees only its servos and camera.
     """

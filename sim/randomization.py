@@ -64,6 +64,18 @@ class Randomization:
                              f"{', '.join(self.__dataclass_fields__)}")
         return Randomization(**{k: getattr(self, k) for k in knobs})
 
+    @classmethod
+    def parse(cls, spec: str) -> "Randomization":
+        """``NAME`` (``realistic``, ``moderate``) or ``NAME:KNOB,KNOB`` (some of its knobs
+        alone), as the command line takes it; a ValueError names what is unknown."""
+        name, _, knobs = spec.partition(":")
+        if name not in ("realistic", "moderate"):
+            raise ValueError(f"unknown randomization {name!r}; known: realistic, moderate "
+                             "(NAME:KNOB,KNOB for some of its knobs alone)")
+        r = getattr(cls, name)()
+        chosen = [k for k in knobs.split(",") if k]
+        return r.only(*chosen) if chosen else r
+
     def camera(self, rng: np.random.Generator) -> tuple[np.ndarray | None, np.ndarray | None]:
         offset = rng.uniform(-1, 1, 3) * self.camera_offset_m if self.camera_offset_m else None
         tilt = rng.uniform(-1, 1, 3) * self.camera_tilt_deg if self.camera_tilt_deg else None

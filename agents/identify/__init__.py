@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facetwin.agents.identify.fit import Fit, detected, fit, landmark_error
+from facetwin.agents.identify.fit import Fit, fit, landmark_error
 from facetwin.agents.identify.model import TwinModel
 from facetwin.agents.identify.poses import MAX_POSES, Plan, design
 from facetwin.agents.identify.session import record_session
@@ -74,10 +74,8 @@ def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
         result = fit(model, applied, observed, plan.held_out, detector, jacobian, blocks,
                      progress=bar.update, workers=workers)
     ho = plan.held_out
-    nominal, _ = detected(model, np.zeros(model.params.size), applied[ho], detector)
-    final, _ = detected(model, result.theta, applied[ho], detector)
-    nominal_px = float(np.nanmedian(landmark_error(observed[ho], nominal)))
-    identified_px = float(np.nanmedian(landmark_error(observed[ho], final)))
+    nominal_px = float(np.nanmedian(landmark_error(result.nominal_residuals[ho], 0.0)))
+    identified_px = float(np.nanmedian(landmark_error(result.residuals[ho], 0.0)))
     robot = model.params.robot(result.theta)
     robot_time = float(sum(r["settle_s"] for r in records))
     path = save_robot(

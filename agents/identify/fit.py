@@ -40,6 +40,9 @@ class Fit:
     sigma: np.ndarray  # posterior standard deviation per parameter
     stages: list[dict] = field(default_factory=list)  # per round: fit and held-out error
     seconds: dict = field(default_factory=dict)
+    # Robot's landmarks minus the model's (poses, landmarks, 2): nominal, and at theta.
+    nominal_residuals: np.ndarray | None = None
+    residuals: np.ndarray | None = None
 
 
 def detected(model: TwinModel, theta: np.ndarray, poses: np.ndarray, detector) -> tuple:
@@ -100,6 +103,7 @@ def fit(model: TwinModel, poses: np.ndarray, observed: np.ndarray, held_out: np.
         return observed - seen, seen, truth
 
     r, seen, truth = look(theta)
+    nominal_residuals = r
     # MediaPipe's gain and noise per landmark, from the nominal twin's pictures.
     Jg = J * _mediapipe_gain(seen[train], truth[train]).reshape(-1)[:, None]
     w = np.broadcast_to(_mediapipe_precision(seen[train], truth[train]),
@@ -143,7 +147,7 @@ def fit(model: TwinModel, poses: np.ndarray, observed: np.ndarray, held_out: np.
     sigma = np.zeros(P.size)
     sigma[free] = np.sqrt(scale * np.diag(np.linalg.inv(A)))
     full[free] = theta
-    return Fit(full.copy(), sigma, stages, clock)
+    return Fit(full.copy(), sigma, stages, clock, nominal_residuals, r)
 
 
 def _mediapipe_gain(seen: np.ndarray, truth: np.ndarray) -> np.ndarray:

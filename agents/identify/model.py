@@ -221,9 +221,7 @@ class TwinModel:
                 continue
             s = P.slice(name)
             for index in range(s.start, s.stop):
-                up = theta0.copy()
-                up[index] = h
-                shift = (self.settled(up, neutral) - rest0) / h
+                shift = (self.settled(_nudged(P.size, index, h), neutral) - rest0) / h
                 for k in range(len(poses)):
                     J[k, :, :, index] = (cam0.project(base[k] + 1e-3 * shift)
                                          - cam0.project(base[k])) / 1e-3
@@ -232,9 +230,7 @@ class TwinModel:
                 continue
             s = P.slice(name)
             for index in range(s.start, s.stop):
-                up = theta0.copy()
-                up[index] = h
-                cam = self.camera(up)
+                cam = self.camera(_nudged(P.size, index, h))
                 for k in range(len(poses)):
                     J[k, :, :, index] = (cam.project(base[k]) - cam0.project(base[k])) / h
         return J
@@ -249,13 +245,11 @@ class TwinModel:
         J = np.zeros((len(px), 2, P.size))
 
         def column(index: int, h: float, central: bool) -> np.ndarray:
-            up = theta0.copy()
-            up[index] = h
-            x_up = self.settled(up, pose)
+            x_up = self.settled(_nudged(P.size, index, h), pose)
             if not central:
                 return (cam0.project(x_up) - px) / h
-            up[index] = -h
-            return (cam0.project(x_up) - cam0.project(self.settled(up, pose))) / (2 * h)
+            x_down = self.settled(_nudged(P.size, index, -h), pose)
+            return (cam0.project(x_up) - cam0.project(x_down)) / (2 * h)
 
         offsets, travels = P.slice("servo_offset"), P.slice("servo_travel")
         neutral = self.profile.neutral.astype(float)
@@ -299,6 +293,13 @@ class TwinModel:
             raise
         finally:
             pool.shutdown()
+
+
+def _nudged(size: int, index: int, h: float) -> np.ndarray:
+    """The nominal parameter vector with parameter ``index`` at ``h``."""
+    theta = np.zeros(size)
+    theta[index] = h
+    return theta
 
 
 _worker: TwinModel | None = None

@@ -72,7 +72,7 @@ def record_session(env, plan: Plan, out: Path, progress: bool = True) -> list[di
     for i in tqdm(todo, desc="poses", unit="pose", disable=not progress):
         obs, _, _, _, info = env.step(plan.poses[i].astype(np.float32))
         iio.imwrite(out / "frames" / f"pose-{i:03d}.png", obs["image"])
-        found = info.get("face_detected", True)
+        found = info["face_detected"]
         record = {"kind": "pose", "index": i, "command": _numbers(plan.poses[i]),
                   "applied": _numbers(info["applied"]), "present": _numbers(obs["controls"]),
                   "settle_s": round(float(info["settle_s"]), 4),

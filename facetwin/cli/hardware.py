@@ -55,11 +55,12 @@ def _virtual_bus(args: argparse.Namespace) -> int:
     if args.plant != "twin" and (args.randomization or args.robot):
         raise UsageError("--randomization and --robot perturb the twin plant: add --plant twin")
     if args.plant == "twin":
-        from facetwin.envs.twin_plant import PlantProcess, hidden_robot
+        from facetwin.envs.twin_plant import PlantProcess
+        from facetwin.sim.randomization import Randomization
 
         if args.randomization:
             try:
-                hidden_robot(args.randomization)
+                Randomization.parse(args.randomization)
             except ValueError as exc:
                 raise UsageError(f"--randomization: {exc}") from None
         frame = args.frame or Path(f"{args.link}.png")

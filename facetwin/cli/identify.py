@@ -44,7 +44,6 @@ def _identify(args: argparse.Namespace) -> int:
     from facetwin.agents.identify.poses import design
     from facetwin.agents.identify.session import HiddenRobot
     from facetwin.envs.face_env import FaceTwinEnv
-    from facetwin.envs.twin_plant import hidden_robot
     from facetwin.sim.randomization import Randomization
 
     p = profiles.load(args.profile)
@@ -64,12 +63,10 @@ def _identify(args: argparse.Namespace) -> int:
     with claim_output(args.out):
         if args.simulate:
             try:
-                name, knobs = hidden_robot(args.simulate)
+                r = Randomization.parse(args.simulate)
             except ValueError as exc:
                 raise UsageError(f"--simulate: {exc}") from None
-            r = getattr(Randomization, name)()
-            env = HiddenRobot(FaceTwinEnv(p, randomization=r.only(*knobs) if knobs else r,
-                                      features="camera"), args.seed)
+            env = HiddenRobot(FaceTwinEnv(p, randomization=r, features="camera"), args.seed)
         else:
             env = FaceTwinEnv(p, backend="serial", port=args.port, camera=args.camera,
                               calibration=args.calibration,
