@@ -61,3 +61,12 @@ def torch_single_threaded():
             yield
     finally:
         torch.set_num_threads(threads)
+
+
+def one_thread_for_life() -> None:
+    """Every pool of this process (torch's included) at one thread from now on: for a
+    worker process that shares its machine's cores with others like it."""
+    import torch
+
+    torch.set_num_threads(1)
+    threadpool_limits(limits=1)

@@ -6,14 +6,15 @@
 Synthetic people (:mod:`.people`) are rendered at the dataset's frame rate, camera
 noise added, and seen by MediaPipe tracking across frames, as a video would be; a
 video folder holds a subfolder per person (or files, each its own person), and each
-video is one expression from rest. Workers are processes, each with its own twin and
-MediaPipe, making one person's shard at a time: killed at any point (SIGKILL included)
-and run again with the same arguments, it makes exactly the people still missing.
+video is one expression from rest. People are the engine's units
+(:mod:`facetwin.agents.engine`): each worker has its own twin and MediaPipe and sends a
+person's expressions home as it films them; this process writes each person's shard.
+Killed at any point (SIGKILL included) and run again with the same arguments, it makes
+exactly the people still missing.
 """
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -25,10 +26,9 @@ from facetwin.agents.coexpress.onsets import (
     OnsetDataError, Plan, done_people, open_plan, write_meta, write_person,
 )
 from facetwin.agents.coexpress.people import IDENTITY, NOISE, Choreography, perform
-from facetwin.agents.workers import run_in_workers
+from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
 from facetwin.files import claim_folder
 from facetwin.landmarks import N_LANDMARKS
-from facetwin.lifeline import die_with_parent
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 
@@ -36,9 +36,10 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
 def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
                      workers: int = 1, seed: int = 0, fps: float = 30.0,
                      image_size: int = 256, noise: float = NOISE,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, address: str | None = None) -> dict:
     """Make (or finish) a dataset of ``people`` synthetic people, ``per_person``
-    expressions each; returns its meta."""
+    expressions each, on ``workers`` workers (on the Ray cluster at ``address``, if
+    given); returns its meta."""
     if people < 1 or per_person < 1 or workers < 1:
         raise OnsetDataError(f"people, expressions per person and workers must be at least "
                              f"1, got {people}, {per_person} and {workers}")
@@ -52,10 +53,12 @@ def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
         with tqdm(total=people * per_person, initial=(people - len(todo)) * per_person,
                   unit="expression", desc=f"synthetic people ({p.name})",
                   disable=not progress, smoothing=0.05) as bar:
-            died = OnsetDataError("a worker process died (killed, or out of memory): the "
-                                  "people it finished are kept; run the same command again")
-            run_in_workers(_start_worker, (str(p.path), plan), partial(_make_person, out), todo,
-                           workers, bar, died)
+            job = _people(out, plan, p)
+            outcome = Engine(workers, address).run(job, todo, bar)
+        if outcome.failed:
+            raise OnsetDataError(f"{len(outcome.failed)} people failed twice and are missing "
+                                 f"({outcome.describe(job)}); the others are kept: run the "
+                                 "same command again to make the missing ones")
         meta = write_meta(out, plan, p, complete=True)
     _report(meta, out, progress)
     return meta
@@ -69,29 +72,39 @@ def _report(meta: dict, out: Path, progress: bool) -> None:
               f"{first['why']}")
 
 
-_worker: _Performer | None = None
+def _people(out: Path, plan: Plan, p: profiles.Profile) -> Job:
+    """The driver's side: a person's expressions come home one at a time and are written
+    once the person is whole."""
+    made: dict[int, list] = {}
 
+    def start(person: int) -> int:
+        made[person] = []
+        return person
 
-def _start_worker(profile_path: str, plan: Plan, report) -> None:
-    global _worker
-    die_with_parent()
-    _worker = _Performer(profiles.load(profile_path), plan, report)
+    def take(person: int, row: dict) -> int:
+        made[person].append(row)
+        return 1
 
+    def finish(person: int) -> None:
+        write_person(plan.shard_path(out, person), made.pop(person))
 
-def _make_person(out: Path, person: int) -> None:
-    rows = [_worker.expression(person, i) for i in range(_worker.plan.per_person)]
-    write_person(_worker.plan.shard_path(out, person), rows)
+    return Job(_Performer, (profile_ref(p), plan), take, finish, start,
+               lambda person: f"person {person}")
 
 
 class _Performer:
     """One twin and its MediaPipe, performing synthetic people's expressions."""
 
-    def __init__(self, profile: profiles.Profile, plan: Plan, report):
+    def __init__(self, profile: tuple[str, str], plan: Plan):
         from facetwin.envs.face_env import FaceTwinEnv
 
-        self.profile, self.plan, self.report = profile, plan, report
-        self.env = FaceTwinEnv(profile, image_size=plan.image_size, step_mode="period")
-        self.emotions = sorted(k for k in profile.expressions if k != "neutral")
+        self.profile, self.plan = load_profile(profile), plan
+        self.env = FaceTwinEnv(self.profile, image_size=plan.image_size, step_mode="period")
+        self.emotions = sorted(k for k in self.profile.expressions if k != "neutral")
+
+    def run(self, person: int):
+        for i in range(self.plan.per_person):
+            yield self.expression(person, i)
 
     def expression(self, person: int, i: int) -> dict:
         """Person ``person``'s ``i``-th expression: a pure function of the plan's seed."""
@@ -100,7 +113,6 @@ class _Performer:
         rng = np.random.default_rng([plan.seed, person, i])
         performance = perform(rng, self.emotions)
         seen, given, _ = film(self.env, performance, identity, plan.fps, plan.noise, rng)
-        self.report(1)
         return _row(person * plan.per_person + i, person, f"person {person} expression {i}",
                     performance, plan.fps, seen, given)
 

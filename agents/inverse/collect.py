@@ -2,17 +2,18 @@
 
     collect("emo11", "babble", samples=20_000, out=Path("data/emo11"), workers=2)
 
-Workers are processes, each with its own twin, MediaPipe and safety filter; each makes
-whole shards (blocks of sequences) and writes them atomically. Killed at any point (even
-with SIGKILL) and run again with the same arguments, a collection makes exactly the
-shards that are missing: no sample lost, none made twice. A larger ``samples`` extends
+Shards (blocks of sequences) are the engine's units (:mod:`facetwin.agents.engine`): each
+worker has its own twin, MediaPipe and safety filter and sends a shard's rows home a
+sequence at a time; this process writes each shard atomically once it is whole. Killed at
+any point (even with SIGKILL) and run again with the same arguments, a collection makes
+exactly the shards that are missing: no sample lost, none made twice. A sequence is a pure
+function of the seed and its number, so the rows are the same whatever the workers. A larger ``samples`` extends
 a dataset; anything else that would change its content is refused.
 """
 
 from __future__ import annotations
 
 import io
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,9 @@ from facetwin import profile as profiles
 from facetwin.agents.inverse.dataset import (
     DatasetError, Plan, done_shards, open_plan, set_aside_damaged, write_meta, write_shard,
 )
+from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
 from facetwin.agents.inverse.strategies import STRATEGIES, make_strategy
-from facetwin.agents.workers import run_in_workers
 from facetwin.files import claim_folder
-from facetwin.lifeline import die_with_parent
 from facetwin.profile import IMAGE_SIZES
 
 SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
@@ -35,9 +35,10 @@ SEQUENCE_LENGTH = 8  # commands per sequence: a sequence starts from neutral
 def collect(profile: str, strategy: str, samples: int, out: Path, workers: int = 1,
             image_size: int = 256, seed: int = 0, images: bool = True,
             trajectory: bool = False, shard_sequences: int = 16,
-            progress: bool = True) -> dict:
+            progress: bool = True, address: str | None = None) -> dict:
     """Collect (or complete) a dataset of ``samples`` settled samples, in shards of
-    ``shard_sequences`` sequences of 8 (rounded up to whole shards); returns its meta."""
+    ``shard_sequences`` sequences of 8 (rounded up to whole shards), on ``workers``
+    workers (on the Ray cluster at ``address``, if given); returns its meta."""
     if strategy not in STRATEGIES:
         raise DatasetError(f"unknown strategy {strategy!r}; available: {', '.join(STRATEGIES)}")
     if samples < 1 or workers < 1:
@@ -64,11 +65,12 @@ def collect(profile: str, strategy: str, samples: int, out: Path, workers: int =
         with tqdm(total=total, initial=total - len(todo) * rows_per_shard, unit="sample",
                   desc=f"collect {p.name} {strategy}", disable=not progress,
                   smoothing=0.05) as bar:
-            died = DatasetError("a worker process died (killed, or out of memory): the "
-                                "shards it finished are kept; run the same command again "
-                                "to resume")
-            run_in_workers(_start_worker, (str(p.path), plan), partial(_collect_shard, out), todo,
-                           workers, bar, died)
+            job = _shards(out, plan, p)
+            outcome = Engine(workers, address).run(job, todo, bar)
+        if outcome.failed:
+            raise DatasetError(f"{len(outcome.failed)} shard(s) failed twice and are missing "
+                               f"({outcome.describe(job)}); the others are kept: run the "
+                               "same command again to make the missing ones")
         return write_meta(out, plan, p, neutral, complete=True)
 
 
@@ -83,38 +85,43 @@ def _neutral(p: profiles.Profile, image_size: int) -> dict:
         env.close()
 
 
-# -- in a worker process ---------------------------------------------------------------
-_worker: _Worker | None = None
+def _shards(out: Path, plan: Plan, p: profiles.Profile) -> Job:
+    """The driver's side: a shard's rows come home a sequence at a time and are written
+    once the shard is whole (a shard started again starts empty)."""
+    made: dict[int, list] = {}
 
+    def start(first: int) -> int:
+        made[first] = []
+        return first
 
-def _start_worker(profile_path: str, plan: Plan, report) -> None:
-    global _worker
-    die_with_parent()
-    _worker = _Worker(profiles.load(profile_path), plan, report)
+    def take(first: int, rows: list[dict]) -> int:
+        made[first] += rows
+        return sum(r["settled"] for r in rows)
 
+    def finish(first: int) -> None:
+        write_shard(plan.shard_path(out, first), made.pop(first), len(p.controls))
 
-def _collect_shard(out: Path, first: int) -> None:
-    _worker.shard(out, first)
+    return Job(_Worker, (profile_ref(p), plan), take, finish, start,
+               lambda first: f"shard {plan.shard_path(out, first).name}")
 
 
 class _Worker:
-    """One twin, its MediaPipe and a strategy, making whole shards."""
+    """One twin, its MediaPipe and a strategy, making a shard's sequences."""
 
-    def __init__(self, profile: profiles.Profile, plan: Plan, report):
+    def __init__(self, profile: tuple[str, str], plan: Plan):
         from facetwin.envs.face_env import FaceTwinEnv
         from facetwin.envs.perception import FaceMeshDetector
 
-        self.profile, self.plan, self.report = profile, plan, report  # report(samples made)
-        self.env = FaceTwinEnv(profile, image_size=plan.image_size,
+        self.profile, self.plan = load_profile(profile), plan
+        self.env = FaceTwinEnv(self.profile, image_size=plan.image_size,
                                step_mode="period" if plan.trajectory else "settle")
         self.detector = FaceMeshDetector()
-        self.strategy = make_strategy(plan.strategy, profile)
+        self.strategy = make_strategy(plan.strategy, self.profile)
 
-    def shard(self, out: Path, first: int) -> None:
-        rows = []
+    def run(self, first: int):
+        """The rows of the shard starting at sequence ``first``, a sequence at a time."""
         for k in range(first, first + self.plan.sequences_per_shard):
-            rows += self.sequence(k)
-        write_shard(self.plan.shard_path(out, first), rows, len(self.profile.controls))
+            yield self.sequence(k)
 
     def sequence(self, k: int) -> list[dict]:
         """Sequence ``k``: a pure function of the plan's seed and ``k``."""
@@ -126,7 +133,6 @@ class _Worker:
         for step in range(plan.sequence_length):
             transition = self.transition(requested, k, step)
             rows += transition
-            self.report(1)
             if step + 1 < plan.sequence_length:
                 requested = commands.send(np.asarray(transition[-1]["applied"], float))
         return rows

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -48,10 +49,29 @@ def run_search(env, target: dict, search: Search, budget: int, batch: int, log_p
     """Spend ``budget`` evaluations of ``search`` on ``target`` (``env.reset`` options),
     ``batch`` controls at a time, logging every evaluation to ``log_path``; ``stop``
     (a function of the records so far) may end the run early."""
+    log = RunLog(log_path, run_header(search, batch, header))
+    budget = max(budget, len(log.records))
+    bar = tqdm(total=budget, initial=len(log.records), desc=f"{search.name} seed {search.seed}",
+               unit="eval", disable=not progress, leave=False)
+    with bar:
+        for _ in evaluations(env, target, search, budget, batch, log, scorer, stop):
+            bar.update(1)
+            bar.set_postfix(best=f"{max(r['score'] for r in log.records):.3f}", refresh=False)
+    return Run(search.name, search.seed, log.records, Path(log_path))
+
+
+def run_header(search: Search, batch: int, header: dict) -> dict:
+    """A run log's header: what identifies the run (see ``runlog.IDENTITY``)."""
+    return {"method": search.name, "seed": search.seed, "batch": batch, **header}
+
+
+def evaluations(env, target: dict, search: Search, budget: int, batch: int, log,
+                scorer=None, stop=None) -> Iterator[dict]:
+    """The run of :func:`run_search` on ``log`` (a :class:`RunLog`, or any object with
+    its ``records``, ``append`` and ``path``), yielding each new evaluation once logged.
+    The evaluations ``log`` holds are replayed, not repeated."""
     if budget < 1 or batch < 1:
         raise ValueError(f"budget and batch must be at least 1, got {budget} and {batch}")
-    header = {"method": search.name, "seed": search.seed, "batch": batch, **header}
-    log = RunLog(log_path, header)
     # A run resumed with a smaller budget keeps every evaluation its log holds: the best
     # face may be among them.
     budget = max(budget, len(log.records))
@@ -60,33 +80,40 @@ def run_search(env, target: dict, search: Search, budget: int, batch: int, log_p
         logged.setdefault(r["batch"], []).append(r)
     evaluate = Evaluator(env, target, scorer=scorer, seed=search.seed)
     done, b = 0, 0
-    bar = tqdm(total=budget, desc=f"{search.name} seed {search.seed}", unit="eval",
-               disable=not progress, leave=False)
-    with bar:
-        while done < budget and not (stop and stop(log.records[:done])):
+    while done < budget and not (stop and stop(log.records[:done])):
+        started = time.perf_counter()
+        old = logged.get(b, [])
+        if old and search.stateless and len(old) == old[0]["batch_size"]:
+            X = np.array([r["controls"] for r in old])
+        else:
+            X = search.ask(old[0]["batch_size"] if old else min(batch, budget - done))
+            _check_replay(X, old, log.path, b)
+        records = list(old)
+        for start in range(len(old), len(X), evaluate.parallel):
+            chunk = evaluate(X[start:start + evaluate.parallel])
+            # Wall time per evaluation, the search's share included.
+            wall = (time.perf_counter() - started) / len(chunk)
             started = time.perf_counter()
-            old = logged.get(b, [])
-            if old and search.stateless and len(old) == old[0]["batch_size"]:
-                X = np.array([r["controls"] for r in old])
-            else:
-                X = search.ask(old[0]["batch_size"] if old else min(batch, budget - done))
-                _check_replay(X, old, log_path, b)
-            records = list(old)
-            for start in range(len(old), len(X), evaluate.parallel):
-                chunk = evaluate(X[start:start + evaluate.parallel])
-                # Wall time per evaluation, the search's share included.
-                wall = (time.perf_counter() - started) / len(chunk)
-                started = time.perf_counter()
-                for rec in chunk:
-                    rec = {"batch": b, "batch_size": len(X), "index": done + len(records),
-                           **rec, "wall_s": round(wall, 4)}
-                    log.append(rec)
-                    records.append(rec)
-            search.tell(X, records)
-            done, b = done + len(X), b + 1
-            bar.update(len(X))
-            bar.set_postfix(best=f"{max(r['score'] for r in log.records[:done]):.3f}")
-    return Run(search.name, search.seed, log.records[:done], Path(log_path))
+            for rec in chunk:
+                rec = {"batch": b, "batch_size": len(X), "index": done + len(records),
+                       **rec, "wall_s": round(wall, 4)}
+                log.append(rec)
+                records.append(rec)
+                yield rec
+        search.tell(X, records)
+        done, b = done + len(X), b + 1
+    del log.records[done:]  # a run stopped early keeps what it reached
+
+
+class HeldLog:
+    """A run log held elsewhere (by the driver of a sweep, :mod:`.sweep`): the
+    evaluations it had when this part of the run began, and those made since."""
+
+    def __init__(self, records: list[dict], where: str):
+        self.records, self.path = list(records), where
+
+    def append(self, record: dict) -> None:
+        self.records.append({"kind": "eval", **record})
 
 
 def _check_replay(X: np.ndarray, old: list[dict], path: Path, batch: int) -> None:

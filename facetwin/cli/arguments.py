@@ -78,10 +78,28 @@ def _parent(flag: str, **kwargs) -> argparse.ArgumentParser:
     return parent
 
 
+def engine(args: argparse.Namespace):
+    """The parallel engine of ``--workers`` and ``--ray`` (see :data:`ENGINE`)."""
+    from facetwin.agents.engine import Engine
+
+    address = args.ray or os.environ.get("RAY_ADDRESS") or None
+    if address is None and args.workers > workers():
+        raise UsageError(f"--workers {args.workers}: this machine has {os.cpu_count()} cores; "
+                         "for more workers, run on a Ray cluster (--ray ADDRESS)")
+    return Engine(args.workers, address)
+
+
 # Options many commands share, given to their parsers as ``parents=``.
 PROFILE = _parent("--profile", default="x2c30", help="robot profile (default: x2c30)")
 GIVEN_PROFILE = _parent("--profile", required=True, help="robot profile")
 SEEDED = _parent("--seed", type=SEED, default=0, help="random seed (default: 0)")
+ENGINE = argparse.ArgumentParser(add_help=False)
+ENGINE.add_argument("--workers", type=count(1, 100_000), default=1,
+                    help="workers, each with its own twin (default 1: here, in this process; "
+                         "more: Ray, embedded on this machine unless --ray)")
+ENGINE.add_argument("--ray", metavar="ADDRESS",
+                    help="run the workers on the Ray cluster at ADDRESS (default: "
+                         "$RAY_ADDRESS); this process still writes every file")
 
 
 def read_rgb(path: Path):

@@ -9,11 +9,13 @@ import json
 from pathlib import Path
 
 from facetwin.files import atomic_write
-from facetwin.cli.arguments import IMAGE_SIZE, PROFILE, SEEDED, WORKERS, UsageError, count
+from facetwin.cli.arguments import (
+    ENGINE, IMAGE_SIZE, PROFILE, SEEDED, UsageError, count, engine,
+)
 
 
 def register(sub) -> None:
-    on = sub.add_parser("onsets", parents=[PROFILE, SEEDED],
+    on = sub.add_parser("onsets", parents=[PROFILE, SEEDED, ENGINE],
                         help="a dataset of expression onsets, from synthetic people (twin "
                              "faces) or videos of people, labelled as Emo labels them; "
                              "resumable")
@@ -27,7 +29,6 @@ def register(sub) -> None:
                     help="synthetic people (default 72)")
     on.add_argument("--per-person", type=count(1, 1000), default=12,
                     help="expressions each (default 12)")
-    on.add_argument("--workers", type=WORKERS, default=1, help="processes, each with its twin")
     on.add_argument("--image-size", type=IMAGE_SIZE, default=256, help="render size in pixels")
     on.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
     on.set_defaults(func=_onsets)
@@ -57,9 +58,10 @@ def _onsets(args: argparse.Namespace) -> int:
     from facetwin.agents.coexpress.record import record_synthetic, record_videos
 
     if args.synthetic:
+        run_on = engine(args)
         meta = record_synthetic(args.profile, args.people, args.out, args.per_person,
-                                workers=args.workers, seed=args.seed,
-                                image_size=args.image_size)
+                                workers=run_on.workers, address=run_on.address,
+                                seed=args.seed, image_size=args.image_size)
     else:
         meta = record_videos(args.videos, args.out, profile=args.profile)
     splits = ", ".join(f"{k} {len(v)}" for k, v in meta["splits"].items())

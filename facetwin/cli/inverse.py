@@ -6,18 +6,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from facetwin.cli.arguments import IMAGE_SIZE, PROFILE, SEEDED, WORKERS, count
+from facetwin.cli.arguments import ENGINE, IMAGE_SIZE, PROFILE, SEEDED, count, engine
 
 
 def register(sub) -> None:
-    col = sub.add_parser("collect", parents=[PROFILE, SEEDED],
+    col = sub.add_parser("collect", parents=[PROFILE, SEEDED, ENGINE],
                          help="babble on the twin and write a dataset (Parquet shards, "
                               "meta.json, a dataset card); resumable")
     col.add_argument("--strategy", default="babble",
                      choices=["random", "babble", "expert", "symmetric"])
     col.add_argument("--samples", type=count(1, 10_000_000), required=True,
                      help="settled samples (commands)")
-    col.add_argument("--workers", type=WORKERS, default=1, help="processes, each with its twin")
     col.add_argument("--out", type=Path, required=True, help="dataset folder (runs resume)")
     col.add_argument("--image-size", type=IMAGE_SIZE, default=256, help="render size in pixels")
     col.add_argument("--no-images", action="store_true", help="leave the renders out")
@@ -48,7 +47,9 @@ def register(sub) -> None:
 def _collect(args: argparse.Namespace) -> int:
     from facetwin.agents.inverse.collect import collect
 
-    meta = collect(args.profile, args.strategy, args.samples, args.out, workers=args.workers,
+    run_on = engine(args)
+    meta = collect(args.profile, args.strategy, args.samples, args.out, workers=run_on.workers,
+                   address=run_on.address,
                    image_size=args.image_size, seed=args.seed, images=not args.no_images,
                    trajectory=args.trajectory)
     splits = ", ".join(f"{k} {len(v)}" for k, v in meta["splits"].items())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from facetwin import profile as profiles
 from facetwin.cli.arguments import (
-    PORT, PROFILE, SEEDED, UsageError, WORKERS, count, read_rgb,
+    ENGINE, PORT, PROFILE, SEEDED, UsageError, WORKERS, count, engine, read_rgb,
 )
 
 
@@ -43,6 +43,19 @@ def register(sub) -> None:
                      help="a robot file (facetwin identify): tune on that robot's twin")
     opt.add_argument("--out", type=Path, required=True, help="output folder (runs resume)")
     opt.set_defaults(func=_optimize)
+
+    sw = sub.add_parser("sweep", parents=[PROFILE, ENGINE],
+                        help="tune a whole expression library in parallel (targets x seeds) "
+                             "and keep the best of each in one library file; resumable")
+    sw.add_argument("--targets", type=lambda t: [x.strip() for x in t.split(",") if x.strip()],
+                    help="comma-separated expressions and emotion:NAME objectives (default: "
+                         "every expression of the profile but neutral)")
+    sw.add_argument("--seeds", type=count(1, 1000), default=2, help="seeds per target")
+    sw.add_argument("--method", choices=["bo", "random", "cmaes"], default="bo")
+    sw.add_argument("--budget", type=count(1, 100_000), default=60, help="evaluations per run")
+    sw.add_argument("--batch", type=count(1, 64), default=2, help="controls proposed at a time")
+    sw.add_argument("--out", type=Path, required=True, help="output folder (sweeps resume)")
+    sw.set_defaults(func=_sweep)
 
 
 def _optimize(args: argparse.Namespace) -> int:
@@ -111,4 +124,24 @@ def _optimize_emotion(args: argparse.Namespace) -> int:
               f"{len(run.records)} (started at {run.records[0]['probability']:.3f})")
     for path in (tuned.library, tuned.convergence, tuned.before, tuned.after):
         print(f"wrote {path}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from facetwin.agents.optimize.sweep import sweep
+
+    run_on = engine(args)
+    swept = sweep(args.profile, args.out, args.targets, seeds=args.seeds, method=args.method,
+                  budget=args.budget, batch=args.batch, workers=run_on.workers,
+                  address=run_on.address)
+    for target, best in swept.best.items():
+        got = (f"recognised {best['probability']:.3f}" if "probability" in best
+               else f"expression distance {best['distance_mm']:.3f} mm")
+        print(f"{target:18s} best {got} (seed {best['seed']})")
+    print(f"wrote {swept.library}, {args.out / 'sweep.json'} and runs/ (logs, convergence)")
+    if swept.failed:
+        print(f"facetwin: {len(swept.failed)} run(s) failed twice: "
+              + "; ".join(f"{k}: {v}" for k, v in swept.failed.items())
+              + ". Run the same command again to retry them.")
+        return 1
     return 0
