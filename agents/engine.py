@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -114,6 +115,8 @@ class ray_session:
         self.address, self.workers, self.started = address, workers, False
 
     def __enter__(self) -> int:
+        if self.address is not None:
+            _token_auth_if_known()
         import ray
 
         if not ray.is_initialized():
@@ -126,8 +129,10 @@ class ray_session:
                           configure_logging=True)
             try:
                 if self.address is None:
+                    # "local": a Ray of its own, even where `ray start` left one running.
                     # Logical CPUs: a worker per CPU, however many cores back them.
-                    ray.init(num_cpus=self.workers, include_dashboard=False, **common)
+                    ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                             **common)
                 else:
                     ray.init(address=self.address, **common)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -146,6 +151,21 @@ class ray_session:
             import ray
 
             ray.shutdown()
+
+
+def _token_auth_if_known() -> None:
+    """Ray 2.60's ``ray start --head`` makes a token (~/.ray/auth_token) and asks every
+    client for it, yet its clients only send it when told to: tell them, where a token is
+    at hand and the user chose no mode."""
+    from pathlib import Path
+
+    if "RAY_AUTH_MODE" not in os.environ and (
+            "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").exists()):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        if "ray" in sys.modules:  # it read its configuration when imported: again
+            from ray._raylet import Config
+
+            Config.initialize("")
 
 
 class _Scheduler:
@@ -219,11 +239,13 @@ class _Scheduler:
         why = _why(exc)
         name = self.job.name(unit)
         if self.attempts[unit] < ATTEMPTS:
-            self.bar.write(f"facetwin: {name} failed ({why}); starting it again on a fresh worker")
+            tqdm.write(f"facetwin: {name} failed ({why}); starting it again on a fresh worker",
+                       file=sys.stderr)
             self.outcome.retried.append(unit)
             self.queue.appendleft(unit)
         else:
-            self.bar.write(f"facetwin: {name} failed again ({why}); the other units go on")
+            tqdm.write(f"facetwin: {name} failed again ({why}); the other units go on",
+                       file=sys.stderr)
             self.outcome.failed[unit] = why
 
     def show(self) -> None:

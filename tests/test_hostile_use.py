@@ -199,12 +199,23 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [k for p in frontier for k in _children(p)]
+        found += kids
+        frontier = kids
+    return found
+
+
 def _loaded_workers(pid: int) -> list[int]:
-    """The command's worker processes that have imported their twin (RSS > 150 MB)."""
+    """The command's worker processes (multiprocessing's, or Ray's below its raylet) that
+    have imported their twin (RSS > 150 MB)."""
     workers = []
-    for k in _children(pid):
+    for k in _descendants(pid):
         try:
-            if b"spawn_main" not in Path(f"/proc/{k}/cmdline").read_bytes():
+            cmdline = Path(f"/proc/{k}/cmdline").read_bytes()
+            if b"spawn_main" not in cmdline and not cmdline.startswith(b"ray::_Host"):
                 continue
             status = Path(f"/proc/{k}/status").read_text()
         except OSError:
@@ -224,8 +235,8 @@ def _loaded_workers(pid: int) -> list[int]:
       "--workers", "2"], signal.SIGTERM),
 ], ids=["collect-SIGKILL", "optimize-SIGTERM"])
 def test_8_workers_end_with_their_command_however_it_ends(tmp_path, command, sig):
-    """Counted in /proc: the command's worker processes (multiprocessing's spawn_main,
-    twin loaded), each gone once the command is killed."""
+    """Counted in /proc: the command's worker processes (twin loaded), each gone once
+    the command is killed."""
     from helpers import wait_until
 
     child = subprocess.Popen([sys.executable, "-m", "facetwin.cli", *command,

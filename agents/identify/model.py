@@ -22,14 +22,11 @@ servo's gain and backlash (a position servo settles at its goal whatever its gai
 
 from __future__ import annotations
 
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from facetwin import profile as profiles
-from facetwin.lifeline import die_with_parent, spawning, stop_workers
+from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
 from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
@@ -269,6 +266,8 @@ class TwinModel:
         return J
 
     def _map_poses(self, poses, blocks, workers: int, progress) -> list[np.ndarray]:
+        """Each pose's columns: here, or on the engine's workers (each its own nominal
+        twin)."""
         if workers <= 1:
             out = []
             for pose in poses:
@@ -276,23 +275,42 @@ class TwinModel:
                 if progress is not None:
                     progress(1)
             return out
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_start_worker,
-                                   initargs=(str(self.profile.path), self.size,
-                                             self.params.basis.shape[1]))
-        try:
-            with spawning():
-                futures = [pool.submit(_pose_columns, pose, tuple(blocks)) for pose in poses]
-            for f in as_completed(futures):
-                f.result()  # a worker's error ends the Jacobian, with its traceback
-                if progress is not None:
-                    progress(1)
-            return [f.result() for f in futures]
-        except BaseException:
-            stop_workers(pool)
-            raise
-        finally:
-            pool.shutdown()
+        made: dict[int, np.ndarray] = {}
+        job = Job(_ColumnMaker, (profile_ref(self.profile), self.size,
+                                 self.params.basis.shape[1]),
+                  take=lambda i, columns: made.__setitem__(i, columns) or 1,
+                  finish=lambda i: None, payload=lambda i: (poses[i], tuple(blocks)),
+                  name=lambda i: f"the Jacobian at pose {i}")
+        outcome = Engine(workers).run(job, range(len(poses)), _Progress(progress))
+        if outcome.failed:
+            raise RuntimeError(f"the Jacobian could not be taken: {outcome.describe(job)}")
+        return [made[i] for i in range(len(poses))]
+
+
+class _Progress:
+    """A progress function as the engine's bar."""
+
+    def __init__(self, progress):
+        self.progress = progress
+
+    def update(self, n: int) -> None:
+        if self.progress is not None:
+            self.progress(n)
+
+    def set_postfix(self, **_) -> None:
+        pass
+
+
+class _ColumnMaker:
+    """A worker's nominal twin, taking one pose's Jacobian columns at a time."""
+
+    def __init__(self, profile: tuple[str, str], size: int, basis_size: int):
+        self.model = TwinModel(load_profile(profile), size, basis_size)
+
+    def run(self, payload):
+        pose, blocks = payload
+        with single_threaded():
+            yield self.model.pose_columns(pose, blocks)
 
 
 def _nudged(size: int, index: int, h: float) -> np.ndarray:
@@ -300,17 +318,3 @@ def _nudged(size: int, index: int, h: float) -> np.ndarray:
     theta = np.zeros(size)
     theta[index] = h
     return theta
-
-
-_worker: TwinModel | None = None
-
-
-def _start_worker(profile_path: str, size: int, basis_size: int) -> None:
-    global _worker
-    die_with_parent()
-    _worker = TwinModel(profiles.load(profile_path), size, basis_size)
-
-
-def _pose_columns(pose: np.ndarray, blocks: tuple) -> np.ndarray:
-    with single_threaded():
-        return _worker.pose_columns(pose, blocks)

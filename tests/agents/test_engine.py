@@ -1,0 +1,218 @@
+"""The parallel engine on Ray: the same rows and the same runs whatever the workers, the
+driver writing every file, a killed worker's unit made again, a killed sweep resumed;
+and a two-node cluster (two ``ray start`` on this machine, torn down after)."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from facetwin import profile as profiles
+from helpers import facetwin_command, wait_until
+
+SAMPLES = 48  # six shards of one sequence of 8
+
+
+def rows(folder: Path) -> list[dict]:
+    table = pq.read_table(folder / "shards")
+    return table.sort_by([("sequence", "ascending"), ("step", "ascending")]).to_pylist()
+
+
+@pytest.fixture(scope="module")
+def one_process_rows(tmp_path_factory) -> list[dict]:
+    """The collection made here, in this process, with no Ray."""
+    from facetwin.agents.inverse.collect import collect
+
+    out = tmp_path_factory.mktemp("one") / "data"
+    collect("emo11", "babble", SAMPLES, out, workers=1, images=False, shard_sequences=1,
+            progress=False)
+    return rows(out)
+
+
+def test_a_job_sends_its_workers_no_path_to_write_to(tmp_path):
+    from facetwin.agents.inverse.collect import _shards
+    from facetwin.agents.inverse.dataset import Plan
+    from facetwin.agents.optimize.sweep import SweepPlan, _SweepJob
+
+    p = profiles.load("emo11")
+    out = tmp_path / "somewhere-only-the-driver-writes"
+    plan = Plan(p.name, p.sha256, "babble", 0, 8, 256, False, False, 1)
+    collect_job = _shards(out, plan, p)
+    plan = SweepPlan(p.name, p.sha256, ("happiness",), 1, "bo", 4, 2, 256)
+    sweep_job = _SweepJob(plan, p, out, {}).job
+    for job, unit in ((collect_job, 0), (sweep_job, ("happiness", 0))):
+        sent = pickle.dumps((job.worker, job.args, job.payload(unit)))
+        assert str(out).encode() not in sent and b"somewhere-only" not in sent
+
+
+def _hosts_running() -> list[int]:
+    """Ray worker processes running a unit now (Ray titles them ``ray::_Host.run``)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().startswith(b"ray::_Host.run"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_two_ray_workers_one_killed_mid_shard_make_the_one_process_rows(one_process_rows,
+                                                                        tmp_path):
+    out = tmp_path / "data"
+    driver = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from facetwin.agents.inverse.collect import collect; "
+         f"collect('emo11', 'babble', {SAMPLES}, sys.argv[1], workers=2, images=False, "
+         "shard_sequences=1)", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: _hosts_running(), timeout_s=300, what="a worker running a shard")
+        os.kill(_hosts_running()[0], signal.SIGKILL)
+        err = driver.communicate(timeout=600)[1]
+    finally:
+        driver.kill()
+    assert driver.returncode == 0, err[-3000:]
+    assert "failed (its worker died" in err and "starting it again" in err
+    made = rows(out)
+    assert [(r["sequence"], r["step"]) for r in made] == \
+        [(k, s) for k in range(SAMPLES // 8) for s in range(8)]  # each sample once
+    assert made == one_process_rows
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tree(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(pids), list(pids)
+    while frontier:
+        kids = [k for k, parent in parents.items() if parent in frontier and k not in found]
+        found.update(kids)
+        frontier = kids
+    return sorted(found)
+
+
+@contextmanager
+def ray_cluster(nodes: int = 2):
+    """A Ray cluster of ``nodes`` nodes of one CPU each, all on this machine, as a lab
+    starts one (``ray start``); every process of it ended afterwards. Yields its address."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    temp = tempfile.mkdtemp(prefix="ft-ray-", dir="/tmp")  # Ray's socket paths are short
+    address = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    common = ["--num-cpus", "1", "--disable-usage-stats", "--temp-dir", temp]
+    try:
+        subprocess.run([ray, "start", "--head", "--port", address.split(":")[1],
+                        "--include-dashboard=false", *common], env=env, check=True,
+                       capture_output=True, timeout=120)
+        for _ in range(nodes - 1):
+            subprocess.run([ray, "start", "--address", address, *common], env=env,
+                           check=True, capture_output=True, timeout=120)
+        yield address
+    finally:
+        started = [int(c.parent.name) for c in Path("/proc").glob("[0-9]*/cmdline")
+                   if _reads(c, temp.encode())]
+        for pid in _tree(started):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _reads(cmdline: Path, text: bytes) -> bool:
+    try:
+        return text in cmdline.read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_two_node_cluster_collects_and_tunes_with_the_driver_writing_every_file(
+        one_process_rows, tmp_path, monkeypatch):
+    import ray
+
+    from facetwin.agents.inverse.collect import collect
+    from facetwin.agents.optimize.sweep import sweep
+    from facetwin.library import load_library
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")  # as on every machine of a cluster
+    with ray_cluster(nodes=2) as address:
+        collect("emo11", "babble", 16, tmp_path / "data", workers=2, images=False,
+                shard_sequences=1, progress=False, address=address)
+        swept = sweep("emo11", tmp_path / "library", ["happiness", "sadness"], seeds=1,
+                      budget=4, workers=2, address=address, progress=False)
+        assert not ray.is_initialized()  # the driver let go of the cluster
+    assert rows(tmp_path / "data") == one_process_rows[:16]
+    assert not swept.failed
+    library = load_library(swept.library, profiles.load("emo11"))
+    assert sorted(library) == ["happiness", "sadness"]
+    for target in ("happiness", "sadness"):
+        log = tmp_path / "library" / "runs" / target / "bo-s0.jsonl"
+        assert len(log.read_text().splitlines()) == 1 + 4
+
+
+def _evaluations(folder: Path) -> dict[str, list]:
+    """Each run log's evaluations, as (index, controls)."""
+    return {str(log.relative_to(folder)): [(r["index"], r["controls"]) for r in
+                                           map(json.loads, log.read_text().splitlines()[1:])]
+            for log in sorted(folder.glob("runs/*/*.jsonl"))}
+
+
+def _lines(folder: Path) -> int:
+    """Whole lines in the run logs (a log may end in half a line while it is written)."""
+    return sum(log.read_bytes().count(b"\n") for log in folder.glob("runs/*/*.jsonl"))
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_sweep_killed_with_its_driver_resumes_and_ends_as_one_never_killed(tmp_path):
+    from facetwin.agents.optimize.sweep import sweep
+
+    args = ["sweep", "--profile", "emo11", "--targets", "happiness,sadness", "--seeds", "1",
+            "--budget", "8"]
+    out = tmp_path / "killed"
+    first = subprocess.Popen(facetwin_command(*args, "--workers", "2", "--out", str(out)),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _lines(out) >= 2 + 4, timeout_s=300, what="four evaluations logged")
+    finally:
+        first.kill()
+        first.wait()
+    assert _lines(out) < 2 + 16  # killed before the end
+    again = subprocess.run(facetwin_command(*args, "--workers", "2", "--out", str(out)),
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    status = json.loads((out / "sweep.json").read_text())["units"]
+    assert status == {"happiness seed 0": "done", "sadness seed 0": "done"}
+
+    sweep("emo11", tmp_path / "whole", ["happiness", "sadness"], seeds=1, budget=8,
+          workers=1, progress=False)
+    assert _evaluations(out) == _evaluations(tmp_path / "whole")
+    assert all([i for i, _ in run] == list(range(8)) for run in _evaluations(out).values())
