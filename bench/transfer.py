@@ -30,6 +30,11 @@ its own neutral; the loss is in points against what the operator saw on the twin
 nominal share of the agent the lever starts from). Prints a table per knob and a summary
 under ``realistic()``; plots to ``--out``/transfer.png. Resumable: run logs and each
 target's shares are kept in ``--out``.
+
+Each target is a unit of the parallel engine (``--workers``, default 2; ``--ray ADDRESS``
+for a cluster): its worker gets the target's run logs so far and the inverse model's
+files, measures in a scratch folder of its own, and sends the shares and the logs home,
+where this process writes them.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ ap.add_argument("--correction", type=int, default=12)
 ap.add_argument("--inverse", nargs="*", default=None,
                 help="PROFILE=MODEL_DIR pairs (default: bench/inverse.py's MLP where found)")
 ap.add_argument("--out", type=Path, default=Path("bench/out/transfer"))
+ap.add_argument("--workers", type=int, default=2, help="targets measured at once")
+ap.add_argument("--ray", help="a Ray cluster's address (default: Ray on this machine)")
 
 
 def conditions() -> list[tuple[str, Randomization]]:
@@ -128,30 +135,78 @@ def measure(env, expression: str, args, model_dir: Path | None, out: Path,
 
 def main() -> None:
     args = ap.parse_args()
-    from facetwin.envs.face_env import FaceTwinEnv
+    from facetwin.agents.engine import Engine, Job
 
-    models = inverse_models(args)
+    models = {p: {f.name: f.read_bytes() for f in d.iterdir() if f.is_file()}
+              for p, d in inverse_models(args).items()}
     results = {}  # profile -> expression -> shares
-    jobs = [(p, e) for p in args.profiles for e in args.expressions]
-    envs = {}
-    for profile, expression in tqdm(jobs, desc="targets", unit="target"):
-        out = args.out / profile / expression
-        saved = out / "shares.json"
-        shares = json.loads(saved.read_text()) if saved.exists() else {}
-        wanted = {a for a in BASE if profile in models or not a.startswith("inverse")}
-        if wanted <= set(shares):
-            results.setdefault(profile, {})[expression] = shares
-            continue
-        if profile not in envs:
-            envs[profile] = FaceTwinEnv(profile, image_size=64)
-        shares = measure(envs[profile], expression, args, models.get(profile), out, shares)
-        out.mkdir(parents=True, exist_ok=True)
-        saved.write_text(json.dumps(shares))
-        results.setdefault(profile, {})[expression] = shares
-    for env in envs.values():
-        env.close()
+    todo = []
+    for profile in args.profiles:
+        for expression in args.expressions:
+            saved = args.out / profile / expression / "shares.json"
+            shares = json.loads(saved.read_text()) if saved.exists() else {}
+            wanted = {a for a in BASE if profile in models or not a.startswith("inverse")}
+            if wanted <= set(shares):
+                results.setdefault(profile, {})[expression] = shares
+            else:
+                todo.append((profile, expression))
+
+    def payload(unit):
+        folder = args.out / unit[0] / unit[1]
+        saved = folder / "shares.json"
+        logs = {f.name: f.read_text() for f in folder.glob("*.jsonl")}
+        return (*unit, json.loads(saved.read_text()) if saved.exists() else {}, logs)
+
+    def take(unit, measured) -> int:
+        shares, logs = measured
+        folder = args.out / unit[0] / unit[1]
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in logs.items():
+            (folder / name).write_text(text)
+        (folder / "shares.json").write_text(json.dumps(shares))
+        results.setdefault(unit[0], {})[unit[1]] = shares
+        return 1
+
+    job = Job(_Measurer, (args, models), take, lambda unit: None, payload,
+              lambda unit: f"{unit[0]} {unit[1]}")
+    with tqdm(total=len(todo), desc="targets", unit="target") as bar:
+        outcome = Engine(args.workers, args.ray).run(job, todo, bar)
+    if outcome.failed:
+        print(f"not measured: {outcome.describe(job)}")
     report(results, args)
     plot(results, args.out / "transfer.png")
+
+
+class _Measurer:
+    """A worker: a twin per profile, measuring one target at a time in a scratch folder."""
+
+    def __init__(self, args, models: dict[str, dict[str, bytes]]):
+        import tempfile
+
+        self.args, self.envs = args, {}
+        self.scratch = Path(tempfile.mkdtemp(prefix="ft-transfer-"))
+        for profile, files in models.items():
+            (self.scratch / "models" / profile).mkdir(parents=True)
+            for name, data in files.items():
+                (self.scratch / "models" / profile / name).write_bytes(data)
+
+    def run(self, payload):
+        import shutil
+
+        from facetwin.envs.face_env import FaceTwinEnv
+
+        profile, expression, shares, logs = payload
+        if profile not in self.envs:
+            self.envs[profile] = FaceTwinEnv(profile, image_size=64)
+        folder = self.scratch / "runs"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir()
+        for name, text in logs.items():
+            (folder / name).write_text(text)
+        model = self.scratch / "models" / profile
+        shares = measure(self.envs[profile], expression, self.args,
+                         model if model.exists() else None, folder, shares)
+        yield shares, {f.name: f.read_text() for f in folder.glob("*.jsonl")}
 
 
 def summary(by_target: dict, agent: str, condition: str) -> dict | None:

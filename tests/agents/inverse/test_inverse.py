@@ -42,7 +42,8 @@ def test_a_killed_collection_resumes_with_every_sample_once(dataset):
     # A sequence depends on the seed and its id alone: made again now, it is what the
     # killed and resumed run stored.
     plan = Plan(**meta["plan"])
-    again = _Worker(profiles.load("emo11"), plan, lambda n: None).sequence(20)
+    p = profiles.load("emo11")
+    again = _Worker((p.name, p.sha256), plan).sequence(20)
     stored = pads.dataset(out / "shards").to_table(filter=pads.field("sequence") == 20)
     np.testing.assert_array_equal(np.stack([r["applied"] for r in again]),
                                   np.stack(stored.column("applied").to_pylist()))
