@@ -85,14 +85,20 @@ class Engine:
         where = "here" if self.in_process else self.address or "Ray on this machine"
         return f"Engine({self.workers} worker{'s' * (self.workers > 1)}, {where})"
 
-    def run(self, job: Job, units: Iterable[Hashable], bar: tqdm) -> Outcome:
+    def run(self, job: Job, units: Iterable[Hashable], bar: tqdm,
+            meanwhile: Callable[[], None] = lambda: None) -> Outcome:
+        """Every unit, each once (twice where it failed); ``meanwhile`` runs here while
+        the workers start, before anything of theirs is taken."""
         units = list(units)
         if not units:
+            meanwhile()
             return Outcome()
         if self.in_process:
+            meanwhile()
             return _run_here(job, units, bar)
         with ray_session(self.address, self.workers) as capacity:
-            return _Scheduler(job, min(self.workers, capacity, len(units)), bar).run(units)
+            return _Scheduler(job, min(self.workers, capacity, len(units)), bar).run(
+                units, meanwhile)
 
 
 def _run_here(job: Job, units: list, bar: tqdm) -> Outcome:
@@ -131,7 +137,10 @@ class ray_session:
                 if self.address is None:
                     # "local": a Ray of its own, even where `ray start` left one running.
                     # Logical CPUs: a worker per CPU, however many cores back them.
+                    # No idle workers started ahead: each worker is a twin's process.
                     ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
+                             _system_config={"enable_worker_prestart": False,
+                                             "prestart_worker_first_driver": False},
                              **common)
                 else:
                     ray.init(address=self.address, **common)
@@ -178,7 +187,7 @@ class _Scheduler:
         self.moved: Counter = Counter()  # the bar's progress of each running unit
         self.outcome = Outcome()
 
-    def run(self, units: list) -> Outcome:
+    def run(self, units: list, meanwhile: Callable[[], None]) -> Outcome:
         import ray
         from ray.exceptions import RayError
 
@@ -191,6 +200,7 @@ class _Scheduler:
             for w in workers:
                 self.dispatch(w)
             self.show()
+            meanwhile()
             while self.running:
                 ready, _ = ray.wait(list(self.running), num_returns=1, timeout=1.0)
                 for stream in ready:

@@ -1,6 +1,6 @@
 """Benchmark of the parallel engine (Ray): what more workers and a cluster buy.
 
-    python bench/parallel.py [--profile emo11] [--samples 768] [--sweep-budget 20]
+    python bench/parallel.py [--profile emo11] [--samples 768] [--sweep-budget 60]
                              [--skip collect,breakdown,startup,sweep,cluster]
 
 Prints, on this machine, in one run (speeds as ratios within the run, since machines of
@@ -197,7 +197,7 @@ def sweeps(profile: str, budget: int) -> float:
 
 def cluster(profile: str, samples: int) -> tuple[float, float]:
     from facetwin.agents.inverse.collect import collect
-    from test_engine import ray_cluster
+    from helpers import ray_cluster
 
     with scratch() as out, ray_cluster(nodes=2) as address:
         two_nodes = samples / timed(lambda: collect(profile, "babble", samples, out / "d",
@@ -215,7 +215,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", default="emo11")
     ap.add_argument("--samples", type=int, default=768, help="6 shards of 128")
-    ap.add_argument("--sweep-budget", type=int, default=20)
+    ap.add_argument("--sweep-budget", type=int, default=60, help="the sweep's default")
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out")
     args = ap.parse_args()
     skip = set(args.skip.split(","))

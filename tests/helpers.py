@@ -3,9 +3,13 @@ on them are in ``conftest.py``."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,3 +76,60 @@ def virtual_bus(profile: str, link: Path, plant: bool = False, args: tuple[str, 
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
         proc.stdout.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tree(pids: list[int]) -> list[int]:
+    """``pids`` and every process below them."""
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    found, frontier = set(pids), list(pids)
+    while frontier:
+        kids = [k for k, parent in parents.items() if parent in frontier and k not in found]
+        found.update(kids)
+        frontier = kids
+    return sorted(found)
+
+
+@contextmanager
+def ray_cluster(nodes: int = 2):
+    """A Ray cluster of ``nodes`` nodes of one CPU each, all on this machine, as a lab
+    starts one (``ray start``); every process of it ended afterwards. Yields its address."""
+    ray = str(Path(sys.executable).with_name("ray"))
+    temp = tempfile.mkdtemp(prefix="ft-ray-", dir="/tmp")  # Ray's socket paths are short
+    address = f"127.0.0.1:{_free_port()}"
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}
+    common = ["--num-cpus", "1", "--disable-usage-stats", "--temp-dir", temp]
+    try:
+        subprocess.run([ray, "start", "--head", "--port", address.split(":")[1],
+                        "--include-dashboard=false", *common], env=env, check=True,
+                       capture_output=True, timeout=120)
+        for _ in range(nodes - 1):
+            subprocess.run([ray, "start", "--address", address, *common], env=env,
+                           check=True, capture_output=True, timeout=120)
+        yield address
+    finally:
+        started = [int(c.parent.name) for c in Path("/proc").glob("[0-9]*/cmdline")
+                   if _reads(c, temp.encode())]
+        for pid in _tree(started):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _reads(cmdline: Path, text: bytes) -> bool:
+    try:
+        return text in cmdline.read_bytes()
+    except OSError:
+        return False

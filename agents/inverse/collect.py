@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.agents.inverse.dataset import (
-    DatasetError, Plan, done_shards, open_plan, set_aside_damaged, write_meta, write_shard,
+    DatasetError, Plan, continues, done_shards, set_aside_damaged, write_meta, write_shard,
 )
 from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
 from facetwin.agents.inverse.strategies import STRATEGIES, make_strategy
@@ -53,8 +53,7 @@ def collect(profile: str, strategy: str, samples: int, out: Path, workers: int =
     plan = Plan(p.name, p.sha256, strategy, seed, SEQUENCE_LENGTH, image_size, images,
                 trajectory, shard_sequences)
     with claim_folder(out, "dataset folder", DatasetError):
-        neutral = _neutral(p, image_size)
-        open_plan(out, plan, p, neutral)
+        begun = continues(out, plan, p)
         for shard in set_aside_damaged(out, len(p.controls)):
             print(f"facetwin: {shard} was damaged: kept as {shard.name}.damaged, made again")
         done = {s.name for s in done_shards(out)}
@@ -66,7 +65,14 @@ def collect(profile: str, strategy: str, samples: int, out: Path, workers: int =
                   desc=f"collect {p.name} {strategy}", disable=not progress,
                   smoothing=0.05) as bar:
             job = _shards(out, plan, p)
-            outcome = Engine(workers, address).run(job, todo, bar)
+            neutral = {}
+
+            def measure_neutral():  # in this process, while the workers start
+                neutral.update(_neutral(p, image_size))
+                if not begun:
+                    write_meta(out, plan, p, neutral, complete=False)
+
+            outcome = Engine(workers, address).run(job, todo, bar, meanwhile=measure_neutral)
         if outcome.failed:
             raise DatasetError(f"{len(outcome.failed)} shard(s) failed twice and are missing "
                                f"({outcome.describe(job)}); the others are kept: run the "

@@ -139,19 +139,25 @@ def set_aside_damaged(root: Path, n_controls: int) -> list[Path]:
     return damaged
 
 
+def continues(root: Path, plan: Plan, profile: Profile) -> bool:
+    """Whether ``root`` holds a collection of ``plan`` begun before (False: none); one of
+    something else is refused."""
+    if not (Path(root) / "meta.json").exists():
+        return False
+    meta = read_meta(root, complete=False, profile=profile, remedy="give another --out")
+    for key, value in plan.__dict__.items():
+        if meta["plan"].get(key) != value:
+            raise DatasetError(f"{root} was collected with {key} = {meta['plan'].get(key)!r}"
+                               f", not {value!r}: continuing it would mix two datasets; "
+                               "give another --out")
+    return True
+
+
 def open_plan(root: Path, plan: Plan, profile: Profile, neutral: dict) -> None:
     """Start or continue the dataset in ``root``; refuse one that is something else."""
-    meta_path = Path(root) / "meta.json"
-    if meta_path.exists():
-        meta = read_meta(root, complete=False, profile=profile, remedy="give another --out")
-        for key, value in plan.__dict__.items():
-            if meta["plan"].get(key) != value:
-                raise DatasetError(f"{root} was collected with {key} = {meta['plan'].get(key)!r}"
-                                   f", not {value!r}: continuing it would mix two datasets; "
-                                   "give another --out")
-        return
-    Path(root).mkdir(parents=True, exist_ok=True)
-    write_meta(root, plan, profile, neutral, complete=False)
+    if not continues(root, plan, profile):
+        Path(root).mkdir(parents=True, exist_ok=True)
+        write_meta(root, plan, profile, neutral, complete=False)
 
 
 def write_meta(root: Path, plan: Plan, profile: Profile, neutral: dict,
