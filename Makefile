@@ -21,3 +21,4 @@ bench:
 	.venv/bin/python bench/command_fuzz.py
 	.venv/bin/python bench/coexpress.py
 	.venv/bin/python bench/identify.py
+	.venv/bin/python bench/parallel.py
