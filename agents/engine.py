@@ -61,7 +61,6 @@ class Job:
 class Outcome:
     done: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)  # unit -> why, after its last attempt
-    retried: list = field(default_factory=list)
 
     def describe(self, job: Job) -> str:
         return "; ".join(f"{job.name(u)}: {why}" for u, why in self.failed.items())
@@ -80,10 +79,6 @@ class Engine:
     @property
     def in_process(self) -> bool:
         return self.workers == 1 and self.address is None
-
-    def __repr__(self) -> str:
-        where = "here" if self.in_process else self.address or "Ray on this machine"
-        return f"Engine({self.workers} worker{'s' * (self.workers > 1)}, {where})"
 
     def run(self, job: Job, units: Iterable[Hashable], bar: tqdm,
             meanwhile: Callable[[], None] = lambda: None) -> Outcome:
@@ -234,6 +229,8 @@ class _Scheduler:
             self.show()
             return
         except RayError as exc:
+            if getattr(exc, "actor_init_failed", False):  # so would every other worker
+                raise EngineError(f"a worker could not start: {_last_line(exc)}") from None
             del self.running[stream]
             self.bar.update(-self.moved[unit])  # what it made is dropped
             self.failed(unit, exc)
@@ -251,7 +248,6 @@ class _Scheduler:
         if self.attempts[unit] < ATTEMPTS:
             tqdm.write(f"facetwin: {name} failed ({why}); starting it again on a fresh worker",
                        file=sys.stderr)
-            self.outcome.retried.append(unit)
             self.queue.appendleft(unit)
         else:
             tqdm.write(f"facetwin: {name} failed again ({why}); the other units go on",
@@ -271,8 +267,14 @@ def _why(exc: Exception) -> str:
         return "its worker died: killed, out of memory, or its machine gone"
     if isinstance(exc, RayTaskError):
         cause = exc.cause if exc.cause is not None else exc
-        return f"{type(cause).__name__}: {str(cause).strip().splitlines()[-1][:300]}"
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
+        return f"{type(cause).__name__}: {_last_line(cause)}"
+    return f"{type(exc).__name__}: {_last_line(exc)}"
+
+
+def _last_line(exc: Exception) -> str:
+    """What a remote traceback ends with: the error itself."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:300] if lines else type(exc).__name__
 
 
 class _Host:

@@ -91,12 +91,13 @@ def sweep(profile: str, out: Path, targets=None, seeds: int = 2, method: str = "
         load_library(out / "library.json", p)  # another profile's is refused before any work
     with claim_output(out):
         status = _open(out, plan)
-        todo = [u for u in plan.units if _logged(plan, out, u) < budget]
+        logged = {u: _logged(plan, out, u) for u in plan.units}
+        todo = [u for u in plan.units if logged[u] < budget]
         for u in plan.units:
             status[_name(u)] = "to do" if u in todo else "done"
         job = _SweepJob(plan, p, out, status)
         total = len(plan.units) * budget
-        with tqdm(total=total, initial=total - sum(budget - _logged(plan, out, u) for u in todo),
+        with tqdm(total=total, initial=sum(min(n, budget) for n in logged.values()),
                   unit="eval", desc=f"sweep {p.name} ({len(plan.units)} runs)",
                   disable=not progress, smoothing=0.05) as bar:
             outcome = Engine(workers, address).run(job.job, todo, bar)

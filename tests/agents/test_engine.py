@@ -155,3 +155,22 @@ def test_a_sweep_killed_with_its_driver_resumes_and_ends_as_one_never_killed(tmp
           workers=1, progress=False)
     assert _evaluations(out) == _evaluations(tmp_path / "whole")
     assert all([i for i, _ in run] == list(range(8)) for run in _evaluations(out).values())
+
+
+@pytest.mark.slow
+@pytest.mark.subprocess
+def test_a_worker_that_cannot_start_stops_the_run_with_its_reason(tmp_path):
+    """A machine whose profile differs from the driver's: every worker would fail alike."""
+    from tqdm import tqdm
+
+    from facetwin.agents.engine import Engine, EngineError, Job
+    from facetwin.agents.inverse.collect import _Worker
+    from facetwin.agents.inverse.dataset import Plan
+
+    p = profiles.load("emo11")
+    plan = Plan(p.name, p.sha256, "babble", 0, 8, 256, False, False, 1)
+    job = Job(_Worker, ((p.name, "0" * 64), plan), take=lambda unit, rows: 0,
+              finish=lambda unit: None)
+    with tqdm(disable=True) as bar, pytest.raises(
+            EngineError, match="a worker could not start: .*differs from the driver's"):
+        Engine(2).run(job, [0, 1, 2], bar)
