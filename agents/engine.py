@@ -159,17 +159,18 @@ class ray_session:
 
 def _token_auth_if_known() -> None:
     """Ray 2.60's ``ray start --head`` makes a token (~/.ray/auth_token) and asks every
-    client for it, yet its clients only send it when told to: tell them, where a token is
-    at hand and the user chose no mode."""
+    client for it, yet its clients only send it when told to (``RAY_AUTH_MODE=token``):
+    tell them, where a token is at hand and the user chose no mode."""
     from pathlib import Path
 
     if "RAY_AUTH_MODE" not in os.environ and (
             "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").exists()):
         os.environ["RAY_AUTH_MODE"] = "token"
-        if "ray" in sys.modules:  # it read its configuration when imported: again
-            from ray._raylet import Config
+    ray = sys.modules.get("ray")
+    if ray is not None and not ray.is_initialized():
+        from ray._raylet import Config
 
-            Config.initialize("")
+        Config.initialize("")  # Ray read the mode when it was imported: again, now
 
 
 class _Scheduler:
