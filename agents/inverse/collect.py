@@ -6,9 +6,10 @@ Shards (blocks of sequences) are the engine's units (:mod:`facetwin.agents.engin
 worker has its own twin, MediaPipe and safety filter and sends a shard's rows home a
 sequence at a time; this process writes each shard atomically once it is whole. Killed at
 any point (even with SIGKILL) and run again with the same arguments, a collection makes
-exactly the shards that are missing: no sample lost, none made twice. A sequence is a pure
-function of the seed and its number, so the rows are the same whatever the workers. A larger ``samples`` extends
-a dataset; anything else that would change its content is refused.
+exactly the shards that are missing: no sample lost, none made twice. A sequence is a
+pure function of the seed and its number, so the rows are the same whatever the
+workers. A larger ``samples`` extends a dataset; anything else that would change its
+content is refused.
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ from facetwin.cli.arguments import Parser
 from facetwin.errors import FaceTwinError
 
 GROUPS = (twin, optimize, inverse, mimic, coexpress, preference, identify, hardware)
-RESUMABLE = ("demo", "collect", "optimize", "sweep", "pool", "onsets")  # their work is on disk as it goes
+# Their work is on disk as it goes.
+RESUMABLE = ("demo", "collect", "optimize", "sweep", "pool", "onsets")
 
 
 def build_parser() -> Parser:
