@@ -26,12 +26,14 @@ import sys
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
 from facetwin import profile as profiles
 from facetwin.errors import FaceTwinError
+from facetwin.lifeline import Reaper
 
 ATTEMPTS = 2  # a unit is started at most twice
 GL_SETTINGS = ("PYOPENGL_PLATFORM", "MUJOCO_GL")  # the driver's choice, given to workers
@@ -114,6 +116,7 @@ class ray_session:
 
     def __init__(self, address: str | None, workers: int):
         self.address, self.workers, self.started = address, workers, False
+        self.reaper = None
 
     def __enter__(self) -> int:
         if self.address is not None:
@@ -133,6 +136,8 @@ class ray_session:
                     # "local": a Ray of its own, even where `ray start` left one running.
                     # Logical CPUs: a worker per CPU, however many cores back them.
                     # No idle workers started ahead: each worker is a twin's process.
+                    # What Ray starts here dies with this process, however it ends.
+                    self.reaper = Reaper()
                     ray.init(address="local", num_cpus=self.workers, include_dashboard=False,
                              _system_config={"enable_worker_prestart": False,
                                              "prestart_worker_first_driver": False},
@@ -140,6 +145,7 @@ class ray_session:
                 else:
                     ray.init(address=self.address, **common)
             except (ConnectionError, RuntimeError, ValueError) as exc:
+                self.__exit__()
                 raise EngineError(f"cannot start Ray{' at ' + self.address if self.address else ''}"
                                   f": {exc}") from None
             self.started = True
@@ -155,14 +161,15 @@ class ray_session:
             import ray
 
             ray.shutdown()
+        if self.reaper is not None:
+            self.reaper.close()
+            self.reaper = None
 
 
 def _token_auth_if_known() -> None:
     """Ray 2.60's ``ray start --head`` makes a token (~/.ray/auth_token) and asks every
     client for it, yet its clients only send it when told to (``RAY_AUTH_MODE=token``):
     tell them, where a token is at hand and the user chose no mode."""
-    from pathlib import Path
-
     if "RAY_AUTH_MODE" not in os.environ and (
             "RAY_AUTH_TOKEN" in os.environ or (Path.home() / ".ray" / "auth_token").exists()):
         os.environ["RAY_AUTH_MODE"] = "token"

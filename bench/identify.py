@@ -142,8 +142,8 @@ def landmark_errors(p, r, seed: int, found, n: int) -> dict:
     model = TwinModel(p, p.camera.size)
     detector = FaceMeshDetector()
     theta = found.fit.theta
-    nominal, _ = detected(model, np.zeros_like(theta), applied, detector)
-    identified, _ = detected(model, theta, applied, detector)
+    nominal, _, _ = detected(model, np.zeros_like(theta), applied, detector)
+    identified, _, _ = detected(model, theta, applied, detector)
     detector.close()
     e0, e1 = landmark_error(robot, nominal), landmark_error(robot, identified)
     return {"nominal_px": float(np.nanmedian(e0)), "identified_px": float(np.nanmedian(e1)),

@@ -4,6 +4,10 @@ A worker waiting on its pool's queue never looks at its parent, so a command kil
 SIGKILL (or SIGTERM, which ends Python without cleanup) left its twins running, half a
 gigabyte each. Linux kills a process whose parent died if asked to beforehand
 (``PR_SET_PDEATHSIG``); elsewhere a thread polls for the parent.
+
+Processes that are not this one's children cannot be asked: Ray's agents and workers
+are its raylet's, and notice the raylet's death a minute or two late (~190 MB). A
+:class:`Reaper` is a watchdog process that outlives this one by a moment and kills them.
 """
 
 from __future__ import annotations
@@ -13,8 +17,13 @@ import ctypes
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
+
+REAP_FOR_S = 5.0  # the longest a reaper looks for marked processes after its command
 
 _PR_SET_PDEATHSIG = 1
 
@@ -74,3 +83,65 @@ def stop_workers(executor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         process.terminate()
+
+
+class Reaper:
+    """A watchdog that, once this process is gone (however it ended, SIGKILL included)
+    or :meth:`close` is called, kills every process started while the reaper was open,
+    by this process or by any process below it, then ends.
+
+    Each such process carries the reaper's mark in the environment it was started with
+    (an environment is passed down through any parent, Ray's raylet included). The
+    watchdog runs in a session of its own, so that a signal to this command's process
+    group (Ctrl-C, a ``kill`` of the group) does not end it before it has reaped; it
+    learns of this process's end from the pipe it reads, whose writing end dies with
+    this process."""
+
+    VARIABLE = "FACETWIN_REAPER"
+
+    def __init__(self):
+        token = f"{os.getpid()}-{time.time_ns()}"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "facetwin.lifeline", f"{self.VARIABLE}={token}"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        os.environ[self.VARIABLE] = token
+
+    def close(self) -> None:
+        """Reap now, and wait until the watchdog has ended."""
+        os.environ.pop(self.VARIABLE, None)
+        if not self._process.stdin.closed:
+            self._process.stdin.close()
+        self._process.wait()
+
+
+def marked(pid: int, marks: list[bytes]) -> bool:
+    """Whether process ``pid`` was started with every ``NAME=VALUE`` of ``marks``."""
+    try:
+        environ = set(Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"))
+    except OSError:  # gone, or not ours to read
+        return False
+    return all(m in environ for m in marks)
+
+
+def reap(marks: list[bytes], clock=time.monotonic, sleep=time.sleep) -> int:
+    """Kill the marked processes until none has been seen for two looks in a row (a
+    dying parent may still be starting one) or :data:`REAP_FOR_S` has passed; returns
+    how many were killed."""
+    me, killed, quiet = os.getpid(), 0, 0
+    until = clock() + REAP_FOR_S
+    while quiet < 2 and clock() < until:
+        found = [int(p.name) for p in Path("/proc").glob("[0-9]*")
+                 if int(p.name) != me and marked(int(p.name), marks)]
+        for pid in found:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        killed += len(found)
+        quiet = 0 if found else quiet + 1
+        sleep(0.2)
+    return killed
+
+
+if __name__ == "__main__":  # a Reaper's watchdog: python -m facetwin.lifeline NAME=VALUE ...
+    sys.stdin.buffer.read()  # until the end: its command closed it, or is gone
+    reap([m.encode() for m in sys.argv[1:]])

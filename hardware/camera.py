@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, PngImagePlugin
 
 from facetwin.errors import FaceTwinError
+from facetwin.video import reason
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 STAMP_KEY, SEQ_KEY = "facetwin-time", "facetwin-seq"  # PNG text chunks of a frame file
@@ -150,8 +151,10 @@ class StreamCamera(_Camera):
         try:
             self._frames = iio.imiter(self.uri)
             self._first = next(self._frames)
-        except (OSError, ValueError, StopIteration, RuntimeError) as exc:
-            raise CameraError(f"cannot open camera {self.uri!r}: {exc}") from None
+        except StopIteration:
+            raise CameraError(f"cannot open camera {self.uri!r}: it gives no frame") from None
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise CameraError(f"cannot open camera {self.uri!r}: {reason(exc)}") from None
 
     def read(self) -> Frame:
         if self._first is not None:

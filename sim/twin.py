@@ -13,10 +13,12 @@ applied by :mod:`.perturbation`.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import mujoco
 import numpy as np
 
+from facetwin.errors import FaceTwinError
 from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
 from facetwin.sim.face import FaceAsset, load_face
@@ -35,21 +37,40 @@ SETTLE_STEPS = 3
 # nor the tether springs that hold every skin vertex. That one message is dropped; any
 # other MuJoCo warning is passed on as MuJoCo prints it.
 _KNOWN_FLEX_WARNING = "flex 'skin' is not rigid and has no equality constraints or passive"
+# What MuJoCo says (and does: it resets the data to the model's rest) when the explicit
+# integration blows up; the twin reports it as Diverged instead, once.
+_UNSTABLE = ("Nan, Inf or huge value in QACC", "Nan, Inf or huge value in QVEL",
+             "Nan, Inf or huge value in QPOS")
+_BAD_STATE = [int(w) for w in (mujoco.mjtWarning.mjWARN_BADQACC, mujoco.mjtWarning.mjWARN_BADQVEL,
+                               mujoco.mjtWarning.mjWARN_BADQPOS)]
 
 
-def compile_model(xml: str) -> mujoco.MjModel:
-    """The MuJoCo model of ``xml``, without MuJoCo's known false warning about the skin."""
+class Diverged(FaceTwinError, RuntimeError):
+    """The twin's physics blew up (a robot stiffer or further from nominal than one
+    millisecond's explicit step can hold); the twin was reset to rest."""
+
+
+@contextmanager
+def mujoco_warnings(dropped: tuple[str, ...]):
+    """MuJoCo's warnings during the block: those starting with one of ``dropped`` are
+    dropped, the others written to stderr; MuJoCo's own handler is back after."""
     previous = mujoco.get_mju_user_warning()
 
     def warn(message: str) -> None:
-        if not message.startswith(_KNOWN_FLEX_WARNING):
+        if not message.startswith(dropped):
             sys.stderr.write(f"MuJoCo WARNING: {message}\n")
 
     mujoco.set_mju_user_warning(warn)
     try:
-        return mujoco.MjModel.from_xml_string(xml)
+        yield
     finally:
         mujoco.set_mju_user_warning(previous)
+
+
+def compile_model(xml: str) -> mujoco.MjModel:
+    """The MuJoCo model of ``xml``, without MuJoCo's known false warning about the skin."""
+    with mujoco_warnings((_KNOWN_FLEX_WARNING,)):
+        return mujoco.MjModel.from_xml_string(xml)
 
 
 class Twin:
@@ -176,7 +197,12 @@ class Twin:
             self.data.ctrl[self._followers] = MODIOLUS_JAW_SHARE * self.data.qpos[self._jaw_qpos]
 
     def step(self, n: int = 1) -> None:
-        """Advance the physics ``n`` steps, ramping the servos toward their goals."""
+        """Advance the physics ``n`` steps, ramping the servos toward their goals; raises
+        :class:`Diverged` (the twin reset to rest) where the physics blew up."""
+        with mujoco_warnings(_UNSTABLE):
+            self._advance(n)
+
+    def _advance(self, n: int) -> None:
         m, d = self.model, self.data
         for _ in range(n):
             self.servos.ramp(m.opt.timestep)
@@ -184,6 +210,16 @@ class Twin:
             d.qfrc_applied[self._skin_dofs] = -self._tissue_damping * d.qvel[self._skin_dofs]
             self._skin_before[:] = d.flexvert_xpos
             mujoco.mj_step(m, d)
+        if d.warning.number[_BAD_STATE].any():
+            self._diverged()
+
+    def _diverged(self) -> None:
+        """MuJoCo reset the data to the model's rest on its own, goals and calibration
+        aside: the twin is put back at rest as a whole, then the caller is told."""
+        dof = int(self.data.warning.lastinfo[_BAD_STATE].max())
+        self.reset(robot=self.robot)
+        raise Diverged(f"the twin's physics diverged (MuJoCo: a bad value at dof {dof}); "
+                       "it was reset to rest")
 
     def landmark_speed(self) -> float:
         """The fastest landmark's speed (m/s) over the last step, in the world frame:
@@ -205,15 +241,17 @@ class Twin:
         """Step until the servos reach their goals and the face stops; returns the steps.
 
         A face that is still moving after ``max_time`` seconds raises RuntimeError, or
-        with ``strict=False`` is left as it is then.
+        with ``strict=False`` is left as it is then; physics that blow up raise
+        :class:`Diverged`.
         """
         max_steps = int(max_time / self.model.opt.timestep)
         still = 0
-        for i in range(1, max_steps + 1):
-            self.step()
-            still = still + 1 if self.still() else 0
-            if still >= SETTLE_STEPS:
-                return i
+        with mujoco_warnings(_UNSTABLE):
+            for i in range(1, max_steps + 1):
+                self._advance(1)
+                still = still + 1 if self.still() else 0
+                if still >= SETTLE_STEPS:
+                    return i
         if not strict:
             return max_steps
         raise RuntimeError(f"the face did not settle within {max_time} s "

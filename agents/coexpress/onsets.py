@@ -158,6 +158,39 @@ def write_meta(root: Path, plan: Plan, profile: Profile, complete: bool) -> dict
     return meta
 
 
+def check_learnable(root: Path, meta: dict) -> None:
+    """Refuse a finished dataset that ``train-predictor`` could learn nothing from: no
+    sequence with a clear onset (each one's reason named), or no way of splitting
+    (by person or by sequence) that puts labelled sequences in both training and
+    validation."""
+    plan = Plan(**meta["plan"])
+    skipped = meta["skipped"]
+    if meta["labelled"] == 0:
+        shown = "; ".join(f"{s['name']}: {s['why']}" for s in skipped[:3])
+        more = f"; and {len(skipped) - 3} more (in {root / 'meta.json'})" \
+            if len(skipped) > 3 else ""
+        raise OnsetDataError(f"{root}: none of its {meta['sequences']} sequences has a "
+                             f"clear onset, so there is nothing to learn ({shown}{more})")
+    unlabelled = {s["sequence"] for s in skipped}
+    person_of = {}
+    for person in done_people(root):
+        table = read_person(plan.shard_path(root, person), ["sequence"])
+        person_of.update((k, person) for k in table.column("sequence").to_pylist())
+    labelled = [k for k in person_of if k not in unlabelled]
+    counts = {
+        "person": {split: sum(person_of[k] in set(people) for k in labelled)
+                   for split, people in meta["splits"].items()},
+        "sequence": {split: len(set(members) & set(labelled))
+                     for split, members in meta["sequence_splits"].items()},
+    }
+    if not any(c["train"] and c["val"] for c in counts.values()):
+        told = "; ".join(f"by {by}: train {c['train']}, val {c['val']}"
+                         for by, c in counts.items())
+        raise OnsetDataError(f"{root}: {len(labelled)} sequences with a clear onset, too few "
+                             f"to have some in both training and validation ({told}): "
+                             "record more people or expressions")
+
+
 def read_meta(root: Path, complete: bool = True, profile: Profile | None = None) -> dict:
     path = Path(root) / "meta.json"
     meta = read_document(path, FORMAT, "a FaceTwin onset dataset's meta", OnsetDataError,

@@ -23,14 +23,14 @@ from tqdm import tqdm
 from facetwin import profile as profiles
 from facetwin.agents.coexpress.labelling import NoOnset, label_onset
 from facetwin.agents.coexpress.onsets import (
-    OnsetDataError, Plan, done_people, open_plan, write_meta, write_person,
+    OnsetDataError, Plan, check_learnable, done_people, open_plan, write_meta,
+    write_person,
 )
 from facetwin.agents.coexpress.people import IDENTITY, NOISE, Choreography, perform
 from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
 from facetwin.files import claim_folder
 from facetwin.landmarks import N_LANDMARKS
-
-VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm"}
+from facetwin.video import SUFFIXES as VIDEOS, read_video
 
 
 def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
@@ -61,6 +61,7 @@ def record_synthetic(profile: str, people: int, out: Path, per_person: int = 12,
                                  "same command again to make the missing ones")
         meta = write_meta(out, plan, p, complete=True)
     _report(meta, out, progress)
+    check_learnable(out, meta)
     return meta
 
 
@@ -181,8 +182,6 @@ def record_videos(videos: Path, out: Path, profile: str = "x2c30",
     """A dataset of the videos under ``videos`` (one subfolder per person, or files each
     their own person), labelled as Emo labels them; ``profile`` only stamps the dataset
     (the people are people)."""
-    import imageio.v3 as iio
-
     from facetwin.envs.perception import FaceMeshDetector
 
     videos = Path(videos)
@@ -203,13 +202,7 @@ def record_videos(videos: Path, out: Path, profile: str = "x2c30",
                 continue
             rows = []
             for path in files:
-                try:
-                    fps = float(iio.immeta(path).get("fps") or 0)
-                    frames = list(iio.imiter(path))
-                except (OSError, ValueError, RuntimeError) as exc:
-                    raise OnsetDataError(f"{path}: not a readable video ({exc})") from None
-                if not fps > 0:
-                    raise OnsetDataError(f"{path}: the video says no frame rate")
+                fps, frames = read_video(path)
                 fps_seen.add(fps)
                 detector = FaceMeshDetector(static_image_mode=False)
                 try:
@@ -227,6 +220,7 @@ def record_videos(videos: Path, out: Path, profile: str = "x2c30",
         bar.close()
         meta = write_meta(out, plan, p, complete=True)
     _report(meta, out, progress)
+    check_learnable(out, meta)
     return meta
 
 
@@ -236,12 +230,12 @@ def _people_in(videos: Path) -> list[list[Path]]:
     people = []
     for entry in sorted(videos.iterdir()):
         if entry.is_dir():
-            files = sorted(f for f in entry.iterdir() if f.suffix.lower() in VIDEO_SUFFIXES)
+            files = sorted(f for f in entry.iterdir() if f.suffix.lower() in VIDEOS)
             if files:
                 people.append(files)
-        elif entry.suffix.lower() in VIDEO_SUFFIXES:
+        elif entry.suffix.lower() in VIDEOS:
             people.append([entry])
     if not people:
-        raise OnsetDataError(f"{videos} holds no videos ({', '.join(sorted(VIDEO_SUFFIXES))})"
+        raise OnsetDataError(f"{videos} holds no videos ({', '.join(sorted(VIDEOS))})"
                              ", in it or in a subfolder per person")
     return people

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from facetwin.agents.identify.fit import Fit, fit, landmark_error
+from facetwin.agents.identify.fit import Fit, IdentifyError, fit, landmark_error
 from facetwin.agents.identify.model import TwinModel
 from facetwin.agents.identify.poses import MAX_POSES, Plan, design
 from facetwin.agents.identify.session import record_session
@@ -61,11 +61,11 @@ def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
     plan = design(p, n_poses, seed=seed)
     records = record_session(env, plan, out, progress)
     if len(records) < len(plan.poses):
-        raise RuntimeError(f"the session has {len(records)} of {len(plan.poses)} poses")
+        raise IdentifyError(f"the session has {len(records)} of {len(plan.poses)} poses")
     applied, observed = observations(records)
     if np.isnan(observed).all():
-        raise RuntimeError("the camera found no face in any pose: check the camera "
-                           f"(frames in {out / 'frames'})")
+        raise IdentifyError("the camera found no face in any pose: check the camera "
+                            f"(frames in {out / 'frames'})")
     model = TwinModel(p, records[0]["image_size"])
     detector = FaceMeshDetector()
     began = time.perf_counter()
@@ -76,6 +76,14 @@ def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
     ho = plan.held_out
     nominal_px = float(np.nanmedian(landmark_error(result.nominal_residuals[ho], 0.0)))
     identified_px = float(np.nanmedian(landmark_error(result.residuals[ho], 0.0)))
+    if not identified_px < nominal_px:
+        diverged = sum(1 for s in result.stages if s.get("diverged_poses"))
+        raise IdentifyError(
+            f"the fit found no twin closer to the robot than the nominal one (held-out "
+            f"landmark error {identified_px:.2f} px against {nominal_px:.2f} px"
+            f"{f'; {diverged} of its steps made a twin that diverged' if diverged else ''}): "
+            f"no robot file written. The session is kept in {out}: look at its frames, or "
+            "fit fewer blocks (--fit)")
     robot = model.params.robot(result.theta)
     robot_time = float(sum(r["settle_s"] for r in records))
     path = save_robot(

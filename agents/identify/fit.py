@@ -27,11 +27,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from facetwin.agents.identify.model import BLOCKS, TwinModel
+from facetwin.errors import FaceTwinError
+from facetwin.landmarks import N_LANDMARKS
+from facetwin.sim.twin import Diverged
 
 ROUNDS = 10  # Gauss-Newton steps, each on freshly rendered and detected poses
 CONVERGED = 0.02  # a step that cuts the held-out error by less ends the fit
 MIN_STEP = 0.2  # the shortest share of a Gauss-Newton step tried before stopping
 NOISE_FLOOR_PX = 0.1  # no landmark is trusted more than this
+TRUST = 6.0  # no parameter goes further from nominal than this many prior deviations
+
+
+class IdentifyError(FaceTwinError, RuntimeError):
+    """An identification that cannot give a robot file; the message says why."""
 
 
 @dataclass
@@ -47,19 +55,26 @@ class Fit:
 
 def detected(model: TwinModel, theta: np.ndarray, poses: np.ndarray, detector) -> tuple:
     """The model's twin at ``theta`` rendered and read by MediaPipe at each pose, and its
-    ground-truth pixels: (poses, landmarks, 2) each, NaN where no face was found."""
+    ground-truth pixels: (poses, landmarks, 2) each, NaN where no face was found or the
+    twin's physics diverged; and how many poses diverged."""
     camera = model.camera(theta)
     renderer = model.renderer(theta)
-    seen, truth = [], []
+    seen, truth, diverged = [], [], 0
     try:
         for pose in poses:
-            x = model.settled(theta, pose)
+            try:
+                x = model.settled(theta, pose)
+            except Diverged:
+                diverged += 1
+                seen.append(np.full((N_LANDMARKS, 2), np.nan))
+                truth.append(np.full((N_LANDMARKS, 2), np.nan))
+                continue
             found = detector(renderer.render())
             seen.append(np.full((len(x), 2), np.nan) if found is None else found)
             truth.append(camera.project(x))
     finally:
         renderer.close()
-    return np.array(seen), np.array(truth)
+    return np.array(seen), np.array(truth), diverged
 
 
 def landmark_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -91,18 +106,22 @@ def fit(model: TwinModel, poses: np.ndarray, observed: np.ndarray, held_out: np.
     full = np.zeros(P.size)
     theta = np.zeros(free.sum())
     prior_precision = 1.0 / P.prior[free] ** 2
+    bound = TRUST * P.prior[free]
     stages = []
 
-    def look(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def look(th: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         t = time.perf_counter()
         full[free] = th
-        seen, truth = detected(model, full, poses, detector)
+        seen, truth, diverged = detected(model, full, poses, detector)
         clock["detect_s"] += time.perf_counter() - t
         if progress is not None:
             progress(0)
-        return observed - seen, seen, truth
+        return observed - seen, seen, truth, diverged
 
-    r, seen, truth = look(theta)
+    r, seen, truth, diverged = look(theta)
+    if diverged:
+        raise Diverged(f"the nominal twin's physics diverged at {diverged} of the "
+                       f"{len(poses)} poses: nothing to fit from")
     nominal_residuals = r
     # MediaPipe's gain and noise per landmark, from the nominal twin's pictures.
     Jg = J * _mediapipe_gain(seen[train], truth[train]).reshape(-1)[:, None]
@@ -124,11 +143,15 @@ def fit(model: TwinModel, poses: np.ndarray, observed: np.ndarray, held_out: np.
                    "held_out_px": best[0]})
     direction, share = gauss_newton(r, theta), 1.0
     for round_ in range(1, ROUNDS + 1):
-        theta = best[1] + share * direction
-        r, _, _ = look(theta)
-        error = _held_error(r, held_out)
+        # Within TRUST prior deviations: past them lie robots no copy of the face is,
+        # some of them too stiff for the twin's explicit step.
+        theta = np.clip(best[1] + share * direction, -bound, bound)
+        r, _, _, diverged = look(theta)
+        # A twin that blew up at some pose is no answer, however its other poses read.
+        error = np.inf if diverged else _held_error(r, held_out)
         stages.append({"round": round_, "step": share, "fit_px": _held_error(r, train),
-                       "held_out_px": error})
+                       "held_out_px": error, **({"diverged_poses": diverged} if diverged
+                                                else {})})
         if error < best[0]:
             converged = error > best[0] * (1 - CONVERGED)
             best = (error, theta, r)

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from facetwin.agents.identify.poses import Plan
 from facetwin.errors import FaceTwinError
 from facetwin.files import atomic_write, read_jsonl
+from facetwin.sim.twin import Diverged
 
 JOURNAL = "session.jsonl"
 
@@ -69,8 +70,10 @@ def record_session(env, plan: Plan, out: Path, progress: bool = True) -> list[di
     todo = [i for i in range(len(plan.poses)) if i not in have]
     if todo:
         env.reset(options={"target": p.neutral})
+        for pose in plan.poses[replayed_from(plan.poses, todo[0]):todo[0]]:
+            env.step(pose.astype(np.float32))  # shown again, not recorded
     for i in tqdm(todo, desc="poses", unit="pose", disable=not progress):
-        obs, _, _, _, info = env.step(plan.poses[i].astype(np.float32))
+        obs, info = _show(env, plan.poses[i].astype(np.float32), i)
         iio.imwrite(out / "frames" / f"pose-{i:03d}.png", obs["image"])
         found = info["face_detected"]
         record = {"kind": "pose", "index": i, "command": _numbers(plan.poses[i]),
@@ -84,6 +87,37 @@ def record_session(env, plan: Plan, out: Path, progress: bool = True) -> list[di
             os.fsync(f.fileno())
         done.append(record)
     return sorted(done, key=lambda r: r["index"])
+
+
+def replayed_from(poses: np.ndarray, k: int) -> int:
+    """Where a session resumed at pose ``k`` starts showing the poses before it again.
+
+    A servo comes to rest a little differently from each side (backlash), so a pose
+    depends on which way each control last moved. Shown again from the earliest of the
+    controls' last moves, every control's last move before pose ``k`` is the one an
+    uninterrupted session made (on random combinations, where every control moves, one
+    pose)."""
+    if k == 0:
+        return 0
+    moved = np.diff(poses[:k], axis=0) != 0  # row j: pose j + 1 differs from pose j
+    last = [int(np.flatnonzero(moved[:, c])[-1]) + 1 for c in range(poses.shape[1])
+            if moved[:, c].any()]
+    return min(last) - 1 if last else 0
+
+
+def _show(env, pose: np.ndarray, index: int) -> tuple[dict, dict]:
+    """The settled observation of ``pose``. A twin standing in for the robot whose
+    physics blow up is reset and shown the pose once more; a second time is an error."""
+    try:
+        obs, _, _, _, info = env.step(pose)
+    except Diverged:
+        env.reset(options={"target": env.get_wrapper_attr("profile").neutral})
+        try:
+            obs, _, _, _, info = env.step(pose)
+        except Diverged as exc:
+            raise SessionError(f"pose {index}: {exc}, twice; the twin standing in for the "
+                               "robot cannot show it") from None
+    return obs, info
 
 
 class HiddenRobot(gym.Wrapper):

@@ -18,12 +18,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 
 from facetwin.envs.perception import PictureError, check_picture, read_picture
 from facetwin.errors import FaceTwinError
 from facetwin.hardware.camera import IMAGE_SUFFIXES
+from facetwin.video import VideoError, open_video
 
 
 class SourceError(FaceTwinError, ValueError):
@@ -91,22 +91,16 @@ def _timed(images, fps: float) -> Iterator[SourceFrame]:
 
 def _video(path: Path) -> Source:
     try:
-        meta = iio.immeta(path)
-        fps = float(meta.get("fps") or 0)
-        frames = iio.imiter(path)
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise SourceError(f"source {path}: not a readable video ({exc})") from None
-    if not fps > 0:
-        raise SourceError(f"source {path}: the video says no frame rate")
-    duration = meta.get("duration")
-    total = round(duration * fps) if duration and np.isfinite(duration) else None
+        fps, frames, total = open_video(path)
+    except VideoError as exc:
+        raise SourceError(f"source {exc}") from None
 
     def read() -> Iterator[SourceFrame]:
         try:
             for i, image in enumerate(frames):
                 yield SourceFrame(_rgb(image, path), i / fps, i)
-        except (OSError, RuntimeError) as exc:
-            raise SourceError(f"source {path}: reading stopped ({exc})") from None
+        except VideoError as exc:
+            raise SourceError(f"source {exc}") from None
 
     return Source(str(path), fps, False, read(), total)
 
