@@ -58,6 +58,8 @@ from facetwin.envs.twin_backend import TwinBackend
 from facetwin.landmarks import N_LANDMARKS
 from facetwin.library import load_library
 from facetwin.sim.randomization import Randomization
+from facetwin.sim.robot import Robot, load_robot
+from facetwin.sim.twin import layout_of
 from facetwin.threads import single_threaded
 
 FEATURE_BOUND = 1000.0  # mm and degrees: far beyond any face's reach
@@ -141,6 +143,8 @@ class FaceTwinEnv(gym.Env):
         self._neutral_pending = False
         rate = p.control_rate_hz if control_rate_hz is None else _checked(
             "control_rate_hz", control_rate_hz, profiles.CONTROL_RATES_HZ, "Hz")
+        if robot is not None and not isinstance(robot, Robot):  # refused before any twin
+            robot = load_robot(robot, p, layout_of(p))
         with ExitStack() as undo:  # a part that fails to start leaves nothing running
             self.detector = FaceMeshDetector() if features == "camera" else None
             if self.detector is not None:

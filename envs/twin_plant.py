@@ -35,18 +35,23 @@ class PlantError(FaceTwinError, RuntimeError):
     """The twin plant's process did not start."""
 
 
-def _hidden(twin, randomization: str | None, seed: int, robot_file: str | None):
-    """The robot the plant's twin stands for, and its lighting."""
+def robot_of_file(profile: profiles.Profile, robot_file: str | Path):
+    """The robot of a robot file, checked before any twin is built."""
+    from facetwin.sim.robot import load_robot
+    from facetwin.sim.twin import layout_of
+
+    return load_robot(robot_file, profile, layout_of(profile))
+
+
+def _hidden(twin, randomization: str | None, seed: int, robot):
+    """The robot the plant's twin stands for (``robot``, or a draw), and its lighting."""
     import numpy as np
 
     from facetwin.envs.twin_backend import draw_robot
     from facetwin.sim.render import Look
-    from facetwin.sim.robot import load_robot
 
-    if robot_file is not None:
-        return load_robot(robot_file, twin.profile, twin.layout), Look()
-    if randomization is None:
-        return None, Look()
+    if robot is not None or randomization is None:
+        return robot, Look()
     return draw_robot(twin, Randomization.parse(randomization), np.random.default_rng(seed))
 
 
@@ -68,8 +73,9 @@ class TwinPlant:
         from facetwin.sim.twin import Twin
 
         self.calibration = Calibration.load(profile)
+        robot = None if robot_file is None else robot_of_file(profile, robot_file)
         self.twin = Twin(profile)
-        robot, look = _hidden(self.twin, randomization, seed, robot_file)
+        robot, look = _hidden(self.twin, randomization, seed, robot)
         self.twin.reset(robot=robot)
         camera = PinholeCamera.from_profile(
             profile.camera, size or profile.camera.size,
@@ -123,6 +129,8 @@ class PlantProcess:
     def __init__(self, profile: profiles.Profile, frame_path: str | Path, size: int | None = None,
                  randomization: str | None = None, seed: int = 0,
                  robot_file: str | Path | None = None):
+        if robot_file is not None:
+            robot_of_file(profile, robot_file)  # refused here, in one line, not in the child
         ctx = mp.get_context("spawn")
         self.ids = Calibration.load(profile).ids
         self._sample = ctx.Array("d", 1 + len(self.ids))  # read time, then ticks per servo

@@ -114,42 +114,91 @@ class Robot:
         }
 
     @classmethod
-    def from_parameters(cls, table: dict, layout: Layout, where: str) -> "Robot":
-        """The robot of a file's ``parameters`` table; anything missing stays nominal,
-        anything unknown or not a finite number is a :class:`RobotFileError` naming it."""
+    def from_parameters(cls, table: dict, layout: Layout, where: str,
+                        ranges: np.ndarray) -> "Robot":
+        """The robot of a file's ``parameters`` table (``ranges``: each control's width,
+        in control units). Every block must be there, each named control and linkage
+        in it, each value finite and within what a copy of a face can differ by
+        (:data:`BOUNDS`); anything else is a :class:`RobotFileError` naming the field."""
         if not isinstance(table, dict):
             raise RobotFileError(f"{where}: 'parameters' must be a table")
-        nominal = cls.nominal(layout)
-        unknown = set(table) - set(nominal.as_parameters(layout))
+        blocks = cls.nominal(layout).as_parameters(layout)
+        unknown, missing = set(table) - set(blocks), [b for b in blocks if b not in table]
         if unknown:
             raise RobotFileError(f"{where}: unknown parameters {sorted(unknown)}")
+        if missing:
+            raise RobotFileError(f"{where}: no {', '.join(repr(b) for b in missing)} in "
+                                 "'parameters' (a robot file has every block facetwin "
+                                 "identify writes)")
         sliders = [i for i, j in enumerate(layout.joints) if j in layout.slides]
-        travel = nominal.linkage_travel.copy()
-        travel[sliders] = _named(table, "linkage_travel", [layout.joints[i] for i in sliders],
-                                 np.ones(len(sliders)), where)
-        anchors = _named(table, "linkage_anchor_mm", layout.slides,
-                         nominal.linkage_anchor_m, where, width=3) * 1e-3
-        rest = _named(table, "skin_rest_mm", [str(i) for i in layout.free_vertices],
-                      nominal.skin_rest_m, where, width=3) * 1e-3
-        gain = table.get("servo_gain", nominal.servo_gain)
+        slider_names = [layout.joints[i] for i in sliders]
+        free = [str(i) for i in layout.free_vertices]
+        read = {
+            "servo_offset": _named(table, "servo_offset", layout.controls, where),
+            "servo_travel": _named(table, "servo_travel", layout.controls, where),
+            "backlash": _named(table, "backlash", layout.controls, where),
+            "servo_gain": _numbers(table["servo_gain"], "servo_gain", where,
+                                   (layout.actuators,)),
+            "linkage_travel": _named(table, "linkage_travel", slider_names, where),
+            "linkage_anchor_mm": _named(table, "linkage_anchor_mm", layout.slides, where, 3),
+            "skin_rest_mm": _named(table, "skin_rest_mm", free, where, 3, every=False),
+            **{k: _numbers(table[k], k, where, ()) for k in
+               ("skin_stiffness", "skin_thickness", "tether_stiffness")},
+            "camera_offset_mm": _numbers(table["camera_offset_mm"], "camera_offset_mm",
+                                         where, (3,)),
+            "camera_tilt_deg": _numbers(table["camera_tilt_deg"], "camera_tilt_deg", where,
+                                        (3,)),
+        }
+        names = {"servo_offset": layout.controls, "servo_travel": layout.controls,
+                 "backlash": layout.controls, "linkage_travel": slider_names,
+                 "linkage_anchor_mm": layout.slides, "skin_rest_mm": free}
+        for key, values in read.items():
+            _within(key, values, names.get(key), ranges, where)
+        travel = np.ones(len(layout.joints))
+        travel[sliders] = read["linkage_travel"]
         return cls(
-            servo_offset=_named(table, "servo_offset", layout.controls, nominal.servo_offset,
-                                where),
-            servo_travel=_named(table, "servo_travel", layout.controls, nominal.servo_travel,
-                                where),
-            servo_gain=_numbers(gain, "servo_gain", where, (layout.actuators,)),
-            backlash=_named(table, "backlash", layout.controls, nominal.backlash, where),
-            linkage_travel=travel, linkage_anchor_m=anchors, skin_rest_m=rest,
-            skin_stiffness=float(_numbers(table.get("skin_stiffness", 1.0), "skin_stiffness",
-                                          where, ())),
-            skin_thickness=float(_numbers(table.get("skin_thickness", 1.0), "skin_thickness",
-                                          where, ())),
-            tether_stiffness=float(_numbers(table.get("tether_stiffness", 1.0),
-                                            "tether_stiffness", where, ())),
-            camera_offset_m=_numbers(table.get("camera_offset_mm", [0, 0, 0]),
-                                     "camera_offset_mm", where, (3,)) * 1e-3,
-            camera_tilt_deg=_numbers(table.get("camera_tilt_deg", [0, 0, 0]),
-                                     "camera_tilt_deg", where, (3,)))
+            servo_offset=read["servo_offset"], servo_travel=read["servo_travel"],
+            servo_gain=read["servo_gain"], backlash=read["backlash"],
+            linkage_travel=travel, linkage_anchor_m=read["linkage_anchor_mm"] * 1e-3,
+            skin_rest_m=read["skin_rest_mm"] * 1e-3,
+            skin_stiffness=float(read["skin_stiffness"]),
+            skin_thickness=float(read["skin_thickness"]),
+            tether_stiffness=float(read["tether_stiffness"]),
+            camera_offset_m=read["camera_offset_mm"] * 1e-3,
+            camera_tilt_deg=read["camera_tilt_deg"])
+
+
+# What a copy of a face can differ from its twin by, per block of a robot file (in the
+# file's units; "range": a share of each control's range): several times what
+# identification and Randomization.realistic() reach, and inside what the twin's 1 ms
+# explicit step holds (a membrane 2.7 times stiffer blows it up).
+BOUNDS = {
+    "servo_offset": (-0.25, 0.25, "range"), "servo_travel": (0.25, 1.75, ""),
+    "backlash": (0.0, 0.1, "range"), "servo_gain": (0.2, 5.0, ""),
+    "linkage_travel": (0.25, 1.75, ""), "linkage_anchor_mm": (-10.0, 10.0, "mm"),
+    "skin_rest_mm": (-20.0, 20.0, "mm"), "skin_stiffness": (0.4, 2.5, ""),
+    "skin_thickness": (0.4, 2.5, ""), "tether_stiffness": (0.25, 4.0, ""),
+    "camera_offset_mm": (-100.0, 100.0, "mm"), "camera_tilt_deg": (-30.0, 30.0, "deg"),
+}
+
+
+def _within(key: str, values: np.ndarray, names, ranges: np.ndarray, where: str) -> None:
+    low, high, unit = BOUNDS[key]
+    values = np.atleast_1d(values)
+    scale = ranges.reshape((-1,) + (1,) * (values.ndim - 1)) if unit == "range" else 1.0
+    share = values / scale
+    bad = np.flatnonzero(((share < low) | (share > high)).reshape(len(values), -1).any(1))
+    if not len(bad):
+        return
+    k = int(bad[0])
+    field = (f"{key}[{names[k]!r}]" if names is not None else
+             f"{key}[{k}]" if len(values) > 1 else key)
+    said = (f"{100 * float(share[k]):.4g} % of the control's range" if unit == "range"
+            else f"{np.round(values[k], 4).tolist()}{' ' + unit if unit else ''}")
+    limits = (f"{100 * low:g} % to {100 * high:g} % of its range" if unit == "range"
+              else f"{low:g} to {high:g}{' ' + unit if unit else ''}")
+    raise RobotFileError(f"{where}: {field} is {said}, outside {limits} (what a copy of "
+                         "this face can differ from its twin by)")
 
 
 def _by_name(names, values) -> dict:
@@ -168,13 +217,15 @@ def _numbers(value, key: str, where: str, shape: tuple) -> np.ndarray:
     return a
 
 
-def _named(table: dict, key: str, names, default: np.ndarray, where: str,
-           width: int | None = None) -> np.ndarray:
-    values = table.get(key, {})
+def _named(table: dict, key: str, names, where: str, width: int | None = None,
+           every: bool = True) -> np.ndarray:
+    """Block ``key``'s values in the order of ``names`` (zero where ``every`` is off and
+    a name is left out), ``width`` numbers each or one."""
+    values = table[key]
     if not isinstance(values, dict):
         raise RobotFileError(f"{where}: {key!r} must map names to values")
-    out = np.array(default, dtype=float, copy=True)
     index = {n: i for i, n in enumerate(names)}
+    out = np.zeros((len(names),) if width is None else (len(names), width))
     for name, value in values.items():
         if name not in index:
             raise RobotFileError(f"{where}: {key!r} names {name!r}, which this profile's "
@@ -184,6 +235,10 @@ def _named(table: dict, key: str, names, default: np.ndarray, where: str,
             raise RobotFileError(f"{where}: {key}[{name!r}] = {value!r} is not a finite number")
         out[index[name]] = _numbers(value, f"{key}[{name!r}]", where,
                                     () if width is None else (width,))
+    left_out = [n for n in names if n not in values] if every else []
+    if left_out:
+        raise RobotFileError(f"{where}: {key!r} does not give {left_out[0]!r}"
+                             f"{f' and {len(left_out) - 1} more' if len(left_out) > 1 else ''}")
     return out
 
 
@@ -198,7 +253,9 @@ def save_robot(path: Path, profile: Profile, layout: Layout, robot: Robot, **ext
 
 
 def load_robot(path: Path, profile: Profile, layout: Layout) -> Robot:
-    """The robot of a robot file, refused unless made for ``profile`` as it is now."""
+    """The robot of a robot file, refused unless made for ``profile`` as it is now and
+    physically a copy of its face (:meth:`Robot.from_parameters`)."""
     doc = read_document(Path(path), FORMAT, "a FaceTwin robot file", RobotFileError, profile,
                         remedy="identify the robot again on this profile")
-    return Robot.from_parameters(doc.get("parameters"), layout, str(path))
+    return Robot.from_parameters(doc.get("parameters"), layout, str(path),
+                                 (profile.high - profile.low).astype(float))

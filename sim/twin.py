@@ -73,6 +73,21 @@ def compile_model(xml: str) -> mujoco.MjModel:
         return mujoco.MjModel.from_xml_string(xml)
 
 
+def layout_of(profile: Profile, face: FaceAsset | None = None) -> Layout:
+    """What a robot's parameters are indexed by on ``profile``'s twin, from its model's
+    description alone (a robot file is checked before any twin is built)."""
+    return _layout(profile, build(profile, face or load_face(), SkinParams()))
+
+
+def _layout(profile: Profile, built) -> Layout:
+    joints = built.joints
+    return Layout(controls=tuple(profile.names),
+                  actuators=len(joints) + len(built.jaw_followers),
+                  joints=tuple(j.name for j in joints),
+                  slides=tuple(j.name for j in joints if j.kind == "slide"),
+                  free_vertices=tuple(int(i) for i in built.free_vertices))
+
+
 class Twin:
     """One profile's face as MuJoCo physics: a flex skin pulled by servo-driven linkages
     and rig joints, read back as landmarks, present controls and skin strain.
@@ -129,11 +144,7 @@ class Twin:
         self._rest_len = np.linalg.norm(rest[self._edges[..., 0]] - rest[self._edges[..., 1]],
                                         axis=2)
 
-        self.layout = Layout(
-            controls=tuple(profile.names), actuators=m.nu,
-            joints=tuple(j.name for j in joints),
-            slides=tuple(j.name for j in joints if j.kind == "slide"),
-            free_vertices=tuple(int(i) for i in self.built.free_vertices))
+        self.layout = _layout(profile, self.built)
         self._perturbation = Perturbation(
             m, self.layout, slides=np.array([j.kind == "slide" for j in joints]),
             linkage_bodies=np.array([m.joint(j.name).bodyid[0] for j in joints
