@@ -182,46 +182,47 @@ def record_videos(videos: Path, out: Path, profile: str = "x2c30",
     """A dataset of the videos under ``videos`` (one subfolder per person, or files each
     their own person), labelled as Emo labels them; ``profile`` only stamps the dataset
     (the people are people)."""
-    from facetwin.envs.perception import FaceMeshDetector
-
     videos = Path(videos)
     people = _people_in(videos)
     p = profiles.load(profile)
-    fps_seen = set()
     out = Path(out)
     with claim_folder(out, "onset dataset folder", OnsetDataError):
         plan = Plan("videos", p.name, p.sha256, 0, len(people), 0, 0.0, 0, 0.0)
         open_plan(out, plan, p)
         k = 0
-        bar = tqdm(total=sum(len(v) for v in people), unit="video",
-                   desc=f"videos {videos}", disable=not progress)
-        for person, files in enumerate(people):
-            if person in done_people(out):
-                k += len(files)
-                bar.update(len(files))
-                continue
-            rows = []
-            for path in files:
-                fps, frames = read_video(path)
-                fps_seen.add(fps)
-                detector = FaceMeshDetector(static_image_mode=False)
-                try:
-                    seen = np.array([np.full((N_LANDMARKS, 2), np.nan)
-                                     if (f := detector(frame[..., :3])) is None else f
-                                     for frame in frames])
-                finally:
-                    detector.close()
-                row = _row(k, person, str(path.relative_to(videos)), None, fps, seen, None)
-                row["emotion"] = path.stem
-                rows.append(row)
-                k += 1
-                bar.update()
-            write_person(plan.shard_path(out, person), rows)
-        bar.close()
+        with tqdm(total=sum(len(v) for v in people), unit="video", desc=f"videos {videos}",
+                  disable=not progress) as bar:
+            for person, files in enumerate(people):
+                if person in done_people(out):
+                    k += len(files)
+                    bar.update(len(files))
+                    continue
+                rows = []
+                for path in files:
+                    rows.append(_video_row(k, person, path, videos))
+                    k += 1
+                    bar.update()
+                write_person(plan.shard_path(out, person), rows)
         meta = write_meta(out, plan, p, complete=True)
     _report(meta, out, progress)
     check_learnable(out, meta)
     return meta
+
+
+def _video_row(k: int, person: int, path: Path, videos: Path) -> dict:
+    """Sequence ``k``: one video, seen by MediaPipe tracking across its frames."""
+    from facetwin.envs.perception import FaceMeshDetector
+
+    fps, frames = read_video(path)
+    detector = FaceMeshDetector(static_image_mode=False)
+    try:
+        seen = np.array([np.full((N_LANDMARKS, 2), np.nan)
+                         if (f := detector(frame[..., :3])) is None else f for frame in frames])
+    finally:
+        detector.close()
+    row = _row(k, person, str(path.relative_to(videos)), None, fps, seen, None)
+    row["emotion"] = path.stem
+    return row
 
 
 def _people_in(videos: Path) -> list[list[Path]]:

@@ -35,10 +35,19 @@ def main(argv: list[str] | None = None) -> int:
         command = args.command
         return args.func(args)
     except FaceTwinError as exc:
-        print(f"facetwin: {exc}", file=sys.stderr)
+        _say(f"facetwin: {exc}")
         return 2
     except KeyboardInterrupt:
-        print(f"facetwin: {command or 'the command'} interrupted"
-              + (": what it made is kept; run the same command again to resume"
-                 if command in RESUMABLE else ""), file=sys.stderr)
+        _say(f"facetwin: {command or 'the command'} interrupted"
+             + (": what it made is kept; run the same command again to resume"
+                if command in RESUMABLE else ""))
         return 130
+
+
+def _say(line: str) -> None:
+    """``line`` on stderr, on a line of its own: a progress bar the error left drawn is
+    closed first (otherwise the line would continue the bar's)."""
+    tqdm = sys.modules.get("tqdm")
+    for bar in list(getattr(getattr(tqdm, "tqdm", None), "_instances", ())):
+        bar.close()
+    print(line, file=sys.stderr)

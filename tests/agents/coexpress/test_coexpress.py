@@ -16,7 +16,7 @@ from helpers import facetwin_command, virtual_bus, wait_until
 from facetwin import profile as profiles
 from facetwin.agents.coexpress.evaluate import evaluate_predictor
 from facetwin.agents.coexpress.labelling import NoOnset, label_onset
-from facetwin.agents.coexpress.onsets import read_meta
+from facetwin.agents.coexpress.onsets import OnsetDataError, read_meta
 from facetwin.agents.coexpress.people import Performance
 from facetwin.agents.coexpress.predictor import PredictorError, load_predictor
 from facetwin.agents.coexpress.record import film, record_synthetic, record_videos
@@ -80,7 +80,10 @@ def test_videos_of_people_are_labelled_and_a_clip_without_an_onset_is_skipped(pe
                                      images=True)
         iio.imwrite(clips / "ada" / f"{name}.mp4", np.array(frames), fps=FPS,
                     macro_block_size=1)
-    meta = record_videos(clips, tmp_path / "data", progress=False)
+    # One labelled clip of one person is kept, and is too little to learn from.
+    with pytest.raises(OnsetDataError, match="1 sequences with a clear onset, too few"):
+        record_videos(clips, tmp_path / "data", progress=False)
+    meta = read_meta(tmp_path / "data")
     assert meta["sequences"] == 2 and meta["labelled"] == 1
     assert meta["skipped"][0]["name"] == "ada/still.mp4"
     assert "no clear rise" in meta["skipped"][0]["why"]
