@@ -2,7 +2,9 @@
 
 1. Real inputs are made first, small: a dataset (emo11, 128 samples), two models
    (ridge on the twin's features, an MLP on MediaPipe's), a pool with answers, a
-   preference model, an optimisation run and a hardware journal.
+   preference model, an optimisation run, a hardware journal, an onset dataset of six
+   synthetic people and a predictor trained on it, an identification (its session
+   journal, frames and robot file) and a sweep.
 2. **Arguments**: each trial takes a command with arguments that work, and gives one to
    three of its options a random value (huge, negative, zero, NaN, infinite, text, empty,
    a file where a folder goes, a folder that does not exist, ...), drops a required one
@@ -11,12 +13,18 @@
    another file of the inputs (wrong format), in a copy of the inputs, and the command
    that reads it runs as its own process.
 
+4. **Killed**: each command that starts workers (Ray's embedded, or processes of its
+   own) is killed with SIGKILL a random few seconds in, as ``kill -9 PID`` does: the
+   command alone, not its process group.
+
 The contract, counted for each run: it ends within the time bound with exit 0 or with
 one line ``facetwin: ...`` and exit 2 (a command still working at the bound gets Ctrl-C
 and must then end with one line and exit 130, or 0 for a server); no traceback; no
-process of its session left alive 10 s after it ended (orphans are counted in /proc by
-session id, then killed); no file of the inputs changed (their sha256 before and after
-each run, lock files and a model's evaluation.json aside).
+process it started left alive 10 s after it ended; no file of the inputs changed (their
+sha256 before and after each run, lock files and a model's evaluation.json aside).
+Orphans are found wherever they went: this process is a child subreaper
+(``PR_SET_CHILD_SUBREAPER``), so whatever the command started, Ray's agents and
+workers in sessions and process groups of their own included, stays below it.
 
     python bench/command_fuzz.py [--trials 300] [--variants 3] [--bound 60] [--seed 0]
 """
@@ -40,6 +48,19 @@ import numpy as np
 PROFILE = "emo11"
 IGNORED = (".facetwin.lock", "evaluation.json")  # a lock, and evaluate's own output
 SERVERS = ("annotate", "virtual-bus")  # run until Ctrl-C, which ends them with 0
+RESUMED = ("run/", "identify/", "sweep/")  # folders their reading command resumes into
+# Commands that start workers, with arguments that keep them working a while.
+KILLED = {
+    "collect": ["--profile", PROFILE, "--samples", "4096", "--no-images", "--workers", "2"],
+    "onsets": ["--profile", PROFILE, "--synthetic", "--people", "8", "--per-person", "2",
+               "--image-size", "64", "--workers", "2"],
+    "sweep": ["--profile", PROFILE, "--targets", "happiness,surprise", "--seeds", "1",
+              "--budget", "30", "--workers", "2"],
+    "identify": ["--profile", PROFILE, "--simulate", "realistic", "--poses", "48",
+                 "--workers", "2"],
+    "optimize": ["--profile", PROFILE, "--target", "happiness", "--budget", "200",
+                 "--workers", "2"],
+}
 GRACE_S = 30.0  # after Ctrl-C at the bound
 
 
@@ -59,11 +80,22 @@ def make_inputs(root: Path) -> dict[str, Path]:
     from facetwin.agents.optimize.tune import tune
     from facetwin.hardware.journal import Journal
 
+    from facetwin.agents.coexpress.record import record_synthetic
+    from facetwin.agents.coexpress.train import train_predictor
+    from facetwin.agents.identify import identify
+    from facetwin.agents.identify.session import HiddenRobot
+    from facetwin.agents.optimize.sweep import sweep
+    from facetwin.envs.face_env import FaceTwinEnv
+    from facetwin.sim.randomization import Randomization
+
     p = profiles.load(PROFILE)
     i = {"data": root / "data", "ridge": root / "ridge", "mlp-mp": root / "mlp-mp",
          "pool": root / "pool", "pref": root / "pref", "run": root / "run",
          "journal": root / "journal.jsonl",
-         "picture": root / "face.png", "a_file": root / "a_file.txt"}
+         "picture": root / "face.png", "a_file": root / "a_file.txt",
+         "onsets": root / "onsets", "predictor": root / "predictor",
+         "identify": root / "identify", "robot": root / "lab.robot.json",
+         "sweep": root / "sweep"}
     collect(PROFILE, "babble", 128, i["data"], image_size=64, progress=False)
     train("ridge", i["data"], i["ridge"], progress=False)
     train("mlp", i["data"], i["mlp-mp"], features="mediapipe", epochs=2, progress=False)
@@ -80,6 +112,18 @@ def make_inputs(root: Path) -> dict[str, Path]:
     journal.close()
     iio.imwrite(i["picture"], astronaut())
     i["a_file"].write_text("not a folder")
+    record_synthetic(PROFILE, 6, i["onsets"], per_person=2, image_size=128, progress=False)
+    train_predictor(i["onsets"], i["predictor"], steps=20, hidden=32, progress=False)
+    env = HiddenRobot(FaceTwinEnv(p, randomization=Randomization.realistic(),
+                                  features="camera", image_size=128), 3)
+    try:
+        found = identify(env, i["identify"], "lab", 48, blocks=["camera_offset"],
+                         progress=False)
+    finally:
+        env.close()
+    found.path.rename(i["robot"])
+    sweep(PROFILE, i["sweep"], targets=["happiness"], seeds=1, method="random", budget=2,
+          progress=False)
     return i
 
 
@@ -109,6 +153,17 @@ def baselines(i: dict[str, Path], out: Path) -> dict[str, list[str]]:
         "annotate": ["--pool", str(i["pool"]), "--port", "0"],
         "fit-preference": ["--pool", str(i["pool"]), "--folds", "1", "--epochs", "5",
                            "--out", str(out)],
+        "sweep": [*prof, "--targets", "happiness", "--seeds", "1", "--method", "random",
+                  "--budget", "2", "--workers", "1", "--out", str(out)],
+        "onsets": [*prof, "--synthetic", "--people", "1", "--per-person", "1",
+                   "--image-size", "64", "--workers", "1", "--out", str(out)],
+        "train-predictor": ["--data", str(i["onsets"]), "--steps", "20", "--out", str(out)],
+        "evaluate-predictor": ["--predictor", str(i["predictor"]), "--data", str(i["onsets"])],
+        "coexpress": [*prof, "--inverse", str(i["mlp-mp"]), "--predictor", str(i["predictor"]),
+                      "--source", str(i["picture"]), "--fps", "5", "--no-preview",
+                      "--out", str(out)],
+        "identify": [*prof, "--simulate", "realistic", "--seed", "3", "--poses", "48",
+                     "--fit", "camera_offset", "--workers", "1", "--out", str(out)],
     }
 
 
@@ -173,47 +228,84 @@ def mutate(argv: list[str], options: dict[str, argparse.Action], rng, i, scratch
 
 # -- running one command ----------------------------------------------------------------
 
-def session_members(sid: int) -> list[int]:
-    members = []
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of the commands this process runs are re-parented to it, not to init:
+    whatever a command started stays below this process, wherever it went."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+def descendants() -> list[int]:
+    """This process's living descendants (zombies reaped on the way)."""
+    while True:  # orphans that died since are this process's zombies now
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid == 0:
+            break
+    parent = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if int(fields[3]) == sid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
+        if fields[0] != "Z":
+            parent[int(stat.parent.name)] = int(fields[1])
+    found, frontier = [], {os.getpid()}
+    while frontier:
+        frontier = {k for k, v in parent.items() if v in frontier}
+        found += frontier
+    return found
 
 
-def run(argv: list[str], bound_s: float, env: dict, cwd: Path) -> dict:
-    """Runs one command in `cwd`, so that a fuzzed relative path lands in the scratch folder."""
+def run(argv: list[str], bound_s: float, env: dict, cwd: Path,
+        kill_after_s: float | None = None) -> dict:
+    """Runs one command in `cwd`, so that a fuzzed relative path lands in the scratch
+    folder; with ``kill_after_s``, SIGKILLs the command alone that long after its start."""
     started = time.monotonic()
     child = subprocess.Popen([sys.executable, "-m", "facetwin.cli", *argv],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=env, cwd=cwd, start_new_session=True, errors="replace")
     interrupted = False
     try:
-        out, err = child.communicate(timeout=bound_s)
+        out, err = child.communicate(timeout=bound_s if kill_after_s is None else kill_after_s)
     except subprocess.TimeoutExpired:
         interrupted = True
-        os.killpg(child.pid, signal.SIGINT)  # as a terminal's Ctrl-C
-        try:
-            out, err = child.communicate(timeout=GRACE_S)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
+        if kill_after_s is not None:
+            child.kill()
             out, err = child.communicate()
-            return {"rc": None, "err": err, "interrupted": True, "orphans": 0,
-                    "seconds": time.monotonic() - started}
-    deadline = time.monotonic() + 10.0
-    while (left := session_members(child.pid)) and time.monotonic() < deadline:
+        else:
+            os.killpg(child.pid, signal.SIGINT)  # as a terminal's Ctrl-C
+            try:
+                out, err = child.communicate(timeout=GRACE_S)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+                out, err = child.communicate()
+                return {"rc": None, "err": err, "interrupted": True,
+                        "orphans": len(_end(time.monotonic())),
+                        "seconds": time.monotonic() - started}
+    left = _end(time.monotonic() + 10.0)
+    return {"rc": child.returncode, "err": err, "interrupted": interrupted,
+            "orphans": len(left), "seconds": time.monotonic() - started}
+
+
+def _end(deadline: float) -> list[int]:
+    """What the command left running at ``deadline``, killed then."""
+    while (left := descendants()) and time.monotonic() < deadline:
         time.sleep(0.2)
     for pid in left:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    return {"rc": child.returncode, "err": err, "interrupted": interrupted,
-            "orphans": len(left), "seconds": time.monotonic() - started}
+    return left
 
 
 def facetwin_lines(err: str) -> list[str]:
@@ -236,6 +328,8 @@ def verdict(command: str, result: dict) -> str:
         return "traceback"
     if result["orphans"]:
         return "orphans"
+    if result.get("killed") and result["rc"] == -signal.SIGKILL:
+        return KILLED_CLEANLY
     if result["interrupted"]:
         if command in SERVERS and result["rc"] == 0:
             return "served until Ctrl-C, exit 0"
@@ -249,8 +343,9 @@ def verdict(command: str, result: dict) -> str:
 
 
 UNNOTICED = "exit 0, the damage unnoticed"  # harmless, or read as other values
+KILLED_CLEANLY = "SIGKILL: nothing left 10 s after"
 GOOD = ("exit 0", "one line, exit 2", "served until Ctrl-C, exit 0",
-        "working at the bound; Ctrl-C: one line, exit 130", UNNOTICED)
+        "working at the bound; Ctrl-C: one line, exit 130", UNNOTICED, KILLED_CLEANLY)
 
 
 def fingerprint(root: Path) -> dict[str, str]:
@@ -263,7 +358,12 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 def readers(i: dict[str, Path], out: Path) -> dict[str, tuple[list[Path], list[str]]]:
     """For each kind of file: the files, and a command that reads them."""
+    from facetwin import profile as profiles
+    from facetwin.agents.identify.poses import design
+
     shards = sorted((i["data"] / "shards").glob("*.parquet"))
+    # The frame identify reads again: its before/after picture's pose.
+    first_held_out = int(np.flatnonzero(design(profiles.load(PROFILE), 48).held_out)[0])
     return {
         "dataset": ([*shards, i["data"] / "meta.json"],
                     ["train", "--model", "ridge", "--data", str(i["data"]), "--out", str(out)]),
@@ -291,6 +391,27 @@ def readers(i: dict[str, Path], out: Path) -> dict[str, tuple[list[Path], list[s
         "picture": ([i["picture"]], ["optimize", "--profile", PROFILE, "--target-image",
                                      str(i["picture"]), "--budget", "1", "--workers", "1",
                                      "--out", str(out)]),
+        "onset dataset": ([*sorted((i["onsets"] / "shards").glob("*.parquet"))[:2],
+                           i["onsets"] / "meta.json"],
+                          ["train-predictor", "--data", str(i["onsets"]), "--steps", "20",
+                           "--out", str(out)]),
+        "predictor": ([i["predictor"] / "predictor.json",
+                       i["predictor"] / "predictor.safetensors"],
+                      ["evaluate-predictor", "--predictor", str(i["predictor"]), "--data",
+                       str(i["onsets"])]),
+        "robot file": ([i["robot"]], ["optimize", "--profile", PROFILE, "--target",
+                                      "happiness", "--robot", str(i["robot"]), "--budget",
+                                      "1", "--workers", "1", "--out", str(out)]),
+        "identification": ([i["identify"] / "session.jsonl",
+                            i["identify"] / "frames" / f"pose-{first_held_out:03d}.png"],
+                           ["identify", "--profile", PROFILE, "--simulate", "realistic",
+                            "--seed", "3", "--poses", "48", "--fit", "camera_offset",
+                            "--workers", "1", "--name", "again", "--out",
+                            str(i["identify"])]),
+        "sweep": ([i["sweep"] / "sweep.json"],
+                  ["sweep", "--profile", PROFILE, "--targets", "happiness", "--seeds", "1",
+                   "--method", "random", "--budget", "2", "--workers", "1", "--out",
+                   str(i["sweep"])]),
     }
 
 
@@ -323,8 +444,11 @@ def main() -> None:
                         help="damaged copies per file and kind of damage")
     parser.add_argument("--bound", type=float, default=60.0, help="seconds per run")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--parts", nargs="+", default=["arguments", "files"])
+    parser.add_argument("--kills", type=int, default=3,
+                        help="SIGKILLs of each command that starts workers")
+    parser.add_argument("--parts", nargs="+", default=["arguments", "files", "killed"])
     args = parser.parse_args()
+    become_subreaper()
     rng = np.random.default_rng(args.seed)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
     started = time.monotonic()
@@ -338,6 +462,8 @@ def main() -> None:
             tables["arguments"] = fuzz_arguments(args, rng, inputs, root, env, runs)
         if "files" in args.parts:
             tables["files"] = fuzz_files(args, rng, inputs, root, env, runs)
+        if "killed" in args.parts:
+            tables["killed"] = fuzz_killed(args, rng, root, env, runs)
     print(f"\n{sum(sum(c.values()) for t in tables.values() for c in t.values())} runs in "
           f"{time.monotonic() - started:.0f} s (bound {args.bound:g} s a run, seed "
           f"{args.seed})")
@@ -350,7 +476,7 @@ def main() -> None:
                   + " | ".join(str(counts[o]) for o in outcomes) + " |")
     broken = [r for r in runs if r[1] not in GOOD or r[2]]
     print(f"\nbroken contracts: {len(broken)} (a traceback, more than one line, exit other "
-          "than 0/2/130, a hang, an orphan or a changed input)")
+          "than 0/2/130, a hang, an orphan 10 s after the end or a changed input)")
     for argv, outcome, changed, err in broken[:40]:
         print(f"BROKEN {outcome}{' + changed ' + changed if changed else ''}: "
               f"facetwin {' '.join(a[:40] for a in argv)}\n  " + "\n  ".join(
@@ -409,7 +535,7 @@ def fuzz_files(args, rng, inputs, root, env, runs) -> dict:
                     after = fingerprint(copy)
                     changed = ", ".join(k for k in before.keys() | after.keys()
                                         if before.get(k) != after.get(k)
-                                        and not k.startswith("run/"))
+                                        and not k.startswith(RESUMED))
                     if changed:
                         outcome = "changed an input"
                     table[f"{kind}: {path.name}"][outcome] += 1
@@ -417,6 +543,24 @@ def fuzz_files(args, rng, inputs, root, env, runs) -> dict:
                     print(f"{kind} {path.name} {how} -> {outcome} "
                           f"({result['seconds']:.0f} s)", flush=True)
                     shutil.rmtree(copy, ignore_errors=True)
+    return table
+
+
+def fuzz_killed(args, rng, root, env, runs) -> dict:
+    table = collections.defaultdict(collections.Counter)
+    scratch = root / "killed"
+    scratch.mkdir()
+    for command, argv in KILLED.items():
+        for k in range(args.kills):
+            after = float(rng.uniform(4.0, 25.0))
+            argv_k = [command, *argv, "--out", str(scratch / f"{command}-{k}")]
+            result = run(argv_k, args.bound, env, scratch, kill_after_s=after)
+            result["killed"] = True
+            outcome = verdict(command, result)
+            table[command][outcome] += 1
+            runs.append((argv_k, outcome, "", result["err"]))
+            print(f"{command} SIGKILL at {after:.1f} s -> {outcome} ({result['orphans']} "
+                  "left)", flush=True)
     return table
 
 
