@@ -288,24 +288,27 @@ def run(argv: list[str], bound_s: float, env: dict, cwd: Path,
             except subprocess.TimeoutExpired:
                 os.killpg(child.pid, signal.SIGKILL)
                 out, err = child.communicate()
-                return {"rc": None, "err": err, "interrupted": True,
-                        "orphans": len(_end(time.monotonic())),
-                        "seconds": time.monotonic() - started}
+                left = _end(time.monotonic())
+                return {"rc": None, "err": err, "interrupted": True, "orphans": len(left),
+                        "left": left, "seconds": time.monotonic() - started}
     left = _end(time.monotonic() + 10.0)
     return {"rc": child.returncode, "err": err, "interrupted": interrupted,
-            "orphans": len(left), "seconds": time.monotonic() - started}
+            "orphans": len(left), "left": left, "seconds": time.monotonic() - started}
 
 
-def _end(deadline: float) -> list[int]:
-    """What the command left running at ``deadline``, killed then."""
+def _end(deadline: float) -> list[str]:
+    """What the command left running at ``deadline`` (their command lines), killed then."""
     while (left := descendants()) and time.monotonic() < deadline:
         time.sleep(0.2)
+    names = []
     for pid in left:
         try:
+            names.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+                         .decode(errors="replace")[:100])
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
+        except (OSError, ProcessLookupError):
             pass
-    return left
+    return names
 
 
 def facetwin_lines(err: str) -> list[str]:
@@ -559,8 +562,8 @@ def fuzz_killed(args, rng, root, env, runs) -> dict:
             outcome = verdict(command, result)
             table[command][outcome] += 1
             runs.append((argv_k, outcome, "", result["err"]))
-            print(f"{command} SIGKILL at {after:.1f} s -> {outcome} ({result['orphans']} "
-                  "left)", flush=True)
+            print(f"{command} SIGKILL at {after:.1f} s -> {outcome}"
+                  + "".join(f"\n  left: {name}" for name in result["left"]), flush=True)
     return table
 
 

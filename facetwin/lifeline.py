@@ -87,22 +87,25 @@ def stop_workers(executor) -> None:
 
 class Reaper:
     """A watchdog that, once this process is gone (however it ended, SIGKILL included)
-    or :meth:`close` is called, kills every process started while the reaper was open,
-    by this process or by any process below it, then ends.
+    or :meth:`close` is called, kills every process this one started while the reaper
+    was open, directly or below another, then ends.
 
-    Each such process carries the reaper's mark in the environment it was started with
-    (an environment is passed down through any parent, Ray's raylet included). The
-    watchdog runs in a session of its own, so that a signal to this command's process
-    group (Ctrl-C, a ``kill`` of the group) does not end it before it has reaped; it
-    learns of this process's end from the pipe it reads, whose writing end dies with
-    this process."""
+    It knows them two ways: while this process lives, it looks at the tree below it
+    every :data:`LOOK_S` (Ray's agents retitle themselves, which overwrites the
+    environment ``/proc`` shows); and each carries the reaper's mark in the environment
+    it was started with (an environment is passed down through any parent, Ray's raylet
+    included), which catches those started since the last look. The watchdog runs in a
+    session of its own, so that a signal to this command's process group (Ctrl-C, a
+    ``kill`` of the group) does not end it before it has reaped; it learns of this
+    process's end from the pipe it reads, whose writing end dies with this process."""
 
     VARIABLE = "FACETWIN_REAPER"
 
     def __init__(self):
         token = f"{os.getpid()}-{time.time_ns()}"
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "facetwin.lifeline", f"{self.VARIABLE}={token}"],
+            [sys.executable, "-m", "facetwin.lifeline", str(os.getpid()),
+             f"{self.VARIABLE}={token}"],
             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True)
         os.environ[self.VARIABLE] = token
@@ -115,6 +118,31 @@ class Reaper:
         self._process.wait()
 
 
+LOOK_S = 0.5  # how often a reaper's watchdog looks at its command's tree
+
+
+def _processes() -> dict[int, tuple[int, int]]:
+    """Every living process: pid -> (parent pid, start time in clock ticks)."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[0] != "Z":
+            found[int(stat.parent.name)] = (int(fields[1]), int(fields[19]))
+    return found
+
+
+def below(root: int, processes: dict[int, tuple[int, int]]) -> dict[int, int]:
+    """The processes below ``root``: pid -> start time."""
+    found, frontier = {}, {root}
+    while frontier:
+        frontier = {k for k, (parent, _) in processes.items() if parent in frontier}
+        found.update({k: processes[k][1] for k in frontier})
+    return found
+
+
 def marked(pid: int, marks: list[bytes]) -> bool:
     """Whether process ``pid`` was started with every ``NAME=VALUE`` of ``marks``."""
     try:
@@ -124,15 +152,18 @@ def marked(pid: int, marks: list[bytes]) -> bool:
     return all(m in environ for m in marks)
 
 
-def reap(marks: list[bytes], clock=time.monotonic, sleep=time.sleep) -> int:
-    """Kill the marked processes until none has been seen for two looks in a row (a
-    dying parent may still be starting one) or :data:`REAP_FOR_S` has passed; returns
-    how many were killed."""
+def reap(known: dict[int, int], marks: list[bytes], clock=time.monotonic,
+         sleep=time.sleep) -> int:
+    """Kill the ``known`` processes (pid -> start time: a pid taken since by another
+    process is left alone) and the marked ones, until none has been seen for two looks
+    in a row (a dying parent may still be starting one) or :data:`REAP_FOR_S` has
+    passed; returns how many were killed."""
     me, killed, quiet = os.getpid(), 0, 0
     until = clock() + REAP_FOR_S
     while quiet < 2 and clock() < until:
-        found = [int(p.name) for p in Path("/proc").glob("[0-9]*")
-                 if int(p.name) != me and marked(int(p.name), marks)]
+        alive = _processes()
+        found = [pid for pid, (_, started) in alive.items() if pid != me and (
+            known.get(pid) == started or marked(pid, marks))]
         for pid in found:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -142,6 +173,20 @@ def reap(marks: list[bytes], clock=time.monotonic, sleep=time.sleep) -> int:
     return killed
 
 
-if __name__ == "__main__":  # a Reaper's watchdog: python -m facetwin.lifeline NAME=VALUE ...
-    sys.stdin.buffer.read()  # until the end: its command closed it, or is gone
-    reap([m.encode() for m in sys.argv[1:]])
+def _watch(command: int, marks: list[bytes]) -> None:
+    """A reaper's watchdog: the tree below ``command`` looked at until the pipe from it
+    ends (it closed it, or it is gone), then reaped."""
+    import select
+
+    known: dict[int, int] = {}
+    stdin = sys.stdin.buffer
+    while True:
+        known.update(below(command, _processes()))
+        known.pop(os.getpid(), None)
+        if select.select([stdin], [], [], LOOK_S)[0] and not stdin.read1(1 << 16):
+            break
+    reap(known, marks)
+
+
+if __name__ == "__main__":  # python -m facetwin.lifeline COMMAND_PID NAME=VALUE ...
+    _watch(int(sys.argv[1]), [m.encode() for m in sys.argv[2:]])
