@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import collections
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -52,7 +53,7 @@ RESUMED = ("run/", "identify/", "sweep/")  # folders their reading command resum
 # Commands that start workers, with arguments that keep them working a while.
 KILLED = {
     "collect": ["--profile", PROFILE, "--samples", "4096", "--no-images", "--workers", "2"],
-    "onsets": ["--profile", PROFILE, "--synthetic", "--people", "8", "--per-person", "2",
+    "onsets": ["--profile", PROFILE, "--synthetic", "--people", "40", "--per-person", "2",
                "--image-size", "64", "--workers", "2"],
     "sweep": ["--profile", PROFILE, "--targets", "happiness,surprise", "--seeds", "1",
               "--budget", "30", "--workers", "2"],
@@ -155,7 +156,7 @@ def baselines(i: dict[str, Path], out: Path) -> dict[str, list[str]]:
                            "--out", str(out)],
         "sweep": [*prof, "--targets", "happiness", "--seeds", "1", "--method", "random",
                   "--budget", "2", "--workers", "1", "--out", str(out)],
-        "onsets": [*prof, "--synthetic", "--people", "1", "--per-person", "1",
+        "onsets": [*prof, "--synthetic", "--people", "6", "--per-person", "1",
                    "--image-size", "64", "--workers", "1", "--out", str(out)],
         "train-predictor": ["--data", str(i["onsets"]), "--steps", "20", "--out", str(out)],
         "evaluate-predictor": ["--predictor", str(i["predictor"]), "--data", str(i["onsets"])],
@@ -367,6 +368,8 @@ def readers(i: dict[str, Path], out: Path) -> dict[str, tuple[list[Path], list[s
     shards = sorted((i["data"] / "shards").glob("*.parquet"))
     # The frame identify reads again: its before/after picture's pose.
     first_held_out = int(np.flatnonzero(design(profiles.load(PROFILE), 48).held_out)[0])
+    # People train-predictor reads (the test split's it leaves to evaluate-predictor).
+    trained = json.loads((i["onsets"] / "meta.json").read_text())["splits"]["train"]
     return {
         "dataset": ([*shards, i["data"] / "meta.json"],
                     ["train", "--model", "ridge", "--data", str(i["data"]), "--out", str(out)]),
@@ -394,8 +397,8 @@ def readers(i: dict[str, Path], out: Path) -> dict[str, tuple[list[Path], list[s
         "picture": ([i["picture"]], ["optimize", "--profile", PROFILE, "--target-image",
                                      str(i["picture"]), "--budget", "1", "--workers", "1",
                                      "--out", str(out)]),
-        "onset dataset": ([*sorted((i["onsets"] / "shards").glob("*.parquet"))[:2],
-                           i["onsets"] / "meta.json"],
+        "onset dataset": ([i["onsets"] / "shards" / f"person-{k:06d}.parquet"
+                           for k in trained[:2]] + [i["onsets"] / "meta.json"],
                           ["train-predictor", "--data", str(i["onsets"]), "--steps", "20",
                            "--out", str(out)]),
         "predictor": ([i["predictor"] / "predictor.json",

@@ -24,7 +24,7 @@ from facetwin.agents.identify.fit import Fit, IdentifyError, fit, landmark_error
 from facetwin.agents.identify.model import TwinModel
 from facetwin.agents.identify.poses import MAX_POSES, Plan, design
 from facetwin.agents.identify.session import record_session
-from facetwin.envs.perception import FaceMeshDetector
+from facetwin.envs.perception import FaceMeshDetector, PictureError, read_picture
 from facetwin.figures import labelled, row, save_png
 from facetwin.sim.robot import Robot, save_robot
 
@@ -102,18 +102,27 @@ def identify(env, out: Path, name: str, n_poses: int = MAX_POSES, seed: int = 0,
         fit_s={k: round(v, 1) for k, v in
                {**result.seconds, "total_s": time.perf_counter() - began}.items()})
     before_after(out / f"{name}.before-after.png", out, model, result.theta,
-                 int(np.flatnonzero(ho)[0]), applied, observed)
+                 np.flatnonzero(ho), applied, observed)
     return Identified(path, robot, result, plan, nominal_px, identified_px, robot_time)
 
 
-def before_after(path: Path, out: Path, model: TwinModel, theta: np.ndarray, pose: int,
+def before_after(path: Path, out: Path, model: TwinModel, theta: np.ndarray, poses,
                  applied: np.ndarray, observed: np.ndarray) -> Path:
-    """Robot frame | nominal twin | identified twin at one held-out pose, the robot's
-    landmarks dotted on all three (where the twin's face sits under them shows the fit)."""
-    import imageio.v3 as iio
-
-    tiles = [labelled(iio.imread(out / "frames" / f"pose-{pose:03d}.png"), "robot",
-                      observed[pose])]
+    """Robot frame | nominal twin | identified twin at the first of the held-out
+    ``poses`` whose frame reads (the fit needs only the journal: a damaged frame costs
+    the picture one pose), the robot's landmarks dotted on all three (where the twin's
+    face sits under them shows the fit)."""
+    frame, why = None, "no held-out pose"
+    for pose in poses:
+        try:
+            frame = read_picture(out / "frames" / f"pose-{pose:03d}.png", "frame")
+            break
+        except PictureError as exc:
+            why = str(exc)
+    if frame is None:
+        raise IdentifyError(f"no held-out frame to draw the before/after picture from "
+                            f"(last: {why})")
+    tiles = [labelled(frame, "robot", observed[pose])]
     for label, th in (("nominal twin", np.zeros_like(theta)), ("identified twin", theta)):
         renderer = model.renderer(th)
         try:
