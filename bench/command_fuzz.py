@@ -244,6 +244,8 @@ def become_subreaper() -> None:
 
 def descendants() -> list[int]:
     """This process's living descendants (zombies reaped on the way)."""
+    from facetwin.lifeline import below, processes
+
     while True:  # orphans that died since are this process's zombies now
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -251,19 +253,7 @@ def descendants() -> list[int]:
             break
         if pid == 0:
             break
-    parent = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            parent[int(stat.parent.name)] = int(fields[1])
-    found, frontier = [], {os.getpid()}
-    while frontier:
-        frontier = {k for k, v in parent.items() if v in frontier}
-        found += frontier
-    return found
+    return list(below(os.getpid(), processes()))
 
 
 def run(argv: list[str], bound_s: float, env: dict, cwd: Path,

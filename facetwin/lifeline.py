@@ -121,7 +121,7 @@ class Reaper:
 LOOK_S = 0.5  # how often a reaper's watchdog looks at its command's tree
 
 
-def _processes() -> dict[int, tuple[int, int]]:
+def processes() -> dict[int, tuple[int, int]]:
     """Every living process: pid -> (parent pid, start time in clock ticks)."""
     found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -161,7 +161,7 @@ def reap(known: dict[int, int], marks: list[bytes], clock=time.monotonic,
     me, killed, quiet = os.getpid(), 0, 0
     until = clock() + REAP_FOR_S
     while quiet < 2 and clock() < until:
-        alive = _processes()
+        alive = processes()
         found = [pid for pid, (_, started) in alive.items() if pid != me and (
             known.get(pid) == started or marked(pid, marks))]
         for pid in found:
@@ -181,7 +181,7 @@ def _watch(command: int, marks: list[bytes]) -> None:
     known: dict[int, int] = {}
     stdin = sys.stdin.buffer
     while True:
-        known.update(below(command, _processes()))
+        known.update(below(command, processes()))
         known.pop(os.getpid(), None)
         if select.select([stdin], [], [], LOOK_S)[0] and not stdin.read1(1 << 16):
             break
