@@ -21,4 +21,5 @@ bench:
 	.venv/bin/python bench/command_fuzz.py
 	.venv/bin/python bench/coexpress.py
 	.venv/bin/python bench/identify.py
+	.venv/bin/python bench/identify_resume.py
 	.venv/bin/python bench/parallel.py

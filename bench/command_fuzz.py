@@ -350,16 +350,16 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 # -- file readers -----------------------------------------------------------------------
 
-def readers(i: dict[str, Path], out: Path) -> dict[str, tuple[list[Path], list[str]]]:
-    """For each kind of file: the files, and a command that reads them."""
+def readers(i: dict[str, Path], out: Path,
+            trained: list[int]) -> dict[str, tuple[list[Path], list[str]]]:
+    """For each kind of file: the files, and a command that reads them (``trained``:
+    the onset dataset's training people, whose shards train-predictor reads)."""
     from facetwin import profile as profiles
     from facetwin.agents.identify.poses import design
 
     shards = sorted((i["data"] / "shards").glob("*.parquet"))
     # The frame identify reads again: its before/after picture's pose.
     first_held_out = int(np.flatnonzero(design(profiles.load(PROFILE), 48).held_out)[0])
-    # People train-predictor reads (the test split's it leaves to evaluate-predictor).
-    trained = json.loads((i["onsets"] / "meta.json").read_text())["splits"]["train"]
     return {
         "dataset": ([*shards, i["data"] / "meta.json"],
                     ["train", "--model", "ridge", "--data", str(i["data"]), "--out", str(out)]),
@@ -511,7 +511,8 @@ def fuzz_files(args, rng, inputs, root, env, runs) -> dict:
     donors = [f for f in (root / "inputs").rglob("*") if f.is_file()
               and f.name not in IGNORED and f.stat().st_size < 2**20]
     n = 0
-    for kind, (files, _) in readers(inputs, root / "o").items():
+    trained = json.loads((inputs["onsets"] / "meta.json").read_text())["splits"]["train"]
+    for kind, (files, _) in readers(inputs, root / "o", trained).items():
         for path in files:
             for how in DAMAGES:
                 for _ in range(args.variants):
@@ -523,7 +524,7 @@ def fuzz_files(args, rng, inputs, root, env, runs) -> dict:
                     target = copy / path.relative_to(root / "inputs")
                     damage(target, how, rng, donors)
                     before = fingerprint(copy)
-                    argv = readers(moved, root / f"out-f{n}")[kind][1]
+                    argv = readers(moved, root / f"out-f{n}", trained)[kind][1]
                     result = run(argv, args.bound, env, root)
                     outcome = verdict(argv[0], result)
                     if outcome == "exit 0":

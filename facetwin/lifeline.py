@@ -111,11 +111,13 @@ class Reaper:
         os.environ[self.VARIABLE] = token
 
     def close(self) -> None:
-        """Reap now, and wait until the watchdog has ended."""
+        """Reap now, and wait until the watchdog has ended (it ends on its own, in a
+        session of its own, should that take longer than it can)."""
         os.environ.pop(self.VARIABLE, None)
         if not self._process.stdin.closed:
             self._process.stdin.close()
-        self._process.wait()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._process.wait(timeout=REAP_FOR_S + LOOK_S + 5.0)
 
 
 LOOK_S = 0.5  # how often a reaper's watchdog looks at its command's tree
