@@ -27,7 +27,11 @@ from facetwin.profile import MAX_SETTLE_S
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 
-STEP_MODES = ("settle", "period")
+# "settle": the face at rest at the filtered command (on the twin by the quickest way,
+# its transient skipped); "ramp": the same, the twin simulating the transient the robot
+# goes through; "period": one control period of it. A robot goes through its transient
+# whatever the mode.
+STEP_MODES = ("settle", "ramp", "period")
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class Backend(Protocol):
 
     def step(self, action, mode: str) -> Stepped:
         """Filter ``action`` and apply it for one control period (``"period"``), or until
-        it is reached and the face is still (``"settle"``)."""
+        it is reached and the face is still (``"settle"``, ``"ramp"``)."""
 
     def observe(self) -> Seen:
         """The face after the last step (see :class:`Seen`)."""

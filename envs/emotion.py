@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from facetwin.errors import FaceTwinError
-from facetwin.files import atomic_write
+from facetwin.files import atomic_write, user_cache
 
 EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 # The expression libraries' names for the same seven.
@@ -80,10 +80,7 @@ def emotion_index(name: str) -> int:
 def models_dir() -> Path:
     """Where fetched model files live: ``$FACETWIN_MODELS``, else ``~/.cache/facetwin``."""
     env = os.environ.get("FACETWIN_MODELS")
-    if env:
-        return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "facetwin"
+    return Path(env) if env else user_cache()
 
 
 def weights_path() -> Path:

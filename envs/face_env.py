@@ -10,9 +10,13 @@ filter (:mod:`facetwin.envs.safety`), filters the action, moves the face and say
 applied and why (``info["safety"]``), how long the face took (``info["settle_s"]``) and
 whether it is at rest (``info["still"]``); then the backend's record of the face
 (:class:`~facetwin.envs.backend.Seen`) becomes the observation.
-``step_mode="period"`` applies one control period of the filtered command;
-``step_mode="settle"`` (the default) keeps sending it, period by period at the
-profile's speeds, until it is reached and the face is still.
+``step_mode="settle"`` (the default) returns the face at rest at the filtered
+command: the robot is sent it period by period at the profile's speeds until it is
+reached and still; the twin, whose rest is all a settled step returns, starts its
+physics where the face comes to rest (:mod:`facetwin.sim.equilibrium`) and skips the
+transient, reporting in ``info["settle_s"]`` how long the transient takes.
+``step_mode="ramp"`` has the twin simulate that transient too; ``step_mode="period"``
+applies one control period of the filtered command.
 
 Backends: ``backend="twin"`` (the MuJoCo face) or ``backend="serial"`` with
 ``port=`` (a Feetech bus, or the virtual bus standing in for it) and ``camera=`` (a
@@ -75,7 +79,8 @@ class FaceTwinEnv(gym.Env):
         backend: ``"twin"`` (MuJoCo) or ``"serial"`` (a Feetech bus and a camera).
         image_size: square image size in pixels (the profile's camera size by default).
         render_mode: ``"rgb_array"``, ``"depth_array"`` (twin only) or None.
-        step_mode: ``"settle"`` (until the face is still) or ``"period"`` (one period).
+        step_mode: ``"settle"`` (the face at rest), ``"ramp"`` (at rest, the twin
+            simulating the way there) or ``"period"`` (one control period).
         randomization: the twin's perturbation, drawn per reset from the env's seed.
         control_rate_hz: the control rate (the profile's by default).
         port, camera, calibration, journal: the serial backend's bus, camera, servo

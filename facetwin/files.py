@@ -13,6 +13,12 @@ from pathlib import Path
 from facetwin.errors import FaceTwinError
 
 
+def user_cache() -> Path:
+    """Where FaceTwin keeps what it can make again (fetched weights, fitted models):
+    ``$XDG_CACHE_HOME/facetwin``, else ``~/.cache/facetwin``."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "facetwin"
+
+
 class OutputError(FaceTwinError, ValueError):
     """The output folder or the run's settings cannot be used; the message says why."""
 

@@ -21,6 +21,8 @@ import numpy as np
 from facetwin.errors import FaceTwinError
 from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
+from facetwin.sim import equilibrium
+from facetwin.sim.equilibrium import SettleModel
 from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.mjcf import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
 from facetwin.sim.perturbation import Perturbation
@@ -154,6 +156,7 @@ class Twin:
                                   for i in self.built.free_vertices for a in "xyz"]),
             skin_rest=self.face.vertices[self.built.free_vertices])
         self._act_travel = np.ones(len(joints))  # a perturbed linkage's travel scale
+        self._equilibrium: SettleModel | None = None
         self.reset()
 
     # -- state -------------------------------------------------------------------------
@@ -231,6 +234,59 @@ class Twin:
         self.reset(robot=self.robot)
         raise Diverged(f"the twin's physics diverged (MuJoCo: a bad value at dof {dof}); "
                        "it was reset to rest")
+
+    @property
+    def equilibrium(self) -> SettleModel:
+        """Where this profile's face comes to rest, predicted (:mod:`.equilibrium`;
+        fitted on first use and cached)."""
+        if self._equilibrium is None:
+            p, face = self.profile, self.face
+            path = equilibrium.cache_path(p.sha256, face.sha256)
+            model = SettleModel.load(path, p.sha256, face.sha256)
+            if model is None:  # measured on a nominal twin of its own
+                model = equilibrium.fit(Twin(p, face=face))
+                model.save(path)
+            self._equilibrium = model
+        return self._equilibrium
+
+    def rest_at(self, controls, max_time: float = MAX_SETTLE_S, strict: bool = True) -> int:
+        """Bring the face to rest at ``controls`` the quickest way, and return the
+        physics steps it took: the servos at their goals (through backlash and
+        calibration as a ramp would leave them), every joint and skin vertex started
+        where the settle model predicts the face comes to rest, then :meth:`settle`'s
+        unchanged rule. The same rest as commanding and settling, within the settle
+        rule's tolerance (a few lip vertices have two rests: the shapes' mean is what
+        agrees), without the transient."""
+        self.command(controls)
+        self.servos.setpoint[:] = self.servos.goal
+        m, d = self.model, self.data
+        d.qpos[:] = self.equilibrium.rest(self.servos.goal)
+        d.qvel[:] = 0.0
+        self._apply_ctrl()
+        mujoco.mj_forward(m, d)
+        # At rest only the jaw's followers' goals move; the tissue's damping is MuJoCo's
+        # own here (implicit in Euler's step: the same rest, no Python force per step).
+        max_steps, still = int(max_time / m.opt.timestep), 0
+        saved = m.dof_damping[self._skin_dofs].copy()
+        m.dof_damping[self._skin_dofs] = self._tissue_damping
+        try:
+            with mujoco_warnings(_UNSTABLE):
+                for i in range(1, max_steps + 1):
+                    if self._followers.size:
+                        d.ctrl[self._followers] = MODIOLUS_JAW_SHARE * d.qpos[self._jaw_qpos]
+                    self._skin_before[:] = d.flexvert_xpos
+                    mujoco.mj_step(m, d)
+                    if d.warning.number[_BAD_STATE].any():
+                        self._diverged()
+                    still = still + 1 if self.landmark_speed() < SETTLE_SPEED else 0
+                    if still >= SETTLE_STEPS:
+                        return i
+        finally:
+            m.dof_damping[self._skin_dofs] = saved
+        if not strict:
+            return max_steps
+        raise RuntimeError(f"the face did not settle within {max_time} s "
+                           f"(fastest landmark {self.landmark_speed():.3g} m/s)")
 
     def landmark_speed(self) -> float:
         """The fastest landmark's speed (m/s) over the last step, in the world frame:

@@ -16,29 +16,33 @@ import numpy as np
 
 from facetwin import profile as profiles
 from facetwin.envs.safety import SafetyFilter
-from facetwin.envs.twin_backend import ramp_and_settle
+from facetwin.envs.twin_backend import ramp_and_settle, rest_at
 from facetwin.sim.twin import Twin
 
 PATH = Path(__file__).parent / "data" / "settled_shapes.npz"
 
 
-def settle_from_rest(twin: Twin, controls: np.ndarray) -> float:
+def settle_from_rest(twin: Twin, controls: np.ndarray, quick: bool = False) -> float:
     """Command ``controls`` from rest through the safety ramp, one control period at a
-    time as the env does, and settle; returns the simulated seconds it took."""
+    time as the env does, and settle (``quick``: as a settled env step does, the face
+    brought to rest without its transient); returns the simulated seconds it took."""
     p = twin.profile
     safety = SafetyFilter(p)
     twin.reset()
     safety.reset(p.neutral)
     began = twin.time
-    ramp_and_settle(twin, safety, controls, 1.0 / p.control_rate_hz)
+    if quick:
+        rest_at(twin, safety, controls, 1.0 / p.control_rate_hz)
+    else:
+        ramp_and_settle(twin, safety, controls, 1.0 / p.control_rate_hz)
     return twin.time - began
 
 
-def library_shapes(twin: Twin) -> dict[str, np.ndarray]:
+def library_shapes(twin: Twin, quick: bool = False) -> dict[str, np.ndarray]:
     """Settled landmarks (metres, world frame) of each library expression."""
     shapes = {}
     for name, controls in twin.profile.expressions.items():
-        settle_from_rest(twin, controls)
+        settle_from_rest(twin, controls, quick)
         shapes[name] = twin.landmarks_3d()
     return shapes
 
