@@ -22,7 +22,7 @@ is safe too, and ramps stay inside the envelope.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +41,9 @@ class _Combination(NamedTuple):
     thresholds: np.ndarray
     above: np.ndarray  # per condition: True for "above", False for "below"
     names: list[str]
+
+
+LISTS = ("clamped", "tied", "released", "forbidden", "yielding")  # a report's own lists
 
 
 @dataclass
@@ -232,7 +235,10 @@ class SafetyFilter:
         dt = self.profile.control_period_s if dt is None else float(dt)
         if not dt > 0:
             raise CommandError(f"dt must be positive, got {dt}")
-        goal, report = self.target(command)
+        return self._toward(*self.target(command), dt)
+
+    def _toward(self, goal: np.ndarray, report: SafetyReport, dt: float):
+        """One period's step toward the safe ``goal`` (``report``: its target's)."""
         p = self.profile
         start, end = p.normalise(self.last), p.normalise(goal)
         end = self._yield_first(start, end, report)
@@ -286,8 +292,13 @@ class SafetyFilter:
         profile's speeds, one per period (a settled step, start-up, shut-down, the
         watchdog). It ends within the periods that the slowest control needs to cross its
         range twice (once for an exclusive group to yield, once to rise)."""
+        dt = self.profile.control_period_s if dt is None else float(dt)
+        if not dt > 0:
+            raise CommandError(f"dt must be positive, got {dt}")
+        target, base = self.target(goal)  # the same every period: worked out once
         for _ in range(self.ramp_periods(dt)):
-            applied, report = self(goal, dt)
+            applied, report = self._toward(target, replace(base, **{
+                k: list(getattr(base, k)) for k in LISTS}), dt)
             yield applied, report
             if report.reached:
                 return

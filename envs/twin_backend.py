@@ -11,36 +11,13 @@ from scipy.spatial.transform import Rotation
 from facetwin.envs.backend import Seen, Stepped, settle_periods
 from facetwin.envs.expression import head_frame_landmarks, twin_features
 from facetwin.envs.safety import SafetyFilter
+from facetwin.envs.settled import ramp_and_settle, rest_at, settle_model
 from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
 from facetwin.sim.render import FaceRenderer, Look
 from facetwin.sim.robot import Robot, load_robot
 from facetwin.sim.twin import Twin
-
-
-def ramp_and_settle(twin: Twin, safety: SafetyFilter, action, period_s: float):
-    """A settled step: the filtered command sent period by period until it is reached,
-    then the face left to settle; returns the last applied command and its report."""
-    period_steps = max(1, round(period_s / twin.model.opt.timestep))
-    for applied, report in safety.ramp(action, period_s):
-        twin.command(applied)
-        if not report.reached:
-            twin.step(period_steps)
-    twin.settle()
-    return applied, report
-
-
-def rest_at(twin: Twin, safety: SafetyFilter, action, period_s: float):
-    """A settled step by the quickest way: the filter's ramp worked out without the
-    physics (its last command is where the face goes), then the face brought to rest
-    there (:meth:`Twin.rest_at`). Returns the last applied command, its report, and how
-    long the dynamic path takes: the ramp's periods and the face's measured settle."""
-    periods = 0
-    for applied, report in safety.ramp(action, period_s):
-        periods += not report.reached
-    twin.rest_at(applied)
-    return applied, report, periods * period_s + twin.equilibrium.tail_s
 
 
 def draw_robot(twin: Twin, randomization: Randomization,
@@ -86,6 +63,7 @@ class TwinBackend:
         if robot is not None and not isinstance(robot, Robot):
             robot = load_robot(robot, profile, self._twin.layout)
         self._robot = robot
+        self._settle_model = None  # measured or read from the cache on the first need
 
     def reset(self, start, rng: np.random.Generator, randomization: Randomization) -> None:
         robot, look = self._robot, Look()
@@ -120,9 +98,12 @@ class TwinBackend:
             still = report.reached and twin.still()
             return Stepped(applied, report, twin.time - began, still)
         if mode == "ramp":
-            applied, report = ramp_and_settle(twin, self.safety, action, self.period_s)
+            applied, report, _ = ramp_and_settle(twin, self.safety, action, self.period_s)
             return Stepped(applied, report, twin.time - began, True)
-        applied, report, settle_s = rest_at(twin, self.safety, action, self.period_s)
+        if self._settle_model is None:
+            self._settle_model = settle_model(self.profile, twin.face)
+        applied, report, settle_s = rest_at(twin, self.safety, self._settle_model, action,
+                                            self.period_s)
         return Stepped(applied, report, settle_s, True)
 
     def observe(self) -> Seen:

@@ -6,13 +6,14 @@ their goals shortens nothing). :class:`SettleModel` predicts the whole state at 
 every joint and skin vertex, as a piecewise-linear function of the command (a slope on
 each side of each control's neutral), fitted to dynamic settles of random commands;
 :meth:`Twin.rest_at` starts there and settles by the unchanged rule, in about a third of
-the steps. It also carries how long the dynamic settle's tail took (after the servos'
-ramps), so that a settled step can still say how long the robot takes.
+the steps. It also carries how long the face takes to come to rest after its ramp, so
+that a settled step can still say how long the robot takes.
 
-A model is fitted once per profile and face (a few seconds), on the nominal twin, and
-kept in the user's cache (``~/.cache/facetwin/settle``) as safetensors, named by the
-hashes of the profile and the face it was measured on. A perturbed robot starts from
-the nominal prediction: a millimetre or two off, which the settle then takes up.
+A model is fitted once per profile and face (a few seconds: ``envs/settle_model.py``
+settles the nominal twin as an env does) and kept in the user's cache
+(``~/.cache/facetwin/settle``) as safetensors, named by the hashes of the profile and
+the face it was measured on. A perturbed robot starts from the nominal prediction: a
+millimetre or two off, which the settle then takes up.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ import numpy as np
 
 from facetwin.files import atomic_write, user_cache
 
-VERSION = 1  # of the fit: a model of another version is fitted again
-FIT_COMMANDS = 150  # random commands settled for the fit
-SEED = 0x5E771E
+VERSION = 3  # of the fit: a model of another version is fitted again
+TAIL = ("tail_s", "tail_per_ramp_s", "tail_min_s")
 
 
 @dataclass(frozen=True)
@@ -38,18 +38,27 @@ class SettleModel:
     face_sha256: str
     neutral: np.ndarray  # (controls,): the slopes' hinge
     weights: np.ndarray  # (1 + 2 * controls, nq): qpos = features @ weights
-    tail_s: float  # median time the dynamic settle took after the servos' ramps
+    # How long the face takes to come to rest once its ramp has ended: the longer the
+    # ramp, the closer the skin has followed it (a line fitted to the fit's settles).
+    tail_s: float
+    tail_per_ramp_s: float
+    tail_min_s: float
 
     def rest(self, controls: np.ndarray) -> np.ndarray:
         """The predicted qpos at rest at ``controls``."""
         return _features(controls, self.neutral) @ self.weights
+
+    def settle_s(self, ramp_s: float) -> float:
+        """How long a face takes from a command to rest, after a ramp of ``ramp_s``."""
+        return ramp_s + max(self.tail_s + self.tail_per_ramp_s * ramp_s, self.tail_min_s)
 
     # -- storage -----------------------------------------------------------------------
     def save(self, path: Path) -> Path:
         from safetensors.numpy import save
 
         meta = {"format": f"facetwin-settle/{VERSION}", "profile_sha256": self.profile_sha256,
-                "face_sha256": self.face_sha256, "tail_s": repr(self.tail_s)}
+                "face_sha256": self.face_sha256,
+                **{k: repr(getattr(self, k)) for k in TAIL}}
         data = save({"neutral": self.neutral.astype(np.float64),
                      "weights": self.weights.astype(np.float32)}, metadata=meta)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -72,8 +81,11 @@ class SettleModel:
                 or meta.get("profile_sha256") != profile_sha256
                 or meta.get("face_sha256") != face_sha256):
             return None
-        return cls(profile_sha256, face_sha256, tensors["neutral"],
-                   tensors["weights"].astype(np.float64), float(meta["tail_s"]))
+        try:
+            return cls(profile_sha256, face_sha256, tensors["neutral"],
+                       tensors["weights"].astype(np.float64), *(float(meta[k]) for k in TAIL))
+        except (KeyError, ValueError):
+            return None
 
 
 def _features(controls: np.ndarray, neutral: np.ndarray) -> np.ndarray:
@@ -86,25 +98,13 @@ def cache_path(profile_sha256: str, face_sha256: str) -> Path:
     return user_cache() / "settle" / f"{profile_sha256[:16]}-{face_sha256[:16]}-v{VERSION}.safetensors"
 
 
-def fit(twin, n: int = FIT_COMMANDS, seed: int = SEED) -> SettleModel:
-    """Settle the nominal ``twin`` dynamically at ``n`` random in-range commands, one
-    after another as an env sends them, and fit the state at rest to them."""
-    p = twin.profile
-    rng = np.random.default_rng(seed)
-    dt = twin.model.opt.timestep
-    twin.reset()
-    commands, states, tails = [], [], []
-    for _ in range(n):
-        before = twin.servos.goal.copy()
-        c = rng.uniform(p.low, p.high)
-        twin.command(c)
-        steps = twin.settle(strict=False)
-        ramp = np.ceil(np.max(np.abs(twin.servos.goal - before) / twin.servos.speed) / dt)
-        commands.append(twin.servos.goal.copy())
-        states.append(twin.data.qpos.copy())
-        tails.append(max(steps - ramp, 0.0) * dt)
-    features = _features(np.array(commands), p.neutral)
-    weights = np.linalg.lstsq(features, np.array(states), rcond=None)[0]
-    twin.reset()
-    return SettleModel(p.sha256, twin.face.sha256, p.neutral.astype(float), weights,
-                       float(np.median(tails)))
+def fitted(profile, face_sha256: str, commands, states, ramps_s, tails_s) -> SettleModel:
+    """The model of dynamic settles: the commands they came to rest at, the state at
+    rest (qpos) of each, how long each one's ramp took and how long the face then took
+    to come to rest."""
+    commands, ramps_s, tails_s = np.array(commands), np.array(ramps_s), np.array(tails_s)
+    weights = np.linalg.lstsq(_features(commands, profile.neutral), np.array(states),
+                              rcond=None)[0]
+    slope, intercept = np.polyfit(ramps_s, tails_s, 1)
+    return SettleModel(profile.sha256, face_sha256, profile.neutral.astype(float), weights,
+                       float(intercept), float(slope), float(tails_s.min()))

@@ -21,7 +21,6 @@ import numpy as np
 from facetwin.errors import FaceTwinError
 from facetwin.profile import MAX_SETTLE_S, Profile
 from facetwin.landmarks import IRIS_START, N_LANDMARKS, N_SKIN
-from facetwin.sim import equilibrium
 from facetwin.sim.equilibrium import SettleModel
 from facetwin.sim.face import FaceAsset, load_face
 from facetwin.sim.mjcf import MODIOLUS_JAW_SHARE, SkinParams, build, critically_damp_servos
@@ -156,7 +155,6 @@ class Twin:
                                   for i in self.built.free_vertices for a in "xyz"]),
             skin_rest=self.face.vertices[self.built.free_vertices])
         self._act_travel = np.ones(len(joints))  # a perturbed linkage's travel scale
-        self._equilibrium: SettleModel | None = None
         self.reset()
 
     # -- state -------------------------------------------------------------------------
@@ -235,32 +233,19 @@ class Twin:
         raise Diverged(f"the twin's physics diverged (MuJoCo: a bad value at dof {dof}); "
                        "it was reset to rest")
 
-    @property
-    def equilibrium(self) -> SettleModel:
-        """Where this profile's face comes to rest, predicted (:mod:`.equilibrium`;
-        fitted on first use and cached)."""
-        if self._equilibrium is None:
-            p, face = self.profile, self.face
-            path = equilibrium.cache_path(p.sha256, face.sha256)
-            model = SettleModel.load(path, p.sha256, face.sha256)
-            if model is None:  # measured on a nominal twin of its own
-                model = equilibrium.fit(Twin(p, face=face))
-                model.save(path)
-            self._equilibrium = model
-        return self._equilibrium
-
-    def rest_at(self, controls, max_time: float = MAX_SETTLE_S, strict: bool = True) -> int:
+    def rest_at(self, controls, model: SettleModel, max_time: float = MAX_SETTLE_S,
+                strict: bool = True) -> int:
         """Bring the face to rest at ``controls`` the quickest way, and return the
         physics steps it took: the servos at their goals (through backlash and
         calibration as a ramp would leave them), every joint and skin vertex started
-        where the settle model predicts the face comes to rest, then :meth:`settle`'s
+        where ``model`` predicts the face comes to rest, then :meth:`settle`'s
         unchanged rule. The same rest as commanding and settling, within the settle
         rule's tolerance (a few lip vertices have two rests: the shapes' mean is what
         agrees), without the transient."""
         self.command(controls)
         self.servos.setpoint[:] = self.servos.goal
         m, d = self.model, self.data
-        d.qpos[:] = self.equilibrium.rest(self.servos.goal)
+        d.qpos[:] = model.rest(self.servos.goal)
         d.qvel[:] = 0.0
         self._apply_ctrl()
         mujoco.mj_forward(m, d)
@@ -276,13 +261,17 @@ class Twin:
                         d.ctrl[self._followers] = MODIOLUS_JAW_SHARE * d.qpos[self._jaw_qpos]
                     self._skin_before[:] = d.flexvert_xpos
                     mujoco.mj_step(m, d)
-                    if d.warning.number[_BAD_STATE].any():
-                        self._diverged()
                     still = still + 1 if self.landmark_speed() < SETTLE_SPEED else 0
                     if still >= SETTLE_STEPS:
-                        return i
+                        break
         finally:
             m.dof_damping[self._skin_dofs] = saved
+        # Physics that blew up were put back at the model's rest by MuJoCo, and may have
+        # come to rest again since: looked for once, at the end.
+        if d.warning.number[_BAD_STATE].any():
+            self._diverged()
+        if still >= SETTLE_STEPS:
+            return i
         if not strict:
             return max_steps
         raise RuntimeError(f"the face did not settle within {max_time} s "
@@ -291,7 +280,8 @@ class Twin:
     def landmark_speed(self) -> float:
         """The fastest landmark's speed (m/s) over the last step, in the world frame:
         what a camera sees move, whichever joint or skin mode moves it."""
-        skin = np.sqrt(((self.data.flexvert_xpos - self._skin_before) ** 2).sum(axis=1)).max()
+        moved = self.data.flexvert_xpos - self._skin_before
+        skin = np.sqrt(np.einsum("ij,ij->i", moved, moved).max())
         eyes = np.abs(self.data.qvel[self._eye_dofs]).max(initial=0.0) * self._eye_radius
         return max(float(skin) / self.model.opt.timestep, float(eyes))
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from facetwin import profile as profiles
 from facetwin.envs.safety import SafetyFilter
-from facetwin.envs.twin_backend import ramp_and_settle, rest_at
+from facetwin.envs.settled import ramp_and_settle, rest_at, settle_model
 from facetwin.sim.twin import Twin
 
 PATH = Path(__file__).parent / "data" / "settled_shapes.npz"
@@ -32,7 +32,7 @@ def settle_from_rest(twin: Twin, controls: np.ndarray, quick: bool = False) -> f
     safety.reset(p.neutral)
     began = twin.time
     if quick:
-        rest_at(twin, safety, controls, 1.0 / p.control_rate_hz)
+        rest_at(twin, safety, settle_model(p, twin.face), controls, 1.0 / p.control_rate_hz)
     else:
         ramp_and_settle(twin, safety, controls, 1.0 / p.control_rate_hz)
     return twin.time - began
