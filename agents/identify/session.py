@@ -123,11 +123,16 @@ def _show(env, pose: np.ndarray, index: int) -> tuple[dict, dict]:
 class HiddenRobot(gym.Wrapper):
     """A twin env (with camera features and a randomization) standing in for one robot:
     every reset draws the same robot, the one ``seed`` draws, whose parameters nobody
-    on this side reads."""
+    on this side reads. Its settled steps go through the transient a robot goes through
+    (``step_mode="ramp"``): the fit's own twin comes to rest by the shortcut, and a robot
+    that took the same shortcut would share its errors (seed 3's servo offsets: 0.52 %
+    of range median error through the shortcut, 0.22 % through the transient)."""
 
     def __init__(self, env: gym.Env, seed: int):
         super().__init__(env)
         self.seed = seed
+        if env.unwrapped.step_mode == "settle":
+            env.unwrapped.step_mode = "ramp"
 
     def reset(self, *, seed=None, options=None):
         return self.env.reset(seed=self.seed, options=options)
