@@ -131,8 +131,8 @@ class HiddenRobot(gym.Wrapper):
     def __init__(self, env: gym.Env, seed: int):
         super().__init__(env)
         self.seed = seed
-        if env.unwrapped.step_mode == "settle":
-            env.unwrapped.step_mode = "ramp"
+        if env.get_wrapper_attr("step_mode") == "settle":
+            env.set_wrapper_attr("step_mode", "ramp")
 
     def reset(self, *, seed=None, options=None):
         return self.env.reset(seed=self.seed, options=options)
