@@ -270,12 +270,7 @@ class Twin:
         # come to rest again since: looked for once, at the end.
         if d.warning.number[_BAD_STATE].any():
             self._diverged()
-        if still >= SETTLE_STEPS:
-            return i
-        if not strict:
-            return max_steps
-        raise RuntimeError(f"the face did not settle within {max_time} s "
-                           f"(fastest landmark {self.landmark_speed():.3g} m/s)")
+        return i if still >= SETTLE_STEPS else self._unsettled(max_steps, max_time, strict)
 
     def landmark_speed(self) -> float:
         """The fastest landmark's speed (m/s) over the last step, in the world frame:
@@ -309,6 +304,9 @@ class Twin:
                 still = still + 1 if self.still() else 0
                 if still >= SETTLE_STEPS:
                     return i
+        return self._unsettled(max_steps, max_time, strict)
+
+    def _unsettled(self, max_steps: int, max_time: float, strict: bool) -> int:
         if not strict:
             return max_steps
         raise RuntimeError(f"the face did not settle within {max_time} s "
