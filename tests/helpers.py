@@ -35,9 +35,10 @@ def settled_pixels(twin: Twin, controls, size: int = 256) -> np.ndarray:
     return camera.project(twin.landmarks_3d())
 
 
-def wait_until(condition, timeout_s: float = 20.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds. The deadline only bounds a hang: tests assert
-    what happened, never how fast."""
+def wait_until(condition, timeout_s: float = 120.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds. The deadline only bounds a hang (generous: a
+    process started on a loaded machine can take tens of seconds to import): tests
+    assert what happened, never how fast."""
     deadline = time.monotonic() + timeout_s
     while not condition():
         if time.monotonic() > deadline:
