@@ -245,7 +245,8 @@ class Twin:
         self.command(controls)
         self.servos.setpoint[:] = self.servos.goal
         m, d = self.model, self.data
-        d.qpos[:] = model.rest(self.servos.goal)
+        # Where the linkages are driven, not the goal: a robot's servo offsets move its rest.
+        d.qpos[:] = model.rest(self.servos.linkage_controls())
         d.qvel[:] = 0.0
         self._apply_ctrl()
         mujoco.mj_forward(m, d)

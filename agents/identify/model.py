@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
+from facetwin.envs.settled import settle_model
 from facetwin.profile import Profile
 from facetwin.sim.camera import PinholeCamera
 from facetwin.sim.randomization import Randomization
@@ -159,6 +160,7 @@ class TwinModel:
     def __init__(self, profile: Profile, image_size: int, basis_size: int = 12):
         self.profile, self.size = profile, image_size
         self._twin = Twin(profile)
+        self._settle_model = settle_model(profile, self._twin.face)
         self.layout = self._twin.layout
         self.params = Parameters(self._twin, basis_size)
         self._twin.reset()
@@ -185,9 +187,12 @@ class TwinModel:
         return draw_robot(self._twin, randomization, np.random.default_rng(seed))[0]
 
     def settled(self, theta: np.ndarray, controls: np.ndarray) -> np.ndarray:
-        """The twin of ``theta``'s 3D landmarks (metres), settled at ``controls``."""
+        """The twin of ``theta``'s 3D landmarks (metres), at rest at ``controls``: the
+        quick way to rest a settled env step takes (the fit's twin need not go through
+        the robot's transient to where the robot comes to rest)."""
         twin = self._twin
-        twin.reset(controls=controls, robot=self.params.robot(theta), strict=False)
+        twin.reset(robot=self.params.robot(theta))
+        twin.rest_at(controls, self._settle_model, strict=False)
         twin.step(EXTRA_SETTLE_STEPS)
         return twin.landmarks_3d()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from facetwin import profile as profiles
+from facetwin import lifeline, profile as profiles
 from helpers import facetwin_command, ray_cluster, wait_until
 
 SAMPLES = 48  # six shards of one sequence of 8
@@ -53,13 +53,14 @@ def test_a_job_sends_its_workers_no_path_to_write_to(tmp_path):
         assert str(out).encode() not in sent and b"somewhere-only" not in sent
 
 
-def _hosts_running() -> list[int]:
-    """Ray worker processes running a unit now (Ray titles them ``ray::_Host.run``)."""
+def _hosts_running(driver: int) -> list[int]:
+    """``driver``'s Ray worker processes running a unit now (Ray titles them
+    ``ray::_Host.run``); not another test's, where tests run side by side."""
     found = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+    for pid in lifeline.below(driver, lifeline.processes()):
         try:
-            if cmdline.read_bytes().startswith(b"ray::_Host.run"):
-                found.append(int(cmdline.parent.name))
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"ray::_Host.run"):
+                found.append(pid)
         except OSError:
             continue
     return found
@@ -77,8 +78,9 @@ def test_two_ray_workers_one_killed_mid_shard_make_the_one_process_rows(one_proc
          "shard_sequences=1)", str(out)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        wait_until(lambda: _hosts_running(), timeout_s=300, what="a worker running a shard")
-        os.kill(_hosts_running()[0], signal.SIGKILL)
+        wait_until(lambda: _hosts_running(driver.pid), timeout_s=300,
+                   what="a worker running a shard")
+        os.kill(_hosts_running(driver.pid)[0], signal.SIGKILL)
         err = driver.communicate(timeout=600)[1]
     finally:
         driver.kill()
