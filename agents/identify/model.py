@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import mujoco
 import numpy as np
 
 from facetwin.agents.engine import Engine, Job, load_profile, profile_ref
@@ -42,6 +43,9 @@ SIDE_WIDTH_M = 0.004  # how sharply the face's two halves part at its midline
 
 BLOCKS = ("servo_offset", "servo_travel", "mirror_travel", "linkage_anchor", "skin_rest",
           "skin_thickness", "tether_stiffness", "camera_offset", "camera_tilt")
+CAMERA_BLOCKS = ("camera_offset", "camera_tilt")  # they move no skin
+POSE_BLOCKS = ("servo_offset", "servo_travel", "mirror_travel", "skin_thickness",
+               "tether_stiffness")  # differenced at every pose (pose_columns)
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,10 @@ class TwinModel:
         self.layout = self._twin.layout
         self.params = Parameters(self._twin, basis_size)
         self._twin.reset()
+        # The rests of one physical robot, by pose: a fit's steps that move only the
+        # camera see the same faces, which settle the same every time.
+        self._rests: dict[bytes, np.ndarray] = {}
+        self._rests_of = b""
         rest = self._twin.landmarks_3d()
         self._side = {}  # per mirrored slide: each landmark's share on its side
         for _, joint in self.params.mirrors:
@@ -186,19 +194,38 @@ class TwinModel:
 
         return draw_robot(self._twin, randomization, np.random.default_rng(seed))[0]
 
-    def settled(self, theta: np.ndarray, controls: np.ndarray) -> np.ndarray:
-        """The twin of ``theta``'s 3D landmarks (metres), at rest at ``controls``: the
-        quick way to rest a settled env step takes (the fit's twin need not go through
-        the robot's transient to where the robot comes to rest)."""
+    def settled(self, theta: np.ndarray, controls: np.ndarray, quick: bool = False
+                ) -> np.ndarray:
+        """The twin of ``theta``'s 3D landmarks (metres), settled at ``controls``: from
+        rest at neutral, or ``quick``, the way a settled env step comes to rest (the same
+        shape within the settle rule's tolerance, about twice as fast: good enough for
+        the Jacobian's differences; the residuals, which decide the fit, take the
+        slower way, closer to where a robot's transient takes its face)."""
         twin = self._twin
-        twin.reset(robot=self.params.robot(theta))
-        twin.rest_at(controls, self._settle_model, strict=False)
+        physical = np.array(theta, dtype=float)
+        for name in CAMERA_BLOCKS:
+            physical[self.params.slice(name)] = 0.0
+        robot = physical.tobytes() + bytes([quick])
+        if robot != self._rests_of:
+            self._rests, self._rests_of = {}, robot
+        pose = np.asarray(controls, dtype=float).tobytes()
+        if pose in self._rests:
+            twin.data.qpos[:] = self._rests[pose]
+            twin.data.qvel[:] = 0.0
+            mujoco.mj_forward(twin.model, twin.data)
+            return twin.landmarks_3d()
+        if quick:
+            twin.reset(robot=self.params.robot(theta))
+            twin.rest_at(controls, self._settle_model, strict=False)
+        else:
+            twin.reset(controls=controls, robot=self.params.robot(theta), strict=False)
         twin.step(EXTRA_SETTLE_STEPS)
+        self._rests[pose] = twin.data.qpos.copy()
         return twin.landmarks_3d()
 
-    def shapes(self, theta: np.ndarray, poses: np.ndarray) -> np.ndarray:
+    def shapes(self, theta: np.ndarray, poses: np.ndarray, quick: bool = False) -> np.ndarray:
         """(poses, landmarks, 3) metres."""
-        return np.stack([self.settled(theta, c) for c in poses])
+        return np.stack([self.settled(theta, c, quick) for c in poses])
 
     def pixels(self, theta: np.ndarray, shapes: np.ndarray) -> np.ndarray:
         """``shapes`` through ``theta``'s camera: (poses, landmarks, 2) pixels."""
@@ -212,18 +239,23 @@ class TwinModel:
         columns are left zero); the per-pose blocks in ``workers`` processes."""
         P = self.params
         theta0 = np.zeros(P.size)
-        base = self.shapes(theta0, poses)
+        base = self.shapes(theta0, poses, quick=True)
         cam0 = self.camera(theta0)
-        J = np.stack(self._map_poses(poses, blocks, workers, progress)).astype(np.float32)
+        if set(POSE_BLOCKS) & set(blocks):
+            J = np.stack(self._map_poses(poses, blocks, workers, progress)).astype(np.float32)
+        else:  # nothing to difference pose by pose: no workers to start
+            J = np.zeros((*base.shape[:2], 2, P.size), dtype=np.float32)
+            if progress is not None:
+                progress(len(poses))
         neutral = self.profile.neutral.astype(float)
         # Grip points and rest shape: a 3D shift at rest, carried to each pose.
-        rest0 = self.settled(theta0, neutral)
+        rest0 = self.settled(theta0, neutral, quick=True)
         for name, h in (("linkage_anchor", 0.5), ("skin_rest", 0.5)):
             if name not in blocks:
                 continue
             s = P.slice(name)
             for index in range(s.start, s.stop):
-                shift = (self.settled(_nudged(P.size, index, h), neutral) - rest0) / h
+                shift = (self.settled(_nudged(P.size, index, h), neutral, True) - rest0) / h
                 for k in range(len(poses)):
                     J[k, :, :, index] = (cam0.project(base[k] + 1e-3 * shift)
                                          - cam0.project(base[k])) / 1e-3
@@ -243,14 +275,14 @@ class TwinModel:
         P, n = self.params, len(self.profile.controls)
         theta0 = np.zeros(P.size)
         cam0 = self.camera(theta0)
-        px = cam0.project(self.settled(theta0, pose))
+        px = cam0.project(self.settled(theta0, pose, quick=True))
         J = np.zeros((len(px), 2, P.size))
 
         def column(index: int, h: float, central: bool) -> np.ndarray:
-            x_up = self.settled(_nudged(P.size, index, h), pose)
+            x_up = self.settled(_nudged(P.size, index, h), pose, quick=True)
             if not central:
                 return (cam0.project(x_up) - px) / h
-            x_down = self.settled(_nudged(P.size, index, -h), pose)
+            x_down = self.settled(_nudged(P.size, index, -h), pose, quick=True)
             return (cam0.project(x_up) - cam0.project(x_down)) / (2 * h)
 
         offsets, travels = P.slice("servo_offset"), P.slice("servo_travel")
