@@ -22,4 +22,5 @@ bench:
 	.venv/bin/python bench/coexpress.py
 	.venv/bin/python bench/identify.py
 	.venv/bin/python bench/identify_resume.py
+	.venv/bin/python bench/identify_jacobian.py --profiles emo11 x2c30
 	.venv/bin/python bench/parallel.py
