@@ -105,6 +105,9 @@ def fitted(profile, face_sha256: str, commands, states, ramps_s, tails_s) -> Set
     commands, ramps_s, tails_s = np.array(commands), np.array(ramps_s), np.array(tails_s)
     weights = np.linalg.lstsq(_features(commands, profile.neutral), np.array(states),
                               rcond=None)[0]
+    # Rounded as the cache stores them: the run that fits a model starts its settles
+    # where every later run, loading it, does (else its first dataset differs).
+    weights = weights.astype(np.float32).astype(np.float64)
     slope, intercept = np.polyfit(ramps_s, tails_s, 1)
     return SettleModel(profile.sha256, face_sha256, profile.neutral.astype(float), weights,
                        float(intercept), float(slope), float(tails_s.min()))
