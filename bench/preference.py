@@ -201,14 +201,14 @@ def screenshot_part(p, pool, env, person) -> dict:
     sys.path.insert(0, str(ROOT.parent / "tests"))
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
-    from test_preference import _chromium
+    from helpers import chromium
 
     from facetwin.agents.preference.server import AnnotationServer
 
     copy = load_pool(shutil.copytree(pool.path, OUT / "screenshot" / "happy",
                                      dirs_exist_ok=True))
     (copy.path / "answers.jsonl").unlink(missing_ok=True)
-    with AnnotationServer([copy], port=0) as server, _chromium() as browser:
+    with AnnotationServer([copy], port=0) as server, chromium() as browser:
         browser.get(f"{server.url}/pool/happy?annotator=ana")
         WebDriverWait(browser, 30).until(
             lambda b: b.find_element(By.ID, "progress").get_attribute("data-done") == "0")

@@ -134,3 +134,18 @@ def _reads(cmdline: Path, text: bytes) -> bool:
         return text in cmdline.read_bytes()
     except OSError:
         return False
+
+
+def chromium():
+    """Headless Debian Chromium under Selenium, for tests and screenshots of pages."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1000,800"):
+        options.add_argument(arg)
+    driver = shutil.which("chromedriver")
+    assert driver, "the browser test needs Debian's chromium-driver: ./setup.sh --dev"
+    return webdriver.Chrome(options=options, service=Service(driver))

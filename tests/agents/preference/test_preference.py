@@ -27,6 +27,7 @@ from facetwin.agents.preference.annotators import (
 )
 from facetwin.agents.optimize.tune import OutputError, tune
 from facetwin.envs.face_env import FaceTwinEnv
+from helpers import chromium
 
 pytestmark = pytest.mark.slow  # the whole module: see the README's test loop
 
@@ -143,7 +144,7 @@ def test_the_page_in_chromium_answers_undoes_and_resumes(pool):
     from selenium.webdriver.support.ui import WebDriverWait
 
     keys = [Keys.ARROW_LEFT, Keys.ARROW_RIGHT, Keys.SPACE] * 4
-    with AnnotationServer([pool], port=0) as server, _chromium() as browser:
+    with AnnotationServer([pool], port=0) as server, chromium() as browser:
         browser.get(f"{server.url}/pool/happy?annotator=ana")
         done = lambda: int(browser.find_element(By.ID, "progress")  # noqa: E731
                            .get_attribute("data-done") or -1)
@@ -266,20 +267,6 @@ def test_undo_removes_only_that_annotators_last_answer(tmp_path):
     assert [(r["annotator"], r["pair"]) for r in read_answers(log.path)] == \
         [("ana", ["a", "b"]), ("bo", ["a", "c"])]
     assert log.undo("cy") is None
-
-
-def _chromium():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1000,800"):
-        options.add_argument(arg)
-    driver = shutil.which("chromedriver")
-    assert driver, "the browser test needs Debian's chromium-driver: ./setup.sh --dev"
-    return webdriver.Chrome(options=options, service=Service(driver))
 
 
 def _get(url: str) -> dict:
